@@ -1,0 +1,72 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
+)
+
+// reply is a server error reply as go-redis returns it.
+type reply string
+
+func (r reply) Error() string { return string(r) }
+func (reply) RedisError()     {}
+
+func TestClassify(t *testing.T) {
+	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	tests := []struct {
+		name string
+		err  error
+		want breaker.Outcome
+	}{
+		{"nil", nil, breaker.Success},
+		{"redis.Nil", redis.Nil, breaker.Success},
+		{"wrapped redis.Nil", fmt.Errorf("get: %w", redis.Nil), breaker.Success},
+		{"WRONGTYPE", reply("WRONGTYPE Operation against a key holding the wrong kind of value"), breaker.Success},
+		{"NOSCRIPT", redis.ErrNoScript, breaker.Success},
+		{"ERR", reply("ERR unknown command 'FOO'"), breaker.Success},
+		{"TRYAGAIN", reply("TRYAGAIN Multiple keys request during rehashing of slot"), breaker.Success},
+		{"OOM", reply("OOM command not allowed when used memory > 'maxmemory'."), breaker.Success},
+		{"caller canceled", context.Canceled, breaker.Ignored},
+		{"wrapped caller canceled", fmt.Errorf("get: %w", context.Canceled), breaker.Ignored},
+		{"client closed", redis.ErrClosed, breaker.Ignored},
+		{"our refusal", &breaker.UnavailableError{CircuitOpen: true}, breaker.Ignored},
+		{"unrelated local error", errors.New("redis: can't marshal map[string]int"), breaker.Ignored},
+		{"deadline exceeded", context.DeadlineExceeded, breaker.Failure},
+		{"read timeout", timeout, breaker.Failure},
+		{"connection refused", refused, breaker.Failure},
+		{"connection reset", reset, breaker.Failure},
+		{"bare ECONNRESET", syscall.ECONNRESET, breaker.Failure},
+		{"broken pipe", syscall.EPIPE, breaker.Failure},
+		{"EOF", io.EOF, breaker.Failure},
+		{"unexpected EOF", fmt.Errorf("reading reply: %w", io.ErrUnexpectedEOF), breaker.Failure},
+		{"use of closed connection", net.ErrClosed, breaker.Failure},
+		{"pool timeout", redis.ErrPoolTimeout, breaker.Failure},
+		{"pool exhausted", redis.ErrPoolExhausted, breaker.Failure},
+		{"LOADING", reply("LOADING Redis is loading the dataset in memory"), breaker.Failure},
+		{"MASTERDOWN", reply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), breaker.Failure},
+		{"CLUSTERDOWN", reply("CLUSTERDOWN The cluster is down"), breaker.Failure},
+		{"READONLY", reply("READONLY You can't write against a read only replica."), breaker.Failure},
+		{"BUSY", reply("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT."), breaker.Failure},
+		{"max clients", reply("ERR max number of clients reached"), breaker.Failure},
+		{"NOREPLICAS", reply("NOREPLICAS Not enough good replicas to write."), breaker.Failure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := breaker.Classify(tt.err); got != tt.want {
+				t.Errorf("Classify(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}

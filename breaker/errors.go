@@ -1,0 +1,73 @@
+package breaker
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// ErrUnavailable is the [errors.Is] target for every error that means
+// "Redis cannot be used right now": the circuit is open, or a connect failed.
+// The connector package re-exports it as connector.ErrUnavailable.
+var ErrUnavailable = errors.New("redismw: redis unavailable")
+
+// UnavailableError is the error returned while Redis is unusable. It matches
+// [ErrUnavailable] with [errors.Is], and says when it is worth trying again.
+// The connector package re-exports it as connector.UnavailableError.
+type UnavailableError struct {
+	// RetryAfter is how long until the circuit lets its next probe through.
+	// Zero means unknown: the circuit is not open, and a new call may try at
+	// once.
+	RetryAfter time.Duration
+
+	// CircuitOpen reports that the circuit refused the call without any
+	// network I/O.
+	CircuitOpen bool
+
+	// Err is the failure behind the refusal, such as the last connect
+	// attempt's error, or nil. It never contains a password.
+	Err error
+}
+
+// Error describes the refusal: "redismw: redis unavailable: circuit open,
+// next probe in 3s" or "redismw: redis unavailable: connect failed: <cause>".
+func (e *UnavailableError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrUnavailable.Error())
+	switch {
+	case e.CircuitOpen:
+		b.WriteString(": circuit open")
+	case e.Err != nil:
+		b.WriteString(": connect failed")
+	}
+	if e.RetryAfter > 0 {
+		b.WriteString(", next probe in ")
+		b.WriteString(roundUp(e.RetryAfter).String())
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Is reports whether target is [ErrUnavailable].
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// Unwrap returns the failure behind the refusal, if any.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// RetryAfterSeconds returns RetryAfter in whole seconds, rounded up, for an
+// HTTP Retry-After header: at least 1 when RetryAfter is known, 0 when not.
+func (e *UnavailableError) RetryAfterSeconds() int {
+	if e.RetryAfter <= 0 {
+		return 0
+	}
+	return int((e.RetryAfter + time.Second - 1) / time.Second)
+}
+
+// roundUp rounds d up to a tenth of a second (d > 0) for messages.
+func roundUp(d time.Duration) time.Duration {
+	const step = 100 * time.Millisecond
+	return (d + step - 1) / step * step
+}

@@ -1,0 +1,257 @@
+package connector
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
+)
+
+// Config configures a [Connector]. Only URL is required; every other field
+// documents its default, which its zero value selects.
+type Config struct {
+	// URL locates the Redis server, in go-redis' ParseURL form:
+	//
+	//	redis://[[user]:password@]host[:port][/db][?option=value&…]
+	//	rediss://…  (TLS, server certificate verified)
+	//	unix://[[user]:password@]/path/to/redis.sock[?db=n&…]
+	//
+	// Query options are go-redis' (dial_timeout, read_timeout,
+	// write_timeout, pool_size, pool_timeout, max_retries, …), with these
+	// exceptions, which keep one connect attempt one attempt:
+	//
+	//   - go-redis dials once per connection request (its DialerRetries is
+	//     set to 1); the connector's attempts and the circuit do the rest.
+	//   - Context deadlines bound every command and handshake
+	//     (ContextTimeoutEnabled).
+	//   - Commands are not retried unless max_retries is set to a positive
+	//     number: a retry after a lost reply would apply a non-idempotent
+	//     command (INCR, LPUSH …) twice.
+	//   - dial_timeout defaults to AttemptTimeout.
+	URL string
+
+	// AttemptTimeout bounds one connect attempt: dial, handshake and PING.
+	//
+	// Default: 2s.
+	AttemptTimeout time.Duration
+
+	// MaxAttempts is how many attempts one connect makes before it gives up.
+	//
+	// Default: 3.
+	MaxAttempts int
+
+	// Backoff returns the pause after failed attempt number attempt,
+	// starting at 0 (the pause between the first and the second attempt).
+	//
+	// Default: exponential with full jitter: a random duration in
+	// [0, min(2s, 100ms × 2^attempt)).
+	Backoff func(attempt int) time.Duration
+
+	// Breaker configures the circuit that guards connects and commands.
+	// Its zero value trips after 5 consecutive failures and stays open for
+	// 5s ± 20 %.
+	Breaker breaker.Settings
+
+	// Logger receives one line per connect outcome and per circuit
+	// transition. Passwords never appear in it.
+	//
+	// Default: slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultAttemptTimeout = 2 * time.Second
+	defaultMaxAttempts    = 3
+	backoffBase           = 100 * time.Millisecond
+	backoffCap            = 2 * time.Second
+)
+
+// withDefaults returns cfg with every zero field set to its default, or an
+// error naming the first invalid field.
+func (cfg Config) withDefaults() (Config, error) {
+	switch {
+	case cfg.AttemptTimeout < 0:
+		return cfg, fmt.Errorf("redismw: connector.Config.AttemptTimeout is negative (%s)", cfg.AttemptTimeout)
+	case cfg.AttemptTimeout == 0:
+		cfg.AttemptTimeout = defaultAttemptTimeout
+	}
+	switch {
+	case cfg.MaxAttempts < 0:
+		return cfg, fmt.Errorf("redismw: connector.Config.MaxAttempts is negative (%d)", cfg.MaxAttempts)
+	case cfg.MaxAttempts == 0:
+		cfg.MaxAttempts = defaultMaxAttempts
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = FullJitter(backoffBase, backoffCap)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
+}
+
+// FullJitter returns the backoff "exponential with full jitter": after
+// failed attempt n (from 0) it pauses a random duration in
+// [0, min(limit, base × 2^n)). It is the default [Config.Backoff], with base
+// 100ms and limit 2s.
+func FullJitter(base, limit time.Duration) func(attempt int) time.Duration {
+	return func(attempt int) time.Duration {
+		ceiling := limit
+		if attempt >= 0 && attempt < 32 && base<<attempt > 0 && base<<attempt < limit {
+			ceiling = base << attempt
+		}
+		if ceiling <= 0 {
+			return 0
+		}
+		return rand.N(ceiling)
+	}
+}
+
+// Environment variables read by [ConfigFromEnv].
+const (
+	EnvURL              = "REDIS_URL"
+	EnvAttemptTimeout   = "REDIS_ATTEMPT_TIMEOUT"
+	EnvMaxAttempts      = "REDIS_MAX_ATTEMPTS"
+	EnvBreakerTimeout   = "REDIS_BREAKER_TIMEOUT"
+	EnvBreakerThreshold = "REDIS_BREAKER_FAILURES"
+)
+
+// ConfigFromEnv returns a Config read from the environment:
+//
+//	REDIS_URL               required; see [Config.URL]
+//	REDIS_ATTEMPT_TIMEOUT   [Config.AttemptTimeout], a Go duration ("2s")
+//	REDIS_MAX_ATTEMPTS      [Config.MaxAttempts], a positive integer
+//	REDIS_BREAKER_TIMEOUT   breaker.Settings.Timeout, a Go duration ("5s")
+//	REDIS_BREAKER_FAILURES  breaker.Settings.FailureThreshold, a positive integer
+//
+// Unset or empty variables select the defaults. The error for a missing or
+// malformed variable names the variable and the problem, and never contains
+// the URL's password.
+func ConfigFromEnv() (Config, error) {
+	var cfg Config
+	raw, ok := os.LookupEnv(EnvURL)
+	if !ok || strings.TrimSpace(raw) == "" {
+		return cfg, fmt.Errorf("redismw: %s is not set (want e.g. redis://localhost:6379/0)", EnvURL)
+	}
+	if _, err := parseURL(EnvURL, raw); err != nil {
+		return cfg, err
+	}
+	cfg.URL = raw
+	var err error
+	if cfg.AttemptTimeout, err = envDuration(EnvAttemptTimeout); err != nil {
+		return cfg, err
+	}
+	if cfg.MaxAttempts, err = envPositive(EnvMaxAttempts); err != nil {
+		return cfg, err
+	}
+	if cfg.Breaker.Timeout, err = envDuration(EnvBreakerTimeout); err != nil {
+		return cfg, err
+	}
+	n, err := envPositive(EnvBreakerThreshold)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Breaker.FailureThreshold = uint32(n)
+	return cfg, nil
+}
+
+func envDuration(name string) (time.Duration, error) {
+	s := strings.TrimSpace(os.Getenv(name))
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("redismw: %s=%q is not a positive duration (want e.g. 2s or 500ms)", name, s)
+	}
+	return d, nil
+}
+
+func envPositive(name string) (int, error) {
+	s := strings.TrimSpace(os.Getenv(name))
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || n > 1<<20 {
+		return 0, fmt.Errorf("redismw: %s=%q is not a positive integer", name, s)
+	}
+	return n, nil
+}
+
+// parseURL parses a Redis URL with go-redis' rules. Its errors name source
+// (the variable or field the URL came from) and never contain the password.
+func parseURL(source, raw string) (*redis.Options, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse quotes the URL, or a piece of it, in its error: say
+		// nothing of the text.
+		return nil, fmt.Errorf("redismw: %s is not a valid URL (check the host:port form and that special characters in the password are percent-encoded)", source)
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+	default:
+		if u.Opaque != "" || u.Scheme == "" {
+			// "user:pass@host" parses with "user" as the scheme: don't echo it.
+			return nil, fmt.Errorf("redismw: %s has no redis://, rediss:// or unix:// scheme", source)
+		}
+		return nil, fmt.Errorf("redismw: %s has unsupported scheme %q (want redis, rediss or unix)", source, u.Scheme)
+	}
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redismw: %s: %s", source, redact(err.Error(), password(u)))
+	}
+	return opts, nil
+}
+
+func password(u *url.URL) string {
+	if u == nil || u.User == nil {
+		return ""
+	}
+	p, _ := u.User.Password()
+	return p
+}
+
+// redact replaces every occurrence of secret in s, raw or percent-encoded.
+func redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), url.UserPassword("", secret).String()[1:]} {
+		if form != "" {
+			s = strings.ReplaceAll(s, form, "xxxxx")
+		}
+	}
+	return s
+}
+
+// redactedError hides a secret from an error's text and keeps the error
+// reachable through errors.Is and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactErr returns err with secret removed from its text.
+func redactErr(err error, secret string) error {
+	if err == nil || secret == "" {
+		return err
+	}
+	msg := err.Error()
+	if clean := redact(msg, secret); clean != msg {
+		return &redactedError{msg: clean, err: err}
+	}
+	return err
+}
+

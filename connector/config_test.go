@@ -1,0 +1,164 @@
+package connector_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+)
+
+const secret = "s3cr%t-P@ss" // must never appear in an error
+
+func TestNewValidates(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  connector.Config
+		want string // in the error; "" means no error
+	}{
+		{"redis URL", connector.Config{URL: "redis://localhost:6379/0"}, ""},
+		{"rediss URL with user", connector.Config{URL: "rediss://app:pw@localhost:6380"}, ""},
+		{"unix socket", connector.Config{URL: "unix:///run/redis.sock?db=2"}, ""},
+		{"go-redis options", connector.Config{URL: "redis://localhost?dial_timeout=1s&pool_size=4&max_retries=2"}, ""},
+		{"empty URL", connector.Config{}, "Config.URL is empty"},
+		{"wrong scheme", connector.Config{URL: "http://localhost:6379"}, `unsupported scheme "http"`},
+		{"no scheme", connector.Config{URL: "localhost:6379"}, "no redis://"},
+		{"bad database", connector.Config{URL: "redis://localhost/abc"}, "invalid database number"},
+		{"unknown option", connector.Config{URL: "redis://localhost?colour=blue"}, "unexpected option: colour"},
+		{"bad option value", connector.Config{URL: "redis://localhost?pool_size=many"}, "invalid pool_size number"},
+		{"empty unix path", connector.Config{URL: "unix://"}, "empty unix socket path"},
+		{"negative AttemptTimeout", connector.Config{URL: "redis://localhost", AttemptTimeout: -time.Second}, "AttemptTimeout is negative"},
+		{"negative MaxAttempts", connector.Config{URL: "redis://localhost", MaxAttempts: -1}, "MaxAttempts is negative"},
+		{"bad breaker jitter", connector.Config{URL: "redis://localhost", Breaker: breaker.Settings{Jitter: 2}}, "Jitter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := connector.New(tt.cfg)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				if s := c.Stats(); s.State != connector.StateIdle || s.Attempts != 0 {
+					t.Errorf("New did work: %+v", s)
+				}
+				_ = c.Close()
+				return
+			}
+			if err == nil {
+				t.Fatalf("New(%q) succeeded, want an error containing %q", tt.cfg.URL, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "redismw: ") {
+				t.Errorf("error %q, want it to start with \"redismw: \" and contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestErrorsNeverContainThePassword feeds URLs with a password into every
+// error path; the password, raw or encoded, must not come back.
+func TestErrorsNeverContainThePassword(t *testing.T) {
+	enc := strings.NewReplacer("%", "%25", "@", "%40").Replace(secret)
+	urls := []string{
+		"redis://user:" + enc + "@localhost:6379/abc",
+		"redis://user:" + enc + "@localhost:6379?pool_size=x",
+		"redis://user:" + enc + "@localhost:6379?" + enc + "=1",
+		"redis://user:" + enc + "@localhost:6379/" + enc,
+		"redis://user:" + enc + "@localhost:notaport",
+		"redis://user:" + secret + "@localhost:6379", // unescaped: not a URL
+		"user:" + enc + "@localhost:6379",            // no scheme
+		"http://user:" + enc + "@localhost:6379",
+		"rediss://:" + enc + "@localhost:6379?skip_verify=maybe",
+		"unix://:" + enc + "@?db=1",
+		"s3cr:" + enc + "@host",
+	}
+	for _, u := range urls {
+		_, err := connector.New(connector.Config{URL: u})
+		if err == nil {
+			t.Errorf("New(%q) succeeded, want an error", u)
+			continue
+		}
+		for _, form := range []string{secret, enc, "s3cr%25t", "s3cr"} {
+			if strings.Contains(err.Error(), form) {
+				t.Errorf("error for %q contains %q: %v", u, form, err)
+			}
+		}
+		t.Setenv(connector.EnvURL, u)
+		if _, err := connector.ConfigFromEnv(); err == nil || strings.Contains(err.Error(), "s3cr") {
+			t.Errorf("ConfigFromEnv with REDIS_URL=%q: %v", u, err)
+		} else if !strings.Contains(err.Error(), "REDIS_URL") {
+			t.Errorf("ConfigFromEnv error %q does not name REDIS_URL", err)
+		}
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	const url = "redis://app:pw@127.0.0.1:6379/1"
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // in the error; "" means no error
+		check func(*testing.T, connector.Config)
+	}{
+		{name: "missing URL", env: map[string]string{}, want: "REDIS_URL is not set"},
+		{name: "blank URL", env: map[string]string{"REDIS_URL": "  "}, want: "REDIS_URL is not set"},
+		{name: "URL only", env: map[string]string{"REDIS_URL": url}, check: func(t *testing.T, c connector.Config) {
+			if c.URL != url || c.AttemptTimeout != 0 || c.MaxAttempts != 0 || c.Breaker.Timeout != 0 {
+				t.Errorf("got %+v, want the URL and zero (default) knobs", c)
+			}
+		}},
+		{name: "all knobs", env: map[string]string{
+			"REDIS_URL": url, "REDIS_ATTEMPT_TIMEOUT": "750ms", "REDIS_MAX_ATTEMPTS": "4",
+			"REDIS_BREAKER_TIMEOUT": "10s", "REDIS_BREAKER_FAILURES": "7",
+		}, check: func(t *testing.T, c connector.Config) {
+			if c.AttemptTimeout != 750*time.Millisecond || c.MaxAttempts != 4 ||
+				c.Breaker.Timeout != 10*time.Second || c.Breaker.FailureThreshold != 7 {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{name: "bad duration", env: map[string]string{"REDIS_URL": url, "REDIS_ATTEMPT_TIMEOUT": "2"}, want: `REDIS_ATTEMPT_TIMEOUT="2" is not a positive duration`},
+		{name: "negative duration", env: map[string]string{"REDIS_URL": url, "REDIS_BREAKER_TIMEOUT": "-1s"}, want: "REDIS_BREAKER_TIMEOUT"},
+		{name: "bad number", env: map[string]string{"REDIS_URL": url, "REDIS_MAX_ATTEMPTS": "three"}, want: `REDIS_MAX_ATTEMPTS="three" is not a positive integer`},
+		{name: "zero number", env: map[string]string{"REDIS_URL": url, "REDIS_BREAKER_FAILURES": "0"}, want: "REDIS_BREAKER_FAILURES"},
+		{name: "wrong scheme", env: map[string]string{"REDIS_URL": "memcached://localhost"}, want: `REDIS_URL has unsupported scheme "memcached"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{connector.EnvURL, connector.EnvAttemptTimeout, connector.EnvMaxAttempts, connector.EnvBreakerTimeout, connector.EnvBreakerThreshold} {
+				t.Setenv(k, tt.env[k])
+			}
+			cfg, err := connector.ConfigFromEnv()
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("error %v, want one containing %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func TestFullJitter(t *testing.T) {
+	b := connector.FullJitter(100*time.Millisecond, 2*time.Second)
+	for attempt, ceiling := range []time.Duration{100, 200, 400, 800, 1600, 2000, 2000} {
+		ceiling *= time.Millisecond
+		var hi time.Duration
+		for range 500 {
+			d := b(attempt)
+			if d < 0 || d >= ceiling {
+				t.Fatalf("attempt %d: pause %v outside [0, %v)", attempt, d, ceiling)
+			}
+			hi = max(hi, d)
+		}
+		if hi < ceiling/2 {
+			t.Errorf("attempt %d: 500 pauses all below %v: not spread over [0, %v)", attempt, hi, ceiling)
+		}
+	}
+	if d := b(1000); d < 0 || d >= 2*time.Second {
+		t.Errorf("attempt 1000: pause %v, want it capped below 2s", d)
+	}
+}

@@ -1,0 +1,418 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
+)
+
+// Connector hands out one ready Redis client, connecting on demand. It is
+// safe for concurrent use; see the package documentation for its
+// guarantees.
+type Connector struct {
+	cfg    Config
+	opts   *redis.Options // template: copied for every new client
+	secret string         // the URL's password, scrubbed from every text
+	brk    *breaker.Breaker
+	log    *slog.Logger
+
+	// ready is the published client: non-nil only while it is usable and
+	// the circuit is closed. Client's fast path is one load of it.
+	ready atomic.Pointer[handle]
+
+	// ctx ends when Close is called; the shared connect runs under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the connect goroutine and client retirements
+
+	mu sync.Mutex
+	// Guarded by mu.
+	closed   bool
+	current  *handle               // the published client, as ready
+	inflight *call                 // the shared connect, nil when none
+	trying   redis.UniversalClient // the client of the attempt under way
+
+	isClosed atomic.Bool // closed, readable without mu
+
+	connects        atomic.Uint64
+	attempts        atomic.Uint64
+	attemptFailures atomic.Uint64
+	lastLatency     atomic.Int64
+	lastErr         atomic.Pointer[string]
+}
+
+// handle is a client together with the hook that guards it.
+type handle struct {
+	client redis.UniversalClient
+	hook   *breaker.Hook
+}
+
+// call is one shared connect. Its result fields are written before done is
+// closed and only read after.
+type call struct {
+	done    chan struct{}
+	waiters atomic.Int64
+
+	client redis.UniversalClient
+	err    error
+	panic  *panicError
+}
+
+// New validates cfg and returns a Connector. It does no network I/O: the
+// first [Connector.Client] call connects. The error for a bad Config names
+// the problem and never contains the URL's password.
+func New(cfg Config) (*Connector, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("redismw: connector.Config.URL is empty (want e.g. redis://localhost:6379/0)")
+	}
+	opts, err := parseURL("connector.Config.URL", cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(cfg.URL) // parsed by parseURL already
+	c := &Connector{
+		cfg:    cfg,
+		opts:   tune(opts, cfg),
+		secret: password(u),
+		log:    cfg.Logger,
+	}
+	bs := cfg.Breaker
+	userChange := bs.OnStateChange
+	bs.OnStateChange = func(name string, from, to breaker.State) {
+		c.onTransition(from, to)
+		if userChange != nil {
+			userChange(name, from, to)
+		}
+	}
+	if c.brk, err = breaker.New(bs); err != nil {
+		return nil, err
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// tune applies the connector's rules to go-redis options parsed from a URL
+// (see [Config.URL]).
+func tune(o *redis.Options, cfg Config) *redis.Options {
+	o.DialerRetries = 1
+	o.ContextTimeoutEnabled = true
+	if o.MaxRetries == 0 {
+		o.MaxRetries = -1
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = cfg.AttemptTimeout
+	}
+	return o
+}
+
+// Client returns the ready client, connecting first if there is none.
+//
+// On a ready connector with a closed circuit it returns the same client
+// every time, with one atomic load: no lock, no allocation. Otherwise all
+// concurrent callers share one connect, which runs detached from them: a
+// caller whose ctx ends returns ctx's error at once and the connect goes on
+// for the others. While the circuit is open Client fails at once with an
+// [*UnavailableError] (see [ErrUnavailable]); after [Connector.Close] it
+// returns [ErrClosed].
+//
+// Use the client for the work at hand and ask again next time: after an
+// outage the connector replaces it. A client closed by its user is replaced
+// once a command on it has failed with [redis.ErrClosed].
+func (c *Connector) Client(ctx context.Context) (redis.UniversalClient, error) {
+	if h := c.ready.Load(); h != nil {
+		return h.client, nil
+	}
+	return c.wait(ctx)
+}
+
+// wait is Client's slow path: join or start the shared connect.
+func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
+	if c.isClosed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := c.brk.Refuse(); err != nil {
+		return nil, err
+	}
+	cl, h, err := c.join()
+	if cl == nil {
+		if h != nil {
+			return h.client, nil
+		}
+		return nil, err
+	}
+	defer cl.waiters.Add(-1)
+	select {
+	case <-cl.done:
+		if cl.panic != nil {
+			panic(cl.panic)
+		}
+		return cl.client, cl.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// join returns the shared connect, starting it if none is under way; or the
+// ready client if one was published meanwhile; or ErrClosed.
+func (c *Connector) join() (*call, *handle, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, nil, ErrClosed
+	case c.current != nil:
+		return nil, c.current, nil
+	}
+	cl := c.inflight
+	if cl == nil {
+		cl = &call{done: make(chan struct{})}
+		c.inflight = cl
+		c.wg.Add(1)
+		go c.run(cl)
+	}
+	cl.waiters.Add(1)
+	return cl, nil, nil
+}
+
+// run performs the shared connect cl and hands its result to the waiters.
+// Whatever happens, even a panic, the connect is no longer in flight
+// afterwards, so a later Client call can start another.
+func (c *Connector) run(cl *call) {
+	defer c.wg.Done()
+	defer func() {
+		if v := recover(); v != nil {
+			cl.panic = &panicError{value: v, stack: debug.Stack()}
+			cl.err = cl.panic
+			c.setLastErr(cl.panic)
+			c.log.Error("redismw: panic during connect", "panic", fmt.Sprint(v), "waiters", cl.waiters.Load())
+		}
+		c.mu.Lock()
+		c.inflight = nil
+		c.mu.Unlock()
+		close(cl.done)
+	}()
+	cl.client, cl.err = c.connect()
+}
+
+// connect makes up to MaxAttempts attempts, with backoff between them, and
+// publishes the first client that answers.
+func (c *Connector) connect() (redis.UniversalClient, error) {
+	c.connects.Add(1)
+	start := time.Now()
+	var last error
+	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+		if attempt > 0 && !c.pause(c.cfg.Backoff(attempt-1)) {
+			return nil, ErrClosed
+		}
+		h, err := c.attempt()
+		if err == nil {
+			if err = c.publish(h); err != nil {
+				return nil, err
+			}
+			took := time.Since(start)
+			c.lastLatency.Store(int64(took))
+			c.log.Info("redismw: connected", "server.address", c.opts.Addr, "attempts", attempt+1, "duration", took)
+			return h.client, nil
+		}
+		if c.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
+		var refused *UnavailableError
+		if errors.As(err, &refused) {
+			// The circuit opened: no more attempts until its probe.
+			refused.Err = last
+			return nil, refused
+		}
+		last = redactErr(err, c.secret)
+		c.setLastErr(last)
+	}
+	c.log.Warn("redismw: connect failed", "server.address", c.opts.Addr, "attempts", c.cfg.MaxAttempts, "error", last.Error(), "circuit", c.brk.State().String())
+	return nil, &UnavailableError{RetryAfter: c.brk.RetryAfter(), CircuitOpen: c.brk.State() == breaker.Open, Err: last}
+}
+
+// attempt is one connect attempt, admitted by the circuit and bounded by
+// AttemptTimeout: a new client, its handshake and a PING. Its outcome is
+// reported to the circuit even if it panics; a failed attempt's client is
+// closed.
+func (c *Connector) attempt() (h *handle, err error) {
+	t, err := c.brk.Allow()
+	if err != nil {
+		return nil, err
+	}
+	c.attempts.Add(1)
+	failed := true
+	defer func() {
+		switch {
+		case !failed:
+			t.Report(breaker.Success)
+		case c.ctx.Err() != nil:
+			t.Report(breaker.Ignored) // Close cut it short: that says nothing about Redis
+		default:
+			c.attemptFailures.Add(1)
+			t.Report(breaker.Failure)
+		}
+	}()
+
+	h, err = c.newClient()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		c.mu.Lock()
+		c.trying = nil
+		c.mu.Unlock()
+		if failed {
+			_ = h.client.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.AttemptTimeout)
+	defer cancel()
+	if err := h.client.Ping(ctx).Err(); err != nil {
+		return nil, err
+	}
+	failed = false
+	return h, nil
+}
+
+// newClient makes a client for one attempt and registers it so that Close
+// can cut the attempt short. Its hook lets the attempt's own commands
+// through: the attempt was admitted once and reports its own outcome.
+func (c *Connector) newClient() (*handle, error) {
+	o := *c.opts
+	client := redis.NewClient(&o)
+	h := &handle{client: client}
+	h.hook = c.brk.NewHook(func() { c.invalidate(h) })
+	h.hook.SetBypass(true)
+	client.AddHook(h.hook)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		_ = client.Close()
+		return nil, ErrClosed
+	}
+	c.trying = client
+	return h, nil
+}
+
+// publish makes h the ready client, unless the connector was closed or the
+// circuit opened again meanwhile.
+func (c *Connector) publish(h *handle) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	switch {
+	case c.closed:
+		err = ErrClosed
+	case c.brk.State() != breaker.Closed:
+		err = &UnavailableError{RetryAfter: c.brk.RetryAfter(), CircuitOpen: true}
+	default:
+		h.hook.SetBypass(false)
+		c.current = h
+		c.ready.Store(h)
+		return nil
+	}
+	_ = h.client.Close()
+	return err
+}
+
+// onTransition follows the circuit. When it opens, the published client is
+// retired: commands on it fail fast through its hook, and closing it stops
+// go-redis' own background redial, so that an open period costs Redis at
+// most one dial (the probe). It runs under gobreaker's lock; the client is
+// closed on another goroutine.
+func (c *Connector) onTransition(from, to breaker.State) {
+	c.log.Info("redismw: circuit "+to.String(), "server.address", c.opts.Addr, "from", from.String(), "to", to.String())
+	if to != breaker.Open {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.current
+	if h == nil || c.closed {
+		return
+	}
+	c.current = nil
+	c.ready.Store(nil)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		_ = h.client.Close()
+	}()
+}
+
+// invalidate forgets h if it is the published client: its user closed it.
+func (c *Connector) invalidate(h *handle) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.current == h {
+		c.current = nil
+		c.ready.Store(nil)
+	}
+}
+
+// pause sleeps d, and reports false if Close was called meanwhile.
+func (c *Connector) pause(d time.Duration) bool {
+	if d <= 0 {
+		return c.ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+func (c *Connector) setLastErr(err error) {
+	s := redact(err.Error(), c.secret)
+	c.lastErr.Store(&s)
+}
+
+// Close stops the connector: it ends the connect under way (closing the
+// client of an attempt blocked on a hung server), closes the ready client,
+// and returns once no goroutine of the connector is left. Waiting callers
+// and later calls get [ErrClosed]. Close is idempotent; it returns the
+// error of closing the ready client, if any.
+func (c *Connector) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.isClosed.Store(true)
+	c.cancel()
+	trying, cur := c.trying, c.current
+	c.current = nil
+	c.ready.Store(nil)
+	c.mu.Unlock()
+
+	if trying != nil {
+		_ = trying.Close() // unblocks a read that honours only deadlines
+	}
+	c.wg.Wait()
+	if cur != nil {
+		return cur.client.Close()
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+// Package connector hands out one ready go-redis client per Redis
+// deployment, and keeps a service fast and honest while Redis is slow, down,
+// restarting or hung.
+//
+// Create a [Connector] once, from a [Config] or from the environment
+// ([ConfigFromEnv] reads REDIS_URL), and ask it for a client whenever you
+// need one:
+//
+//	c, err := connector.New(connector.Config{URL: "redis://localhost:6379/0"})
+//	if err != nil { … }     // a bad URL; New never dials
+//	defer c.Close()
+//	…
+//	rdb, err := c.Client(ctx)
+//	if errors.Is(err, connector.ErrUnavailable) { … } // answer 503, retry later
+//
+// What it guarantees:
+//
+//   - Once ready, Client returns the same client with one atomic load.
+//   - Otherwise exactly one connect is in flight, whatever the number of
+//     callers, and all of them share its result. It runs detached from
+//     them: a caller whose context ends leaves at once, the connect goes
+//     on. It makes at most [Config.MaxAttempts] attempts (default 3), each
+//     bounded by [Config.AttemptTimeout] (default 2s: dial, handshake and
+//     PING), with exponential backoff and full jitter between them.
+//     go-redis is configured so that its own retries do not multiply them.
+//   - A circuit (package breaker, on sony/gobreaker) counts failed attempts
+//     and failed commands; after 5 in a row it opens, and for 5s ± 20 %
+//     Client and every command on the client fail at once, without network
+//     I/O, with an [*UnavailableError] carrying RetryAfter. Then one probe
+//     connect runs for everyone; its success closes the circuit.
+//   - Nothing can leave it stuck: after an error, a timeout or a panic the
+//     next call may connect again; a client closed by user code is
+//     replaced; [Connector.Close] ends everything and leaves no goroutine.
+//   - No password appears in any error, log line or [Stats].
+package connector

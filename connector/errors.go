@@ -1,0 +1,39 @@
+package connector
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ankitoon/redismw/breaker"
+)
+
+// ErrUnavailable is the [errors.Is] target while Redis is unusable: the
+// circuit is open, or a connect failed. Such errors are
+// [*UnavailableError]s, which say when to try again.
+var ErrUnavailable = breaker.ErrUnavailable
+
+// UnavailableError is the error returned while Redis is unusable. Its
+// RetryAfter says how long until the circuit lets its next probe through:
+//
+//	var ue *connector.UnavailableError
+//	if errors.As(err, &ue) && ue.RetryAfter > 0 { … }
+type UnavailableError = breaker.UnavailableError
+
+// ErrClosed is returned by [Connector.Client] after [Connector.Close].
+var ErrClosed = errors.New("redismw: connector closed")
+
+// panicError carries a panic raised during a shared connect to every caller
+// waiting on it, with the stack of the goroutine that panicked.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (p *panicError) Error() string {
+	return fmt.Sprintf("redismw: panic during connect: %v\n\n%s", p.value, p.stack)
+}
+
+func (p *panicError) Unwrap() error {
+	err, _ := p.value.(error)
+	return err
+}

@@ -1,0 +1,37 @@
+package connector_test
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+)
+
+// quiet is the logger of every test connector.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// newConnector returns a connector to url with test-friendly timings,
+// changed by mod, closed when the test ends.
+func newConnector(t *testing.T, url string, mod func(*connector.Config)) *connector.Connector {
+	t.Helper()
+	cfg := connector.Config{
+		URL:            url,
+		AttemptTimeout: 500 * time.Millisecond,
+		MaxAttempts:    3,
+		Backoff:        func(int) time.Duration { return 10 * time.Millisecond },
+		Breaker:        breaker.Settings{Timeout: 400 * time.Millisecond, DisableJitter: true},
+		Logger:         quiet,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := connector.New(cfg)
+	if err != nil {
+		t.Fatalf("connector.New: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}

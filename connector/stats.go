@@ -1,0 +1,117 @@
+package connector
+
+import (
+	"time"
+
+	"github.com/ankitoon/redismw/breaker"
+)
+
+// State is what a [Connector] is doing, as [Connector.Stats] reports it.
+type State int
+
+const (
+	// StateIdle: no client and no connect under way; the next
+	// [Connector.Client] call connects.
+	StateIdle State = iota
+	// StateConnecting: a shared connect is under way.
+	StateConnecting
+	// StateReady: a client is published; Client returns it at once.
+	StateReady
+	// StateCircuitOpen: the circuit is open; Client fails at once until
+	// the next probe is due.
+	StateCircuitOpen
+	// StateClosed: [Connector.Close] was called.
+	StateClosed
+)
+
+// String returns "idle", "connecting", "ready", "circuit_open" or "closed".
+func (s State) String() string {
+	switch s {
+	case StateIdle:
+		return "idle"
+	case StateConnecting:
+		return "connecting"
+	case StateReady:
+		return "ready"
+	case StateCircuitOpen:
+		return "circuit_open"
+	case StateClosed:
+		return "closed"
+	default:
+		return "unknown"
+	}
+}
+
+// Stats is a snapshot of a [Connector]'s state and counters since [New].
+type Stats struct {
+	// State is what the connector is doing now.
+	State State
+	// Circuit is the state of the circuit.
+	Circuit breaker.State
+	// RetryAfter is how long until an open circuit's next probe; zero
+	// when the circuit is not open.
+	RetryAfter time.Duration
+
+	// Connects counts shared connects started; each serves every caller
+	// that waited on it.
+	Connects uint64
+	// Attempts counts connect attempts made (at most MaxAttempts per
+	// connect).
+	Attempts uint64
+	// AttemptFailures counts connect attempts that failed.
+	AttemptFailures uint64
+	// Failures counts every failure the circuit counted: failed connect
+	// attempts and failed commands.
+	Failures uint64
+	// FastFails counts calls and commands refused by the open circuit
+	// without network I/O.
+	FastFails uint64
+	// Waiting is the number of callers waiting on the shared connect now.
+	Waiting int64
+
+	// LastConnectLatency is the wall time of the last successful connect,
+	// from its first attempt to the client being ready.
+	LastConnectLatency time.Duration
+	// LastError is the text of the last connect failure, with any password
+	// removed, or "" if none has failed.
+	LastError string
+}
+
+// Stats returns a snapshot of the connector's state and counters.
+func (c *Connector) Stats() Stats {
+	s := Stats{
+		Circuit:            c.brk.State(),
+		RetryAfter:         c.brk.RetryAfter(),
+		Connects:           c.connects.Load(),
+		Attempts:           c.attempts.Load(),
+		AttemptFailures:    c.attemptFailures.Load(),
+		Failures:           c.brk.Failures(),
+		FastFails:          c.brk.Refusals(),
+		LastConnectLatency: time.Duration(c.lastLatency.Load()),
+	}
+	if p := c.lastErr.Load(); p != nil {
+		s.LastError = *p
+	}
+	c.mu.Lock()
+	closed, inflight := c.closed, c.inflight
+	c.mu.Unlock()
+	if inflight != nil {
+		s.Waiting = inflight.waiters.Load()
+	}
+	switch {
+	case closed:
+		s.State = StateClosed
+	case c.ready.Load() != nil:
+		s.State = StateReady
+	case inflight != nil:
+		s.State = StateConnecting
+	case s.Circuit == breaker.Open && s.RetryAfter > 0:
+		s.State = StateCircuitOpen
+	default:
+		s.State = StateIdle
+	}
+	return s
+}
+
+// State returns what the connector is doing now; it is Stats().State.
+func (c *Connector) State() State { return c.Stats().State }

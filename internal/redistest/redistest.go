@@ -1,0 +1,166 @@
+// Package redistest starts real redis-server processes for tests, on free
+// loopback ports, and kills and restarts them.
+//
+// A test that needs one calls [Start]. When redis-server is not on PATH the
+// test is skipped with a clear message, or fails instead when the
+// environment sets REDISMW_REQUIRE_REDIS=1 (as CI does).
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// EnvRequire names the variable that turns a missing redis-server from a
+// skip into a failure.
+const EnvRequire = "REDISMW_REQUIRE_REDIS"
+
+// Binary returns the path of redis-server, or skips t (fails it when
+// REDISMW_REQUIRE_REDIS=1) if there is none.
+func Binary(t testing.TB) string {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err == nil {
+		return path
+	}
+	msg := "redis-server is not on PATH: install it (Debian: apt-get install -y redis-server) to run this test"
+	if os.Getenv(EnvRequire) == "1" {
+		t.Fatalf("%s (%s=1 makes this a failure)", msg, EnvRequire)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Server is a redis-server process owned by a test.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	args []string
+
+	// Addr is the server's "127.0.0.1:port" address; it stays the same
+	// across restarts.
+	Addr string
+	// Port is the server's port.
+	Port int
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+}
+
+// Start starts redis-server on a free loopback port, with persistence off
+// unless args say otherwise, waits until it answers PING, and stops it when
+// the test ends. args are extra redis-server options ("--appendonly", "yes").
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), args: args}
+	s.Port = FreePort(t)
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+	s.Restart()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// URL returns "redis://127.0.0.1:port".
+func (s *Server) URL() string { return "redis://" + s.Addr }
+
+// Restart starts the server again on the same port (it must not be
+// running) and waits until it answers PING.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.t.Fatalf("redistest: Restart of a running server on %s", s.Addr)
+	}
+	argv := append([]string{
+		"--port", strconv.Itoa(s.Port),
+		"--bind", "127.0.0.1",
+		"--dir", s.dir,
+		"--save", "",
+		"--appendonly", "no",
+		"--daemonize", "no",
+		"--loglevel", "warning",
+		"--logfile", "redis.log",
+	}, s.args...)
+	cmd := exec.Command(s.bin, argv...)
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("redistest: start redis-server: %v", err)
+	}
+	s.cmd = cmd
+	if err := waitReady(s.Addr, 10*time.Second); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		s.cmd = nil
+		log, _ := os.ReadFile(s.dir + "/redis.log")
+		s.t.Fatalf("redistest: redis-server on %s not ready: %v\n%s", s.Addr, err, log)
+	}
+}
+
+// Kill kills the server with SIGKILL and waits for it to exit. It does
+// nothing if the server is not running.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// waitReady dials addr and sends PING until it answers PONG or timeout
+// passes.
+func waitReady(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		last = ping(addr)
+		if last == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return last
+}
+
+func ping(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("redistest: find a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
