@@ -254,4 +254,3 @@ func redactErr(err error, secret string) error {
 	}
 	return err
 }
-

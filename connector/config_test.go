@@ -95,9 +95,9 @@ func TestErrorsNeverContainThePassword(t *testing.T) {
 func TestConfigFromEnv(t *testing.T) {
 	const url = "redis://app:pw@127.0.0.1:6379/1"
 	tests := []struct {
-		name string
-		env  map[string]string
-		want string // in the error; "" means no error
+		name  string
+		env   map[string]string
+		want  string // in the error; "" means no error
 		check func(*testing.T, connector.Config)
 	}{
 		{name: "missing URL", env: map[string]string{}, want: "REDIS_URL is not set"},

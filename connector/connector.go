@@ -251,7 +251,7 @@ func (c *Connector) connect() (redis.UniversalClient, error) {
 // AttemptTimeout: a new client, its handshake and a PING. Its outcome is
 // reported to the circuit even if it panics; a failed attempt's client is
 // closed.
-func (c *Connector) attempt() (h *handle, err error) {
+func (c *Connector) attempt() (*handle, error) {
 	t, err := c.brk.Allow()
 	if err != nil {
 		return nil, err
@@ -270,7 +270,7 @@ func (c *Connector) attempt() (h *handle, err error) {
 		}
 	}()
 
-	h, err = c.newClient()
+	fresh, err := c.newClient()
 	if err != nil {
 		return nil, err
 	}
@@ -279,16 +279,16 @@ func (c *Connector) attempt() (h *handle, err error) {
 		c.trying = nil
 		c.mu.Unlock()
 		if failed {
-			_ = h.client.Close()
+			_ = fresh.client.Close()
 		}
 	}()
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.AttemptTimeout)
 	defer cancel()
-	if err := h.client.Ping(ctx).Err(); err != nil {
+	if err := fresh.client.Ping(ctx).Err(); err != nil {
 		return nil, err
 	}
 	failed = false
-	return h, nil
+	return fresh, nil
 }
 
 // newClient makes a client for one attempt and registers it so that Close

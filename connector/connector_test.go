@@ -1,0 +1,466 @@
+package connector_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/faultproxy"
+	"github.com/ankitoon/redismw/internal/redistest"
+)
+
+// behindProxy starts a real redis-server and a fault proxy in front of it.
+func behindProxy(t *testing.T) (*redistest.Server, *faultproxy.Proxy) {
+	t.Helper()
+	srv := redistest.Start(t)
+	return srv, faultproxy.New(t, srv.Addr)
+}
+
+// eventually polls cond until it holds, failing the test after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// unavailable asserts that err is an *UnavailableError and returns it.
+func unavailable(t *testing.T, err error) *connector.UnavailableError {
+	t.Helper()
+	var ue *connector.UnavailableError
+	if !errors.As(err, &ue) || !errors.Is(err, connector.ErrUnavailable) {
+		t.Fatalf("error %v (%T), want a *connector.UnavailableError matching ErrUnavailable", err, err)
+	}
+	return ue
+}
+
+// TestHerdSharesOneConnect: 10 000 callers on a cold connector, against a
+// real server behind a proxy that adds 20ms to every new connection, cause
+// exactly one connection, and all of them get the same client.
+func TestHerdSharesOneConnect(t *testing.T) {
+	_, proxy := behindProxy(t)
+	proxy.SetDialDelay(20 * time.Millisecond)
+	c := newConnector(t, proxy.URL(), nil)
+
+	const callers = 10_000
+	gate := make(chan struct{})
+	clients := make([]redis.UniversalClient, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			<-gate
+			clients[i], errs[i] = c.Client(t.Context())
+		})
+	}
+	start := time.Now()
+	close(gate)
+	wg.Wait()
+	took := time.Since(start)
+
+	if got := proxy.Accepted(); got != 1 {
+		t.Errorf("the herd opened %d connections, want 1", got)
+	}
+	for i := range callers {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if clients[i] != clients[0] {
+			t.Fatalf("caller %d got a different client", i)
+		}
+	}
+	s := c.Stats()
+	if s.Connects != 1 || s.Attempts != 1 || s.State != connector.StateReady {
+		t.Errorf("stats %+v, want 1 connect, 1 attempt, ready", s)
+	}
+	if err := clients[0].Ping(t.Context()).Err(); err != nil {
+		t.Errorf("PING on the shared client: %v", err)
+	}
+	t.Logf("%d callers: %d connection(s) accepted, wall time %v, connect latency %v",
+		callers, proxy.Accepted(), took, s.LastConnectLatency)
+}
+
+// TestReadyPathIsOneLoad: a ready connector returns the same client without
+// allocating.
+func TestReadyPathIsOneLoad(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := newConnector(t, "redis://"+mr.Addr(), nil)
+	first, err := c.Client(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	allocs := testing.AllocsPerRun(1000, func() {
+		rdb, err := c.Client(ctx)
+		if rdb != first || err != nil {
+			t.Fatalf("ready path returned %p, %v; want %p, nil", rdb, err, first)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ready path allocates %v times per call, want 0", allocs)
+	}
+}
+
+// TestRecoversAfterFailedFirstConnect is the "stuck flag" outage of the
+// origin app, proven absent: the first connect fails because nothing
+// listens; once the server is there, a later Client succeeds — at once
+// while the circuit is closed, and within one open period plus one attempt
+// once it has tripped.
+func TestRecoversAfterFailedFirstConnect(t *testing.T) {
+	_, proxy := behindProxy(t)
+	c := newConnector(t, proxy.URL(), nil)
+	ctx := t.Context()
+
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Client(ctx)
+	ue := unavailable(t, err)
+	if ue.CircuitOpen || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("first connect: %v; want a connect failure naming the refusal, circuit closed", err)
+	}
+	if s := c.Stats(); s.Attempts != 3 || s.AttemptFailures != 3 || s.State != connector.StateIdle {
+		t.Fatalf("after the failed connect: %+v; want 3 failed attempts, idle", s)
+	}
+
+	if err := proxy.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client(ctx); err != nil {
+		t.Fatalf("Client once the server listens: %v", err)
+	}
+
+	// Now trip the circuit before the server comes back.
+	c2 := newConnector(t, proxy.URL(), nil)
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c2.Client(ctx)   // 3 failures
+	_, err = c2.Client(ctx) // 2 more: the circuit opens
+	if !unavailable(t, err).CircuitOpen || c2.Stats().Circuit != breaker.Open {
+		t.Fatalf("after 5 failed attempts: %v, circuit %v; want open", err, c2.Stats().Circuit)
+	}
+	if err := proxy.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	_, err = c2.Client(ctx)
+	wait := unavailable(t, err).RetryAfter
+	if wait <= 0 {
+		t.Fatalf("open circuit refused without RetryAfter: %v", err)
+	}
+	time.Sleep(wait)
+	if _, err := c2.Client(ctx); err != nil {
+		t.Fatalf("Client after the open period: %v", err)
+	}
+	if took, bound := time.Since(back), 400*time.Millisecond+500*time.Millisecond+time.Second; took > bound {
+		t.Errorf("recovery took %v, want within one open period plus one attempt (%v with slack)", took, bound)
+	}
+	if s := c2.Stats(); s.Circuit != breaker.Closed || s.State != connector.StateReady {
+		t.Errorf("after recovery: %+v; want circuit closed, ready", s)
+	}
+}
+
+// TestHungServer: against a server that accepts and never answers, a
+// connect gives up within MaxAttempts × AttemptTimeout + backoff with one
+// connection per attempt; once the circuit is open, calls fail at once
+// without any new connection.
+func TestHungServer(t *testing.T) {
+	_, proxy := behindProxy(t)
+	if err := proxy.SetMode(faultproxy.Hang); err != nil {
+		t.Fatal(err)
+	}
+	const attempt = 300 * time.Millisecond
+	c := newConnector(t, proxy.URL(), func(cfg *connector.Config) { cfg.AttemptTimeout = attempt })
+	ctx := t.Context()
+
+	start := time.Now()
+	_, err := c.Client(ctx)
+	took := time.Since(start)
+	ue := unavailable(t, err)
+	if !errors.Is(ue, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("connect to a hung server: %v; want a timeout", err)
+	}
+	if bound := 3*attempt + 2*10*time.Millisecond; took < 3*attempt || took > bound+time.Second {
+		t.Errorf("connect took %v; want about MaxAttempts × AttemptTimeout + backoff = %v", took, bound)
+	}
+	if got := proxy.Accepted(); got != 3 {
+		t.Errorf("3 attempts opened %d connections; go-redis must dial once per attempt", got)
+	}
+
+	_, err = c.Client(ctx) // failures 4 and 5: the circuit opens
+	if !unavailable(t, err).CircuitOpen {
+		t.Fatalf("after 5 failed attempts: %v; want the circuit open", err)
+	}
+	dials := proxy.Accepted()
+	var slowest time.Duration
+	for range 1000 {
+		start := time.Now()
+		_, err := c.Client(ctx)
+		slowest = max(slowest, time.Since(start))
+		if ue := unavailable(t, err); !ue.CircuitOpen || ue.RetryAfter <= 0 {
+			t.Fatalf("call on an open circuit: %+v; want CircuitOpen with RetryAfter", ue)
+		}
+	}
+	if got := proxy.Accepted() - dials; got != 0 {
+		t.Errorf("1000 calls on an open circuit opened %d connections, want 0", got)
+	}
+	if slowest > 50*time.Millisecond {
+		t.Errorf("slowest call on an open circuit took %v, want it immediate", slowest)
+	}
+	s := c.Stats()
+	if s.FastFails < 1000 || s.State != connector.StateCircuitOpen {
+		t.Errorf("stats %+v; want ≥ 1000 fast fails, circuit_open", s)
+	}
+	t.Logf("connect against a hung server: %v for %d attempts; 1000 calls after the trip: 0 connections, slowest %v", took, 3, slowest)
+}
+
+// TestRedisKilledAfterConnect: commands on a ready client fail when Redis
+// dies, the circuit opens, commands then fail fast without network I/O; once
+// Redis is back, the circuit closes after the open period and commands
+// succeed again through the same connector.
+func TestRedisKilledAfterConnect(t *testing.T) {
+	srv, proxy := behindProxy(t)
+	c := newConnector(t, proxy.URL(), nil)
+	ctx := t.Context()
+	rdb, err := c.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Incr(ctx, "n").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Kill()
+	for i := 0; c.Stats().Circuit != breaker.Open; i++ {
+		if i == 20 {
+			t.Fatalf("circuit still %v after 20 failed commands", c.Stats().Circuit)
+		}
+		if err := rdb.Incr(ctx, "n").Err(); breaker.Classify(err) != breaker.Failure {
+			t.Fatalf("INCR on a dead server: %v; want a counted failure", err)
+		}
+	}
+	dials := proxy.Accepted()
+	for range 100 {
+		if err := rdb.Incr(ctx, "n").Err(); !unavailable(t, err).CircuitOpen {
+			t.Fatalf("INCR on an open circuit: %v", err)
+		}
+	}
+	_, err = c.Client(ctx)
+	wait := unavailable(t, err).RetryAfter
+	if got := proxy.Accepted() - dials; got != 0 {
+		t.Errorf("the open circuit let %d connections through", got)
+	}
+
+	srv.Restart()
+	time.Sleep(wait)
+	rdb2, err := c.Client(ctx)
+	if err != nil {
+		t.Fatalf("Client after Redis came back: %v", err)
+	}
+	if err := rdb2.Incr(ctx, "n").Err(); err != nil {
+		t.Fatalf("INCR after recovery: %v", err)
+	}
+	if s := c.Stats(); s.Circuit != breaker.Closed || s.State != connector.StateReady {
+		t.Errorf("after recovery: %+v", s)
+	}
+}
+
+// TestCallerLeavesWithoutCancellingConnect: a caller whose context ends
+// returns at once with its context's error; the connect goes on for the
+// others and nothing is counted as a failure.
+func TestCallerLeavesWithoutCancellingConnect(t *testing.T) {
+	_, proxy := behindProxy(t)
+	proxy.SetDialDelay(300 * time.Millisecond)
+	c := newConnector(t, proxy.URL(), nil)
+
+	leaving, leave := context.WithCancel(t.Context())
+	type result struct {
+		rdb  redis.UniversalClient
+		err  error
+		took time.Duration
+	}
+	left, stayed := make(chan result, 1), make(chan result, 1)
+	var canceledAt atomic.Int64
+	go func() {
+		rdb, err := c.Client(leaving)
+		left <- result{rdb, err, time.Duration(time.Now().UnixNano() - canceledAt.Load())}
+	}()
+	go func() {
+		rdb, err := c.Client(t.Context())
+		stayed <- result{rdb, err, 0}
+	}()
+	eventually(t, 5*time.Second, "two callers waiting on the connect", func() bool { return c.Stats().Waiting == 2 })
+	canceledAt.Store(time.Now().UnixNano())
+	leave()
+
+	l := <-left
+	if !errors.Is(l.err, context.Canceled) || l.rdb != nil {
+		t.Fatalf("leaving caller got %v, %v; want context.Canceled", l.rdb, l.err)
+	}
+	if l.took > 150*time.Millisecond {
+		t.Errorf("leaving caller returned %v after its cancel, want at once", l.took)
+	}
+	s := <-stayed
+	if s.err != nil || s.rdb == nil {
+		t.Fatalf("staying caller: %v", s.err)
+	}
+	st := c.Stats()
+	if st.Connects != 1 || st.AttemptFailures != 0 || st.Failures != 0 || st.State != connector.StateReady {
+		t.Errorf("stats %+v; want one connect, no failure, ready", st)
+	}
+}
+
+// TestCloseDuringConnect: Close cuts an attempt blocked on a hung server
+// short, the waiting caller gets ErrClosed, later calls too.
+func TestCloseDuringConnect(t *testing.T) {
+	_, proxy := behindProxy(t)
+	if err := proxy.SetMode(faultproxy.Hang); err != nil {
+		t.Fatal(err)
+	}
+	c := newConnector(t, proxy.URL(), func(cfg *connector.Config) { cfg.AttemptTimeout = 30 * time.Second })
+	waiter := make(chan error, 1)
+	go func() {
+		_, err := c.Client(context.Background())
+		waiter <- err
+	}()
+	eventually(t, 5*time.Second, "the attempt reaching the hung server", func() bool { return proxy.Accepted() == 1 })
+
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Close took %v with an attempt of 30s under way, want it prompt", took)
+	}
+	if err := <-waiter; !errors.Is(err, connector.ErrClosed) {
+		t.Errorf("waiting caller got %v, want ErrClosed", err)
+	}
+	if _, err := c.Client(t.Context()); !errors.Is(err, connector.ErrClosed) {
+		t.Errorf("Client after Close: %v, want ErrClosed", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v, want nil", err)
+	}
+	if s := c.Stats(); s.State != connector.StateClosed || s.AttemptFailures != 0 || s.Failures != 0 {
+		t.Errorf("stats %+v; want closed, and the cut attempt not counted", s)
+	}
+}
+
+// TestCloseClosesReadyClient: after Close the client handed out is closed.
+func TestCloseClosesReadyClient(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := newConnector(t, "redis://"+mr.Addr(), nil)
+	rdb, err := c.Client(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Ping(t.Context()).Err(); !errors.Is(err, redis.ErrClosed) {
+		t.Errorf("PING after Close: %v, want redis.ErrClosed", err)
+	}
+}
+
+// TestUserClosedClientIsReplaced: a client closed by user code is replaced
+// by the next Client call after a command found it closed.
+func TestUserClosedClientIsReplaced(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := newConnector(t, "redis://"+mr.Addr(), nil)
+	ctx := t.Context()
+	first, err := c.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Close()
+	if err := first.Ping(ctx).Err(); !errors.Is(err, redis.ErrClosed) {
+		t.Fatalf("PING on the closed client: %v", err)
+	}
+	second, err := c.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first {
+		t.Fatal("Client returned the closed client again")
+	}
+	if err := second.Ping(ctx).Err(); err != nil {
+		t.Errorf("PING on the replacement: %v", err)
+	}
+	if s := c.Stats(); s.Connects != 2 || s.Failures != 0 {
+		t.Errorf("stats %+v; want 2 connects, no failure counted", s)
+	}
+}
+
+// TestPanicDuringConnect: a panic in user code during the connect is
+// re-raised in the waiting caller, and does not leave the connector stuck.
+func TestPanicDuringConnect(t *testing.T) {
+	_, proxy := behindProxy(t)
+	var boom atomic.Bool
+	boom.Store(true)
+	c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+		cfg.Backoff = func(int) time.Duration {
+			if boom.Load() {
+				panic("boom in Backoff")
+			}
+			return 0
+		}
+	})
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	v := func() (v any) {
+		defer func() { v = recover() }()
+		_, _ = c.Client(t.Context())
+		return nil
+	}()
+	if v == nil || !strings.Contains(fmt.Sprint(v), "boom in Backoff") {
+		t.Fatalf("waiter recovered %v, want the connect's panic", v)
+	}
+	if s := c.Stats(); s.State == connector.StateConnecting || !strings.Contains(s.LastError, "boom") {
+		t.Fatalf("after the panic: %+v; want not connecting, the panic in LastError", s)
+	}
+
+	boom.Store(false)
+	if err := proxy.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client(t.Context()); err != nil {
+		t.Fatalf("Client after a panicked connect: %v", err)
+	}
+}
+
+// TestStatsNeverContainPassword: a failing connect with a password in the
+// URL leaves no trace of it in errors or Stats.
+func TestStatsNeverContainPassword(t *testing.T) {
+	_, proxy := behindProxy(t)
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	c := newConnector(t, "redis://user:"+strings.NewReplacer("%", "%25", "@", "%40").Replace(secret)+"@"+proxy.Addr(), nil)
+	_, err := c.Client(t.Context())
+	unavailable(t, err)
+	s := c.Stats()
+	for _, text := range []string{err.Error(), s.LastError, fmt.Sprintf("%+v", s)} {
+		if strings.Contains(text, "s3cr") {
+			t.Errorf("password in %q", text)
+		}
+	}
+	if s.LastError == "" {
+		t.Error("LastError is empty after a failed connect")
+	}
+}
