@@ -38,8 +38,9 @@ func (s State) String() string {
 }
 
 // Breaker is a circuit breaker for one Redis deployment. It is safe for
-// concurrent use. [Breaker.State] and the refusals of an open circuit are
-// lock-free; admitting and reporting a request goes through gobreaker.
+// concurrent use. [Breaker.State], the refusals of an open circuit and
+// [Breaker.Do] on a closed circuit are lock-free; [Breaker.Allow] goes
+// through gobreaker.
 type Breaker struct {
 	name     string
 	jitter   float64
@@ -48,10 +49,17 @@ type Breaker struct {
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	// state mirrors gobreaker's state; probeAt is when an open circuit will
-	// let its next probe through (unix nanoseconds). Both are written only
-	// in gobreaker's OnStateChange, under its lock.
+	// let its next probe through (unix nanoseconds); epoch counts
+	// transitions. They are written only in gobreaker's OnStateChange,
+	// under its lock.
 	state   atomic.Int32
 	probeAt atomic.Int64
+	epoch   atomic.Uint64
+
+	// dirty is set when a failure has been reported since the last success
+	// reached gobreaker: only then must a success be reported to reset
+	// gobreaker's consecutive-failure count. See Breaker.Do.
+	dirty atomic.Bool
 
 	failures atomic.Uint64 // requests reported as Failure
 	refusals atomic.Uint64 // requests refused without I/O
@@ -155,12 +163,59 @@ func (t Ticket) Report(o Outcome) {
 	}
 	switch o {
 	case Success:
+		t.b.dirty.Store(false)
 		t.done(nil)
 	case Failure:
 		t.b.failures.Add(1)
+		t.b.dirty.Store(true)
 		t.done(errFailure)
 	default:
 		t.done(errIgnored)
+	}
+}
+
+// Do runs req under the circuit and returns its error, or an
+// [*UnavailableError] without running it when the circuit refuses. The
+// outcome of req's error is [Classify]'s.
+//
+// While the circuit is closed Do takes no lock and allocates nothing
+// unless req fails: a success reaches gobreaker only when it must reset a
+// count of consecutive failures, and a failure is reported after the fact.
+// Otherwise Do goes through [Breaker.Allow].
+func (b *Breaker) Do(req func() error) error {
+	if b.State() != Closed {
+		t, err := b.Allow()
+		if err != nil {
+			return err
+		}
+		err = req()
+		t.Report(Classify(err))
+		return err
+	}
+	epoch := b.epoch.Load()
+	err := req()
+	switch Classify(err) {
+	case Success:
+		if b.dirty.Load() && b.dirty.CompareAndSwap(true, false) {
+			b.record(epoch, nil)
+		}
+	case Failure:
+		b.failures.Add(1)
+		b.dirty.Store(true)
+		b.record(epoch, errFailure)
+	}
+	return err
+}
+
+// record reports the outcome of a request that ran while the circuit was
+// closed in epoch, unless the circuit has changed since: then the outcome
+// belongs to a past period, as gobreaker's generations would decide.
+func (b *Breaker) record(epoch uint64, err error) {
+	if b.epoch.Load() != epoch || b.State() != Closed {
+		return
+	}
+	if done, aerr := b.cb.Allow(); aerr == nil {
+		done(err)
 	}
 }
 
@@ -206,6 +261,8 @@ func (b *Breaker) transition(_ string, from, to gobreaker.State) {
 		}
 		b.probeAt.Store(time.Now().Add(period).UnixNano())
 	}
+	b.dirty.Store(false) // gobreaker starts a new generation with clear counts
+	b.epoch.Add(1)
 	b.state.Store(int32(to))
 	if b.onChange != nil {
 		b.onChange(b.name, State(from), State(to))

@@ -194,3 +194,60 @@ func TestUnavailableErrorText(t *testing.T) {
 		t.Error("UnavailableError does not unwrap to its cause")
 	}
 }
+
+func TestDo(t *testing.T) {
+	b := mustNew(t, breaker.Settings{FailureThreshold: 3})
+	fail := errors.New("read tcp: i/o timeout")
+	timeout := func() error { return &timeoutErr{} }
+	for range 2 {
+		if err := b.Do(timeout); !errors.As(err, new(*timeoutErr)) {
+			t.Fatalf("Do returned %v, want the request's error", err)
+		}
+	}
+	_ = b.Do(func() error { return nil })  // resets the count
+	_ = b.Do(func() error { return fail }) // not a classified failure: ignored
+	for range 2 {
+		_ = b.Do(timeout)
+	}
+	if b.State() != breaker.Closed {
+		t.Fatalf("state %v after a success and 2 failures, want closed", b.State())
+	}
+	_ = b.Do(timeout)
+	if b.State() != breaker.Open {
+		t.Fatalf("state %v after 3 consecutive failures, want open", b.State())
+	}
+	ran := false
+	err := b.Do(func() error { ran = true; return nil })
+	if ran || !errors.Is(err, breaker.ErrUnavailable) {
+		t.Fatalf("Do on an open circuit: ran %v, err %v; want refused without running", ran, err)
+	}
+	if got := b.Failures(); got != 5 {
+		t.Errorf("Failures() = %d, want 5", got)
+	}
+}
+
+func TestDoConcurrent(t *testing.T) {
+	b := mustNew(t, breaker.Settings{FailureThreshold: 1000})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 500 {
+				if (i+j)%2 == 0 {
+					_ = b.Do(func() error { return &timeoutErr{} })
+				} else {
+					_ = b.Do(func() error { return nil })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if b.State() != breaker.Closed || b.Failures() != 2000 {
+		t.Errorf("state %v, %d failures; want closed (never 1000 in a row), 2000", b.State(), b.Failures())
+	}
+}
+
+type timeoutErr struct{}
+
+func (*timeoutErr) Error() string   { return "i/o timeout" }
+func (*timeoutErr) Timeout() bool   { return true }
+func (*timeoutErr) Temporary() bool { return true }

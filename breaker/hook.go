@@ -49,13 +49,10 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if isHandshake(cmd) {
 			return h.handshake(ctx, cmd, next)
 		}
-		t, err := h.b.Allow()
+		err := h.b.Do(func() error { return next(ctx, cmd) })
 		if err != nil {
-			cmd.SetErr(err)
-			return err
+			h.failed(err, cmd)
 		}
-		err = next(ctx, cmd)
-		h.report(t, err)
 		return err
 	}
 }
@@ -68,18 +65,17 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		}
 		if allHandshake(cmds) {
 			if err := h.b.Refuse(); err != nil {
-				setErr(cmds, err)
+				for _, cmd := range cmds {
+					cmd.SetErr(err)
+				}
 				return err
 			}
 			return next(ctx, cmds)
 		}
-		t, err := h.b.Allow()
+		err := h.b.Do(func() error { return next(ctx, cmds) })
 		if err != nil {
-			setErr(cmds, err)
-			return err
+			h.failed(err, cmds...)
 		}
-		err = next(ctx, cmds)
-		h.report(t, err)
 		return err
 	}
 }
@@ -96,16 +92,17 @@ func (h *Hook) handshake(ctx context.Context, cmd redis.Cmder, next redis.Proces
 	return next(ctx, cmd)
 }
 
-func (h *Hook) report(t Ticket, err error) {
-	t.Report(Classify(err))
-	if h.onClosed != nil && errors.Is(err, redis.ErrClosed) {
+// failed handles the error of a command or pipeline: a refusal is set on
+// every command (go-redis did not run them), and a closed client is
+// reported to its owner.
+func (h *Hook) failed(err error, cmds ...redis.Cmder) {
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		for _, cmd := range cmds {
+			cmd.SetErr(err)
+		}
+	case h.onClosed != nil && errors.Is(err, redis.ErrClosed):
 		h.onClosed()
-	}
-}
-
-func setErr(cmds []redis.Cmder, err error) {
-	for _, cmd := range cmds {
-		cmd.SetErr(err)
 	}
 }
 
@@ -131,4 +128,3 @@ func allHandshake(cmds []redis.Cmder) bool {
 	}
 	return len(cmds) > 0
 }
-

@@ -132,3 +132,29 @@ func TestHookReportsClosedClient(t *testing.T) {
 		t.Errorf("a locally closed client counted %d failures, want 0", b.Failures())
 	}
 }
+
+// TestHookCostsNoAllocation: on a closed circuit, a guarded command
+// allocates no more than an unguarded one.
+func TestHookCostsNoAllocation(t *testing.T) {
+	mr := miniredis.RunT(t)
+	guardedRDB, _, _ := guarded(t, mr)
+	plain := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { _ = plain.Close() })
+	ctx := t.Context()
+	mr.Set("k", "v")
+	perGet := func(rdb *redis.Client) float64 {
+		for range 100 { // warm the pool up
+			_ = rdb.Get(ctx, "k").Err()
+		}
+		return testing.AllocsPerRun(500, func() {
+			if err := rdb.Get(ctx, "k").Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	base, with := perGet(plain), perGet(guardedRDB)
+	if with > base {
+		t.Errorf("a guarded GET allocates %v times, an unguarded one %v: the hook allocates", with, base)
+	}
+	t.Logf("allocations per GET: unguarded %v, guarded %v", base, with)
+}

@@ -1,0 +1,133 @@
+package faultproxy_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ankitoon/redismw/internal/faultproxy"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// echo starts a line echo server on a free loopback port.
+func echo(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+// roundTrip sends a line through addr and returns the answer.
+func roundTrip(addr string, wait time.Duration) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	if _, err := c.Write([]byte("hello\n")); err != nil {
+		return "", err
+	}
+	return bufio.NewReader(c).ReadString('\n')
+}
+
+func TestModes(t *testing.T) {
+	p := faultproxy.New(t, echo(t))
+	if got, err := roundTrip(p.Addr(), time.Second); err != nil || got != "hello\n" {
+		t.Fatalf("pass: %q, %v", got, err)
+	}
+
+	p.SetDialDelay(100 * time.Millisecond)
+	start := time.Now()
+	if _, err := roundTrip(p.Addr(), time.Second); err != nil || time.Since(start) < 100*time.Millisecond {
+		t.Errorf("dial delay: %v after %v, want an answer after ≥ 100ms", err, time.Since(start))
+	}
+	p.SetDialDelay(0)
+
+	p.SetLatency(80 * time.Millisecond)
+	start = time.Now()
+	if _, err := roundTrip(p.Addr(), time.Second); err != nil || time.Since(start) < 80*time.Millisecond {
+		t.Errorf("latency: %v after %v, want an answer after ≥ 80ms", err, time.Since(start))
+	}
+	p.SetLatency(0)
+
+	if err := p.SetMode(faultproxy.Hang); err != nil {
+		t.Fatal(err)
+	}
+	var ne net.Error
+	if _, err := roundTrip(p.Addr(), 200*time.Millisecond); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("hang: %v, want a read timeout", err)
+	}
+
+	if err := p.SetMode(faultproxy.Reset); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(p.Addr(), time.Second); !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+		t.Errorf("reset: %v, want a connection reset", err)
+	}
+
+	if err := p.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	before := p.Accepted()
+	if _, err := roundTrip(p.Addr(), time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("refuse: %v, want connection refused", err)
+	}
+	if p.Accepted() != before {
+		t.Error("a refused connection was counted as accepted")
+	}
+
+	if err := p.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := roundTrip(p.Addr(), time.Second); err != nil || got != "hello\n" {
+		t.Fatalf("pass again on the same address: %q, %v", got, err)
+	}
+	if got := p.Accepted(); got != 6 {
+		t.Errorf("Accepted() = %d, want 6", got)
+	}
+}
+
+func TestCutAll(t *testing.T) {
+	p := faultproxy.New(t, echo(t))
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	if _, err := c.Write([]byte("a\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	p.CutAll()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	_, _ = c.Write([]byte("b\n"))
+	if line, err := r.ReadString('\n'); err == nil || strings.Contains(line, "b") {
+		t.Errorf("after CutAll the connection still answers: %q, %v", line, err)
+	}
+}

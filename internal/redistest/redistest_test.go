@@ -1,0 +1,30 @@
+package redistest_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ankitoon/redismw/internal/redistest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestKillRestart(t *testing.T) {
+	s := redistest.Start(t)
+	if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err != nil {
+		t.Fatalf("started server does not accept: %v", err)
+	} else {
+		c.Close()
+	}
+	s.Kill()
+	if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("killed server still accepts")
+	}
+	s.Restart() // waits for PONG on the same port
+	s.Kill()
+	s.Kill() // idempotent
+}
