@@ -178,9 +178,9 @@ func TestUnavailableErrorText(t *testing.T) {
 		{&breaker.UnavailableError{CircuitOpen: true, RetryAfter: 2100 * time.Millisecond},
 			"redismw: redis unavailable: circuit open, next probe in 2.1s", 3},
 		{&breaker.UnavailableError{Err: cause},
-			"redismw: redis unavailable: connect failed: " + cause.Error(), 0},
-		{&breaker.UnavailableError{RetryAfter: time.Millisecond, Err: cause},
-			"redismw: redis unavailable: connect failed, next probe in 100ms: " + cause.Error(), 1},
+			"redismw: redis unavailable: " + cause.Error(), 0},
+		{&breaker.UnavailableError{CircuitOpen: true, RetryAfter: time.Millisecond, Err: cause},
+			"redismw: redis unavailable: circuit open, next probe in 100ms: " + cause.Error(), 1},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.text {

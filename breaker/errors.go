@@ -30,19 +30,17 @@ type UnavailableError struct {
 }
 
 // Error describes the refusal: "redismw: redis unavailable: circuit open,
-// next probe in 3s" or "redismw: redis unavailable: connect failed: <cause>".
+// next probe in 3s", or "redismw: redis unavailable: " followed by the
+// failure behind it.
 func (e *UnavailableError) Error() string {
 	var b strings.Builder
 	b.WriteString(ErrUnavailable.Error())
-	switch {
-	case e.CircuitOpen:
+	if e.CircuitOpen {
 		b.WriteString(": circuit open")
-	case e.Err != nil:
-		b.WriteString(": connect failed")
-	}
-	if e.RetryAfter > 0 {
-		b.WriteString(", next probe in ")
-		b.WriteString(roundUp(e.RetryAfter).String())
+		if e.RetryAfter > 0 {
+			b.WriteString(", next probe in ")
+			b.WriteString(roundUp(e.RetryAfter).String())
+		}
 	}
 	if e.Err != nil {
 		b.WriteString(": ")

@@ -139,6 +139,16 @@ func (c *Connector) Client(ctx context.Context) (redis.UniversalClient, error) {
 	return c.wait(ctx)
 }
 
+// Ready returns the ready client and true, or nil and false when there is
+// none: it never connects and never waits. It costs what Client's fast path
+// costs; use it where a caller must not wait, and Client otherwise.
+func (c *Connector) Ready() (redis.UniversalClient, bool) {
+	if h := c.ready.Load(); h != nil {
+		return h.client, true
+	}
+	return nil, false
+}
+
 // wait is Client's slow path: join or start the shared connect.
 func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
 	if c.isClosed.Load() {
@@ -217,6 +227,7 @@ func (c *Connector) connect() (redis.UniversalClient, error) {
 	c.connects.Add(1)
 	start := time.Now()
 	var last error
+	failed := 0
 	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
 		if attempt > 0 && !c.pause(c.cfg.Backoff(attempt-1)) {
 			return nil, ErrClosed
@@ -236,15 +247,19 @@ func (c *Connector) connect() (redis.UniversalClient, error) {
 		}
 		var refused *UnavailableError
 		if errors.As(err, &refused) {
-			// The circuit opened: no more attempts until its probe.
-			refused.Err = last
+			// The circuit is open: no more attempts until its probe.
+			if last != nil {
+				refused.Err = &connectError{attempts: failed, err: last}
+			}
 			return nil, refused
 		}
+		failed++
 		last = redactErr(err, c.secret)
 		c.setLastErr(last)
 	}
-	c.log.Warn("redismw: connect failed", "server.address", c.opts.Addr, "attempts", c.cfg.MaxAttempts, "error", last.Error(), "circuit", c.brk.State().String())
-	return nil, &UnavailableError{RetryAfter: c.brk.RetryAfter(), CircuitOpen: c.brk.State() == breaker.Open, Err: last}
+	err := &connectError{attempts: failed, err: last}
+	c.log.Warn("redismw: connect failed", "server.address", c.opts.Addr, "attempts", failed, "error", last.Error(), "circuit", c.brk.State().String())
+	return nil, &UnavailableError{RetryAfter: c.brk.RetryAfter(), CircuitOpen: c.brk.State() == breaker.Open, Err: err}
 }
 
 // attempt is one connect attempt, admitted by the circuit and bounded by

@@ -37,3 +37,16 @@ func (p *panicError) Unwrap() error {
 	err, _ := p.value.(error)
 	return err
 }
+
+// connectError is the failure of a whole connect: its attempts, and the
+// last attempt's error (password removed).
+type connectError struct {
+	attempts int
+	err      error
+}
+
+func (e *connectError) Error() string {
+	return fmt.Sprintf("connect failed after %d attempt(s): %v", e.attempts, e.err)
+}
+
+func (e *connectError) Unwrap() error { return e.err }
