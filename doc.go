@@ -1,0 +1,30 @@
+// Package redismw puts a ready Redis client into each request of a net/http
+// service, and keeps the service fast and honest while Redis is slow, down,
+// restarting or hung.
+//
+// Wrap a handler with [Middleware] and read the client with [FromContext]:
+//
+//	c, err := connector.New(connector.Config{URL: os.Getenv("REDIS_URL")})
+//	if err != nil { log.Fatal(err) }
+//	defer c.Close()
+//	mux := http.NewServeMux()
+//	mux.HandleFunc("GET /visits", func(w http.ResponseWriter, r *http.Request) {
+//		rdb, _ := redismw.FromContext(r.Context())
+//		n, err := rdb.Incr(r.Context(), "visits").Result()
+//		…
+//	})
+//	mux.Handle("GET /healthz", redismw.HealthHandler(c))
+//	http.ListenAndServe(addr, redismw.Middleware(c, redismw.WithSkip(isHealth))(mux))
+//
+// The client comes from a [connector.Connector]: once connected it is
+// handed out with one atomic load; until then all requests share one
+// bounded connect, each waiting at most its wait budget. While Redis is
+// unusable (a circuit, package breaker, opens after 5 consecutive
+// failures), requests are answered at once with 503, Retry-After and an
+// RFC 9457 problem body ([WriteUnavailable]), or, with [WithFailOpen],
+// passed to the handler without a client.
+//
+// [HealthHandler] is a readiness endpoint with a cached probe. Liveness must
+// not depend on Redis: a process whose Redis is down is still alive, and
+// restarting it would not bring Redis back.
+package redismw

@@ -1,0 +1,107 @@
+package redismw_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/redismwtest"
+)
+
+type report struct {
+	Status    string   `json:"status"`
+	State     string   `json:"state"`
+	Circuit   string   `json:"circuit"`
+	LatencyMS *float64 `json:"latency_ms"`
+	CheckedAt string   `json:"checked_at"`
+	Error     string   `json:"error"`
+	RetryIn   int      `json:"retry_in"`
+}
+
+func decode(t *testing.T, rec *httptest.ResponseRecorder) report {
+	t.Helper()
+	var r report
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+		t.Fatalf("body %q: %v", rec.Body, err)
+	}
+	if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", cc)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	return r
+}
+
+func TestHealthUp(t *testing.T) {
+	c, _ := redismwtest.NewConnector(t)
+	h := redismw.HealthHandler(c)
+	rec := get(t, h, "/healthz")
+	r := decode(t, rec)
+	if rec.Code != 200 || r.Status != "up" || r.State != "ready" || r.Circuit != "closed" || r.LatencyMS == nil || r.CheckedAt == "" {
+		t.Errorf("%d %+v; want 200, up, ready, closed, with a latency", rec.Code, r)
+	}
+
+	head := httptest.NewRecorder()
+	h.ServeHTTP(head, httptest.NewRequestWithContext(t.Context(), http.MethodHead, "/healthz", nil))
+	if head.Code != 200 || head.Body.Len() != 0 {
+		t.Errorf("HEAD: %d with %d body bytes, want 200 and none", head.Code, head.Body.Len())
+	}
+	post := httptest.NewRecorder()
+	h.ServeHTTP(post, httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/healthz", nil))
+	if post.Code != http.StatusMethodNotAllowed || post.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %d, Allow %q", post.Code, post.Header().Get("Allow"))
+	}
+}
+
+func TestHealthDown(t *testing.T) {
+	c := downConnector(t)
+	rec := get(t, redismw.HealthHandler(c), "/healthz")
+	r := decode(t, rec)
+	if rec.Code != 503 || r.Status != "down" || r.State != "circuit_open" || r.Circuit != "open" || r.LatencyMS != nil {
+		t.Errorf("%d %+v; want 503, down, circuit_open, open, no latency", rec.Code, r)
+	}
+	if rec.Header().Get("Retry-After") == "" || r.RetryIn < 1 {
+		t.Errorf("Retry-After %q, retry_in %d; want the open period", rec.Header().Get("Retry-After"), r.RetryIn)
+	}
+	if r.Error != "" || strings.Contains(rec.Body.String(), "circuit open") {
+		t.Errorf("error text in the default body: %s", rec.Body)
+	}
+
+	rec = get(t, redismw.HealthHandler(c, redismw.WithErrorDetail()), "/healthz")
+	if r := decode(t, rec); !strings.Contains(r.Error, "circuit open") {
+		t.Errorf("WithErrorDetail: error %q, want the internal text", r.Error)
+	}
+}
+
+// TestHealthCachesProbes: 1000 concurrent probes cost Redis at most a
+// handful of PINGs.
+func TestHealthCachesProbes(t *testing.T) {
+	c, mr := redismwtest.NewConnector(t)
+	if rdb, err := c.Client(t.Context()); err != nil || rdb.Ping(t.Context()).Err() != nil {
+		t.Fatal("warm-up failed")
+	}
+	h := redismw.HealthHandler(c, redismw.WithHealthCache(time.Second))
+	before := mr.CommandCount()
+	var wg sync.WaitGroup
+	codes := make([]int, 1000)
+	for i := range codes {
+		wg.Go(func() { codes[i] = get(t, h, "/healthz").Code })
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != 200 {
+			t.Fatalf("probe %d: %d", i, code)
+		}
+	}
+	pings := mr.CommandCount() - before
+	if pings < 1 || pings > 3 {
+		t.Errorf("1000 probes sent %d commands to Redis, want 1 (at most 3 if the run spans periods)", pings)
+	}
+	t.Logf("1000 concurrent probes: %d PING(s) at the server", pings)
+}

@@ -1,0 +1,37 @@
+package redismw
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/ankitoon/redismw/connector"
+)
+
+// problemBody is the RFC 9457 body of every 503 this package writes. Its
+// detail is deliberately generic: internal error text never reaches clients.
+var problemBody = []byte(`{"type":"about:blank","title":"Service Unavailable","status":503,` +
+	`"detail":"A backing service is temporarily unavailable. Please retry later."}` + "\n")
+
+// WriteUnavailable writes the answer [Middleware] gives when Redis is
+// unavailable: 503 Service Unavailable, Content-Type
+// application/problem+json with a generic RFC 9457 body, Cache-Control
+// no-store, and, when err is an [*connector.UnavailableError], a
+// Retry-After header in whole seconds: its RetryAfter rounded up, and 1
+// when it is unknown. err itself is never written.
+//
+// Handlers may call it when a command fails with [connector.ErrUnavailable]
+// (the circuit opened during the request), to answer like the middleware.
+func WriteUnavailable(w http.ResponseWriter, _ *http.Request, err error) {
+	h := w.Header()
+	var ue *connector.UnavailableError
+	if errors.As(err, &ue) {
+		h.Set("Retry-After", strconv.Itoa(max(ue.RetryAfterSeconds(), 1)))
+	}
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(problemBody)))
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(problemBody)
+}
