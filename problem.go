@@ -16,17 +16,22 @@ var problemBody = []byte(`{"type":"about:blank","title":"Service Unavailable","s
 // WriteUnavailable writes the answer [Middleware] gives when Redis is
 // unavailable: 503 Service Unavailable, Content-Type
 // application/problem+json with a generic RFC 9457 body, Cache-Control
-// no-store, and, when err is an [*connector.UnavailableError], a
-// Retry-After header in whole seconds: its RetryAfter rounded up, and 1
-// when it is unknown. err itself is never written.
+// no-store, and a Retry-After header in whole seconds: for an
+// [*connector.UnavailableError] its RetryAfter rounded up, 1 when that is
+// unknown or for any other error, and none for [connector.ErrClosed] (the
+// service is shutting down). err itself is never written.
 //
-// Handlers may call it when a command fails with [connector.ErrUnavailable]
-// (the circuit opened during the request), to answer like the middleware.
+// Handlers may call it when a command fails (a timeout, or
+// [connector.ErrUnavailable] once the circuit has opened), to answer like
+// the middleware.
 func WriteUnavailable(w http.ResponseWriter, _ *http.Request, err error) {
 	h := w.Header()
 	var ue *connector.UnavailableError
-	if errors.As(err, &ue) {
+	switch {
+	case errors.As(err, &ue):
 		h.Set("Retry-After", strconv.Itoa(max(ue.RetryAfterSeconds(), 1)))
+	case !errors.Is(err, connector.ErrClosed):
+		h.Set("Retry-After", "1")
 	}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")

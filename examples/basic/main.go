@@ -1,10 +1,106 @@
-// Command basic will be the runnable example of redismw: an HTTP server
-// whose handlers get a ready Redis client from the middleware. The HTTP
-// layer has not landed yet; until it does, this prints what is coming.
+// Command basic is the runnable example of redismw: an HTTP server whose
+// handlers get a ready Redis client from the middleware.
+//
+//	go run ./examples/basic                     # embedded in-process Redis (miniredis)
+//	REDIS_URL=redis://localhost:6379/0 go run ./examples/basic
+//
+// Routes: GET /visits counts visits in Redis and answers {"visits": n};
+// GET /healthz is readiness (Redis answers); GET /livez is liveness (always
+// 200). While Redis is unavailable /visits answers 503 with Retry-After, or,
+// with -fail-open, 200 {"visits": null, "degraded": true}. Ctrl-C shuts the
+// server down gracefully.
 package main
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/examples/internal/demo"
+)
 
 func main() {
-	fmt.Println("redismw: the HTTP example is coming soon; the connector is ready: see ./connector")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "basic:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("basic", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "localhost:8080", "address to listen on")
+	failOpen := fs.Bool("fail-open", false, "serve /visits without Redis (degraded) instead of answering 503")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	cfg, source, cleanup, err := demo.RedisConfig()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	cfg.Logger = logger
+	c, err := connector.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /visits", demo.Visits(*failOpen))
+	mux.Handle("GET /healthz", redismw.HealthHandler(c))
+	mux.HandleFunc("GET /livez", demo.Live)
+	opts := []redismw.Option{redismw.WithSkip(func(r *http.Request) bool {
+		return r.URL.Path == "/healthz" || r.URL.Path == "/livez"
+	})}
+	mode := "fail-closed"
+	if *failOpen {
+		opts = append(opts, redismw.WithFailOpen())
+		mode = "fail-open"
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           redismw.Middleware(c, opts...)(mux),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	fmt.Fprintf(stdout, "redismw example: listening on http://%s (Redis: %s; %s)\n", ln.Addr(), source, mode)
+	fmt.Fprintf(stdout, "try: curl http://%s/visits\n", ln.Addr())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "redismw example: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return c.Close()
 }

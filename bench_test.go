@@ -1,0 +1,101 @@
+package redismw_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+)
+
+// readyConnector returns a connected connector to an in-process miniredis.
+func readyConnector(b *testing.B) *connector.Connector {
+	b.Helper()
+	mr := miniredis.RunT(b)
+	c, err := connector.New(connector.Config{URL: "redis://" + mr.Addr(), Logger: discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	if _, err := c.Client(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkClientReady: Connector.Client on a ready connector, from every
+// core at once. Target ≤ 5 ns/op, 0 allocs/op.
+func BenchmarkClientReady(b *testing.B) {
+	c := readyConnector(b)
+	ctx := b.Context()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Client(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// sink is a ResponseWriter that keeps nothing, so that the benchmarks
+// measure the middleware rather than a recorder.
+type sink struct{ h http.Header }
+
+func (s *sink) Header() http.Header         { return s.h }
+func (s *sink) Write(p []byte) (int, error) { return len(p), nil }
+func (s *sink) WriteHeader(int)             {}
+
+type benchKey struct{}
+
+// bare is the least a middleware could do to hand rdb on: one
+// context.WithValue and one r.WithContext, with next behind an interface as
+// in any real chain.
+func bare(rdb any) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), benchKey{}, rdb)))
+		})
+	}
+}
+
+// BenchmarkMiddleware compares the middleware with the least a handler
+// could do to hand a client on (bare: r.WithContext(context.WithValue(…))),
+// on a ready connector, and the 503 path of an open circuit. Target: ready
+// ≤ 1.1 × bare, ≤ 2 allocs/op.
+func BenchmarkMiddleware(b *testing.B) {
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	run := func(b *testing.B, h http.Handler) {
+		w := &sink{h: http.Header{}}
+		r := httptest.NewRequestWithContext(b.Context(), http.MethodGet, "/visits", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			h.ServeHTTP(w, r)
+		}
+	}
+	b.Run("bare", func(b *testing.B) {
+		rdb, _ := readyConnector(b).Client(b.Context())
+		run(b, bare(rdb)(next))
+	})
+	b.Run("ready", func(b *testing.B) {
+		run(b, redismw.Middleware(readyConnector(b))(next))
+	})
+	b.Run("open", func(b *testing.B) {
+		c, err := connector.New(connector.Config{
+			URL: "redis://127.0.0.1:1", MaxAttempts: 1, Logger: discard,
+			Breaker: breaker.Settings{FailureThreshold: 1},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Close() })
+		_, _ = c.Client(b.Context()) // nothing listens: the circuit opens
+		run(b, redismw.Middleware(c)(next))
+	})
+}

@@ -1,0 +1,121 @@
+package redismw_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// A handler wrapped with the middleware finds a ready client in its
+// request's context.
+func ExampleMiddleware() {
+	mr := miniredis.NewMiniRedis() // an in-process Redis stands in for yours
+	if err := mr.Start(); err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+
+	c, err := connector.New(connector.Config{URL: "redis://" + mr.Addr(), Logger: discard})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	visits := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rdb, _ := redismw.FromContext(r.Context())
+		n, err := rdb.Incr(r.Context(), "visits").Result()
+		if err != nil {
+			redismw.WriteUnavailable(w, r, err)
+			return
+		}
+		fmt.Fprintf(w, "visit %d", n)
+	})
+	h := redismw.Middleware(c)(visits)
+
+	for range 2 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/visits", nil))
+		fmt.Println(rec.Code, rec.Body)
+	}
+	// Output:
+	// 200 visit 1
+	// 200 visit 2
+}
+
+// While Redis is unavailable, a fail-closed middleware answers 503 with
+// Retry-After and a generic problem body, without calling the handler.
+func ExampleMiddleware_unavailable() {
+	c, err := connector.New(connector.Config{
+		URL:         "redis://127.0.0.1:1", // nothing listens there
+		MaxAttempts: 1,
+		Breaker:     breaker.Settings{FailureThreshold: 1},
+		Logger:      discard,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	h := redismw.Middleware(c)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		fmt.Println("not called")
+	}))
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/visits", nil))
+	fmt.Println(rec.Code, rec.Header().Get("Content-Type"), rec.Header().Get("Retry-After") != "")
+	fmt.Print(rec.Body)
+	// Output:
+	// 503 application/problem+json true
+	// {"type":"about:blank","title":"Service Unavailable","status":503,"detail":"A backing service is temporarily unavailable. Please retry later."}
+}
+
+// FromContext finds the client the middleware, or NewContext, put there.
+func ExampleFromContext() {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}) // no I/O until used
+	defer rdb.Close()
+
+	ctx := redismw.NewContext(context.Background(), rdb)
+	got, ok := redismw.FromContext(ctx)
+	fmt.Println(ok, got == redis.UniversalClient(rdb))
+
+	_, ok = redismw.FromContext(context.Background())
+	fmt.Println(ok)
+	// Output:
+	// true true
+	// false
+}
+
+// HealthHandler is a readiness endpoint: 503 and "down" while Redis is
+// unavailable, 200 and "up" when it answers.
+func ExampleHealthHandler() {
+	c, err := connector.New(connector.Config{
+		URL:         "redis://127.0.0.1:1", // nothing listens there
+		MaxAttempts: 1,
+		Breaker:     breaker.Settings{FailureThreshold: 1},
+		Logger:      discard,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	rec := httptest.NewRecorder()
+	redismw.HealthHandler(c).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	var body struct{ Status, State, Circuit string }
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	fmt.Println(rec.Code, body.Status, body.State, body.Circuit)
+	// Output:
+	// 503 down circuit_open open
+}

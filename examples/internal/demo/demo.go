@@ -1,0 +1,67 @@
+// Package demo holds what the examples share: where Redis comes from, and
+// the /visits handler.
+package demo
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/connector"
+)
+
+// RedisConfig returns the connector configuration from REDIS_URL, or one for
+// an embedded miniredis when REDIS_URL is unset; a description of the
+// source that carries no password; and a cleanup function.
+func RedisConfig() (connector.Config, string, func(), error) {
+	if os.Getenv(connector.EnvURL) != "" {
+		cfg, err := connector.ConfigFromEnv()
+		if err != nil {
+			return cfg, "", nil, err
+		}
+		u, _ := url.Parse(cfg.URL) // ConfigFromEnv has parsed it
+		return cfg, "REDIS_URL " + u.Redacted(), func() {}, nil
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		return connector.Config{}, "", nil, fmt.Errorf("start embedded Redis: %w", err)
+	}
+	cfg := connector.Config{URL: "redis://" + mr.Addr()}
+	return cfg, "embedded miniredis at " + mr.Addr() + ", REDIS_URL is unset", mr.Close, nil
+}
+
+// Visits counts a visit and answers {"visits": n}. Without a client
+// (failing open) or when the INCR fails while failOpen, it answers
+// {"visits": null, "degraded": true}; when the INCR fails otherwise, the
+// middleware's 503.
+func Visits(failOpen bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var n *int64
+		if rdb, ok := redismw.FromContext(r.Context()); ok {
+			v, err := rdb.Incr(r.Context(), "visits").Result()
+			switch {
+			case err == nil:
+				n = &v
+			case !failOpen:
+				redismw.WriteUnavailable(w, r, err)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(struct {
+			Visits   *int64 `json:"visits"`
+			Degraded bool   `json:"degraded,omitempty"`
+		}{n, n == nil})
+	}
+}
+
+// Live is a liveness handler: it answers 200 whatever Redis does.
+func Live(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
