@@ -1,19 +1,9 @@
 package breaker_test
 
 import (
-	"context"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
+	"github.com/ankitoon/redismw/internal/testmain"
 )
 
-// silent drops go-redis' own log lines (failed dials are expected here).
-type silent struct{}
-
-func (silent) Printf(context.Context, string, ...any) {}
-
-func TestMain(m *testing.M) {
-	redis.SetLogger(silent{})
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testmain.Run(m) }

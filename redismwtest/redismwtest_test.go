@@ -8,15 +8,15 @@ import (
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/ankitoon/redismw/internal/testmain"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/goleak"
 
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/connector"
 	"github.com/ankitoon/redismw/redismwtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testmain.Run(m) }
 
 func TestNewConnector(t *testing.T) {
 	var c *connector.Connector

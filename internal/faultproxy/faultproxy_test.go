@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/ankitoon/redismw/internal/testmain"
 
 	"github.com/ankitoon/redismw/internal/faultproxy"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testmain.Run(m) }
 
 // echo starts a line echo server on a free loopback port.
 func echo(t *testing.T) string {

@@ -5,12 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/ankitoon/redismw/internal/testmain"
 
 	"github.com/ankitoon/redismw/internal/redistest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testmain.Run(m) }
 
 func TestKillRestart(t *testing.T) {
 	s := redistest.Start(t)
