@@ -15,9 +15,10 @@ import (
 //
 // Get one with [Breaker.NewHook] and install it with the client's AddHook.
 type Hook struct {
-	b        *Breaker
-	onClosed func()
-	bypass   atomic.Bool
+	b            *Breaker
+	onClosed     func()
+	onTransition func(ctx context.Context, from, to State)
+	bypass       atomic.Bool
 }
 
 var _ redis.Hook = (*Hook)(nil)
@@ -25,8 +26,11 @@ var _ redis.Hook = (*Hook)(nil)
 // NewHook returns a guarding [Hook] for one client. onClientClosed, if not
 // nil, is called each time a command finds the client closed
 // ([redis.ErrClosed]), so that the client's owner can replace it.
-func (b *Breaker) NewHook(onClientClosed func()) *Hook {
-	return &Hook{b: b, onClosed: onClientClosed}
+// onTransition, if not nil, is called with the command's context when a
+// command's outcome changed the circuit's state (to put an event on the
+// command's span, say).
+func (b *Breaker) NewHook(onClientClosed func(), onTransition func(ctx context.Context, from, to State)) *Hook {
+	return &Hook{b: b, onClosed: onClientClosed, onTransition: onTransition}
 }
 
 // SetBypass turns pass-through mode on or off. In pass-through mode commands
@@ -49,9 +53,10 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if isHandshake(cmd) {
 			return h.handshake(ctx, cmd, next)
 		}
+		before := h.b.State()
 		err := h.b.Do(func() error { return next(ctx, cmd) })
 		if err != nil {
-			h.failed(err, cmd)
+			h.failed(ctx, before, err, cmd)
 		}
 		return err
 	}
@@ -72,9 +77,10 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 			}
 			return next(ctx, cmds)
 		}
+		before := h.b.State()
 		err := h.b.Do(func() error { return next(ctx, cmds) })
 		if err != nil {
-			h.failed(err, cmds...)
+			h.failed(ctx, before, err, cmds...)
 		}
 		return err
 	}
@@ -92,10 +98,14 @@ func (h *Hook) handshake(ctx context.Context, cmd redis.Cmder, next redis.Proces
 	return next(ctx, cmd)
 }
 
-// failed handles the error of a command or pipeline: a refusal is set on
-// every command (go-redis did not run them), and a closed client is
-// reported to its owner.
-func (h *Hook) failed(err error, cmds ...redis.Cmder) {
+// failed handles the error of a command or pipeline: a transition it
+// caused is reported, a refusal is set on every command (go-redis did not
+// run them), and a closed client is reported to its owner. (Only a failure
+// can open the circuit, and a command on a closed circuit cannot close it.)
+func (h *Hook) failed(ctx context.Context, before State, err error, cmds ...redis.Cmder) {
+	if after := h.b.State(); after != before && h.onTransition != nil {
+		h.onTransition(ctx, before, after)
+	}
 	switch {
 	case errors.Is(err, ErrUnavailable):
 		for _, cmd := range cmds {

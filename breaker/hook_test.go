@@ -19,7 +19,7 @@ func guarded(t *testing.T, mr *miniredis.Miniredis) (*redis.Client, *breaker.Bre
 	b := mustNew(t, breaker.Settings{})
 	var closed atomic.Int32
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
-	rdb.AddHook(b.NewHook(func() { closed.Add(1) }))
+	rdb.AddHook(b.NewHook(func() { closed.Add(1) }, nil))
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb, b, &closed
 }

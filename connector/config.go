@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
 )
@@ -65,6 +67,17 @@ type Config struct {
 	//
 	// Default: slog.Default().
 	Logger *slog.Logger
+
+	// TracerProvider makes the redis.connect spans.
+	//
+	// Default: otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+
+	// MeterProvider makes the connect, circuit and pool metrics (see
+	// package telemetry).
+	//
+	// Default: otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 }
 
 const (

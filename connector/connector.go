@@ -3,17 +3,21 @@ package connector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/telemetry"
 )
 
 // Connector hands out one ready Redis client, connecting on demand. It is
@@ -25,6 +29,7 @@ type Connector struct {
 	secret string         // the URL's password, scrubbed from every text
 	brk    *breaker.Breaker
 	log    *slog.Logger
+	tel    *telemetry.Connector
 
 	// ready is the published client: non-nil only while it is usable and
 	// the circuit is closed. Client's fast path is one load of it.
@@ -49,6 +54,7 @@ type Connector struct {
 	attemptFailures atomic.Uint64
 	lastLatency     atomic.Int64
 	lastErr         atomic.Pointer[string]
+	retiredTimeouts atomic.Int64 // pool timeouts of retired clients
 }
 
 // handle is a client together with the hook that guards it.
@@ -62,6 +68,8 @@ type handle struct {
 type call struct {
 	done    chan struct{}
 	waiters atomic.Int64
+	ctx     context.Context // carries the redis.connect span; ends on Close
+	span    trace.Span
 
 	client redis.UniversalClient
 	err    error
@@ -101,8 +109,36 @@ func New(cfg Config) (*Connector, error) {
 	if c.brk, err = breaker.New(bs); err != nil {
 		return nil, err
 	}
+	c.tel = telemetry.NewConnector(cfg.TracerProvider, cfg.MeterProvider, server(c.opts), c.brk.State, telemetry.Pool{
+		Stats:           c.poolStats,
+		Max:             c.opts.PoolSize,
+		IdleMax:         c.opts.MaxIdleConns,
+		IdleMin:         c.opts.MinIdleConns,
+		RetiredTimeouts: c.retiredTimeouts.Load,
+	})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
+}
+
+// server describes the Redis of o for telemetry.
+func server(o *redis.Options) telemetry.Server {
+	s := telemetry.Server{Address: o.Addr}
+	if o.Network != "unix" {
+		if host, port, err := net.SplitHostPort(o.Addr); err == nil {
+			s.Address = host
+			s.Port, _ = strconv.Atoi(port)
+		}
+	}
+	s.PoolName = o.Addr + "/" + strconv.Itoa(o.DB)
+	return s
+}
+
+// poolStats returns the pool statistics of the published client, or nil.
+func (c *Connector) poolStats() *redis.PoolStats {
+	if h := c.ready.Load(); h != nil {
+		return h.client.PoolStats()
+	}
+	return nil
 }
 
 // tune applies the connector's rules to go-redis options parsed from a URL
@@ -115,6 +151,9 @@ func tune(o *redis.Options, cfg Config) *redis.Options {
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = cfg.AttemptTimeout
+	}
+	if o.PoolSize == 0 {
+		o.PoolSize = 10 * runtime.GOMAXPROCS(0) // go-redis' default, made explicit for the pool metrics
 	}
 	return o
 }
@@ -160,28 +199,36 @@ func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
 	if err := c.brk.Refuse(); err != nil {
 		return nil, err
 	}
-	cl, h, err := c.join()
+	cl, h, err := c.join(ctx)
 	if cl == nil {
 		if h != nil {
 			return h.client, nil
 		}
 		return nil, err
 	}
-	defer cl.waiters.Add(-1)
+	start := time.Now()
+	c.tel.Waiting(ctx, 1)
+	defer func() {
+		c.tel.Waiting(ctx, -1)
+		cl.waiters.Add(-1)
+	}()
 	select {
 	case <-cl.done:
+		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), outcome(cl.err))
 		if cl.panic != nil {
 			panic(cl.panic)
 		}
 		return cl.client, cl.err
 	case <-ctx.Done():
+		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), "left")
 		return nil, ctx.Err()
 	}
 }
 
-// join returns the shared connect, starting it if none is under way; or the
-// ready client if one was published meanwhile; or ErrClosed.
-func (c *Connector) join() (*call, *handle, error) {
+// join returns the shared connect, starting it if none is under way, with
+// its span a child of the span in ctx; or the ready client if one was
+// published meanwhile; or ErrClosed.
+func (c *Connector) join(ctx context.Context) (*call, *handle, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -193,6 +240,7 @@ func (c *Connector) join() (*call, *handle, error) {
 	cl := c.inflight
 	if cl == nil {
 		cl = &call{done: make(chan struct{})}
+		cl.ctx, cl.span = c.tel.StartConnect(c.ctx, ctx)
 		c.inflight = cl
 		c.wg.Add(1)
 		go c.run(cl)
@@ -201,49 +249,90 @@ func (c *Connector) join() (*call, *handle, error) {
 	return cl, nil, nil
 }
 
+// outcome names how a connect ended, for spans, metrics and logs.
+func outcome(err error) string {
+	var ue *UnavailableError
+	var pe *panicError
+	switch {
+	case err == nil:
+		return "success"
+	case errors.Is(err, ErrClosed):
+		return "closed"
+	case errors.As(err, &pe):
+		return "panic"
+	case errors.As(err, &ue) && ue.CircuitOpen && ue.Err == nil:
+		return "refused"
+	}
+	return "failure"
+}
+
 // run performs the shared connect cl and hands its result to the waiters.
 // Whatever happens, even a panic, the connect is no longer in flight
-// afterwards, so a later Client call can start another.
+// afterwards, so a later Client call can start another; its span ends and
+// its outcome is logged.
 func (c *Connector) run(cl *call) {
 	defer c.wg.Done()
+	start := time.Now()
+	attempts := 0
 	defer func() {
 		if v := recover(); v != nil {
 			cl.panic = &panicError{value: v, stack: debug.Stack()}
-			cl.err = cl.panic
+			cl.client, cl.err = nil, cl.panic
 			c.setLastErr(cl.panic)
-			c.log.Error("redismw: panic during connect", "panic", fmt.Sprint(v), "waiters", cl.waiters.Load())
 		}
+		c.finish(cl, start, attempts)
 		c.mu.Lock()
 		c.inflight = nil
 		c.mu.Unlock()
 		close(cl.done)
 	}()
-	cl.client, cl.err = c.connect()
+	cl.client, attempts, cl.err = c.connect(cl.ctx)
+}
+
+// finish records the end of connect cl: its span, metric and log line.
+func (c *Connector) finish(cl *call, start time.Time, attempts int) {
+	took := time.Since(start)
+	out := outcome(cl.err)
+	state := c.brk.State()
+	c.tel.EndConnect(cl.ctx, cl.span, start, attempts, out, state, cl.err)
+	attrs := []any{"server.address", c.opts.Addr, "outcome", out, "attempts", attempts, "duration", took, "circuit", state.String()}
+	if cl.err == nil {
+		c.lastLatency.Store(int64(took))
+		c.log.Info("redismw: connected", attrs...)
+		return
+	}
+	attrs = append(attrs, "error.type", telemetry.ErrorType(cl.err), "error", cl.err.Error())
+	if cl.panic != nil {
+		attrs = append(attrs, "waiters", cl.waiters.Load())
+		c.log.Error("redismw: panic during connect", attrs...)
+		return
+	}
+	c.log.Warn("redismw: connect failed", attrs...)
 }
 
 // connect makes up to MaxAttempts attempts, with backoff between them, and
-// publishes the first client that answers.
-func (c *Connector) connect() (redis.UniversalClient, error) {
+// publishes the first client that answers. It returns how many attempts it
+// made. ctx carries the connect's span and ends on Close.
+func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, error) {
 	c.connects.Add(1)
-	start := time.Now()
 	var last error
 	failed := 0
 	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
-		if attempt > 0 && !c.pause(c.cfg.Backoff(attempt-1)) {
-			return nil, ErrClosed
+		before := c.brk.State()
+		h, err := c.attempt(ctx)
+		if after := c.brk.State(); after != before {
+			telemetry.TransitionEvent(ctx, before, after)
 		}
-		h, err := c.attempt()
-		if err == nil {
+		switch {
+		case err == nil:
+			c.tel.Attempt(ctx, "success")
 			if err = c.publish(h); err != nil {
-				return nil, err
+				return nil, attempt + 1, err
 			}
-			took := time.Since(start)
-			c.lastLatency.Store(int64(took))
-			c.log.Info("redismw: connected", "server.address", c.opts.Addr, "attempts", attempt+1, "duration", took)
-			return h.client, nil
-		}
-		if c.ctx.Err() != nil {
-			return nil, ErrClosed
+			return h.client, attempt + 1, nil
+		case c.ctx.Err() != nil:
+			c.tel.Attempt(ctx, "closed")
+			return nil, attempt + 1, ErrClosed
 		}
 		var refused *UnavailableError
 		if errors.As(err, &refused) {
@@ -251,22 +340,33 @@ func (c *Connector) connect() (redis.UniversalClient, error) {
 			if last != nil {
 				refused.Err = &connectError{attempts: failed, err: last}
 			}
-			return nil, refused
+			return nil, attempt, refused
 		}
+		c.tel.Attempt(ctx, "failure")
 		failed++
 		last = redactErr(err, c.secret)
 		c.setLastErr(last)
+		var pause time.Duration
+		if attempt+1 < c.cfg.MaxAttempts {
+			pause = c.cfg.Backoff(attempt)
+		}
+		c.tel.AttemptFailed(ctx, attempt+1, last, pause)
+		if !c.pause(pause) {
+			return nil, attempt + 1, ErrClosed
+		}
 	}
-	err := &connectError{attempts: failed, err: last}
-	c.log.Warn("redismw: connect failed", "server.address", c.opts.Addr, "attempts", failed, "error", last.Error(), "circuit", c.brk.State().String())
-	return nil, &UnavailableError{RetryAfter: c.brk.RetryAfter(), CircuitOpen: c.brk.State() == breaker.Open, Err: err}
+	return nil, failed, &UnavailableError{
+		RetryAfter:  c.brk.RetryAfter(),
+		CircuitOpen: c.brk.State() == breaker.Open,
+		Err:         &connectError{attempts: failed, err: last},
+	}
 }
 
 // attempt is one connect attempt, admitted by the circuit and bounded by
 // AttemptTimeout: a new client, its handshake and a PING. Its outcome is
 // reported to the circuit even if it panics; a failed attempt's client is
 // closed.
-func (c *Connector) attempt() (*handle, error) {
+func (c *Connector) attempt(spanCtx context.Context) (*handle, error) {
 	t, err := c.brk.Allow()
 	if err != nil {
 		return nil, err
@@ -297,7 +397,7 @@ func (c *Connector) attempt() (*handle, error) {
 			_ = fresh.client.Close()
 		}
 	}()
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.AttemptTimeout)
+	ctx, cancel := context.WithTimeout(spanCtx, c.cfg.AttemptTimeout)
 	defer cancel()
 	if err := fresh.client.Ping(ctx).Err(); err != nil {
 		return nil, err
@@ -313,7 +413,7 @@ func (c *Connector) newClient() (*handle, error) {
 	o := *c.opts
 	client := redis.NewClient(&o)
 	h := &handle{client: client}
-	h.hook = c.brk.NewHook(func() { c.invalidate(h) })
+	h.hook = c.brk.NewHook(func() { c.invalidate(h) }, telemetry.TransitionEvent)
 	h.hook.SetBypass(true)
 	client.AddHook(h.hook)
 
@@ -354,7 +454,9 @@ func (c *Connector) publish(h *handle) error {
 // most one dial (the probe). It runs under gobreaker's lock; the client is
 // closed on another goroutine.
 func (c *Connector) onTransition(from, to breaker.State) {
-	c.log.Info("redismw: circuit "+to.String(), "server.address", c.opts.Addr, "from", from.String(), "to", to.String())
+	c.tel.Transition(context.Background(), from, to)
+	c.log.Info("redismw: circuit "+to.String(), "server.address", c.opts.Addr, "from", from.String(), "to", to.String(),
+		"retry_after", c.brk.RetryAfter())
 	if to != breaker.Open {
 		return
 	}
@@ -369,8 +471,17 @@ func (c *Connector) onTransition(from, to breaker.State) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		_ = h.client.Close()
+		c.retire(h)
 	}()
+}
+
+// retire closes a client that is no longer published, keeping its pool
+// timeouts for the metric that counts them.
+func (c *Connector) retire(h *handle) {
+	if st := h.client.PoolStats(); st != nil {
+		c.retiredTimeouts.Add(int64(st.Timeouts))
+	}
+	_ = h.client.Close()
 }
 
 // invalidate forgets h if it is the published client: its user closed it.
@@ -426,6 +537,7 @@ func (c *Connector) Close() error {
 		_ = trying.Close() // unblocks a read that honours only deadlines
 	}
 	c.wg.Wait()
+	c.tel.Close()
 	if cur != nil {
 		return cur.client.Close()
 	}

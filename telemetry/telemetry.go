@@ -1,0 +1,179 @@
+// Package telemetry holds the OpenTelemetry instruments and span helpers of
+// redismw: the connector's redis.connect spans and connect, circuit and pool
+// metrics, and the middleware's rejection counter.
+//
+// Providers are the global ones (otel.GetTracerProvider,
+// otel.GetMeterProvider) unless the connector's Config or the middleware's
+// options name others; the instrumentation scope is [ScopeName] with the
+// module's version. Instrument-creation errors go to otel.Handle. Nothing
+// here runs on the ready path: a ready connector and the middleware's ready
+// path cost the same with or without an SDK.
+//
+// The metrics, in the README's table:
+//
+//	redismw.connect.duration         histogram, s   {redismw.outcome}
+//	redismw.connect.attempts         counter        {redismw.outcome}
+//	redismw.connect.waiting          updown counter (callers waiting on the shared connect)
+//	redismw.circuit.state            gauge          {redismw.circuit.state} 1 for the current state, 0 for the others
+//	redismw.circuit.transitions      counter        {redismw.circuit.from, redismw.circuit.to}
+//	redismw.middleware.rejections    counter        {redismw.rejection.reason}
+//	db.client.connection.count       {db.client.connection.state=idle|used}
+//	db.client.connection.max, .idle.max, .idle.min, .timeouts
+//
+// Connector metrics carry db.system.name=redis, server.address and
+// server.port; pool metrics db.client.connection.pool.name.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ankitoon/redismw/breaker"
+)
+
+// ScopeName is the instrumentation scope of every tracer and meter of
+// redismw: its import path.
+const ScopeName = "github.com/ankitoon/redismw"
+
+// Metric names.
+const (
+	MetricConnectDuration    = "redismw.connect.duration"
+	MetricConnectAttempts    = "redismw.connect.attempts"
+	MetricConnectWaiting     = "redismw.connect.waiting"
+	MetricCircuitState       = "redismw.circuit.state"
+	MetricCircuitTransitions = "redismw.circuit.transitions"
+	MetricRejections         = "redismw.middleware.rejections"
+)
+
+// Attribute keys of redismw's own spans and metrics.
+const (
+	// AttrOutcome is a connect's or an attempt's outcome: "success",
+	// "failure", "refused" (the circuit was open) or "closed".
+	AttrOutcome = attribute.Key("redismw.outcome")
+	// AttrAttempts is how many attempts a connect made.
+	AttrAttempts = attribute.Key("redismw.connect.attempts")
+	// AttrAttempt is the number of an attempt, from 1.
+	AttrAttempt = attribute.Key("redismw.connect.attempt")
+	// AttrBackoff is the pause after a failed attempt, in seconds.
+	AttrBackoff = attribute.Key("redismw.connect.backoff")
+	// AttrCircuitState is the circuit's state: closed, half-open or open.
+	AttrCircuitState = attribute.Key("redismw.circuit.state")
+	// AttrFrom and AttrTo are the states of a circuit transition.
+	AttrFrom = attribute.Key("redismw.circuit.from")
+	AttrTo   = attribute.Key("redismw.circuit.to")
+	// AttrReason is why the middleware rejected a request: circuit_open,
+	// connect_failed, wait_budget or closed.
+	AttrReason = attribute.Key("redismw.rejection.reason")
+	// AttrWaited is how long a caller waited on the shared connect, in
+	// seconds.
+	AttrWaited = attribute.Key("redismw.connect.waited")
+)
+
+// Span and event names.
+const (
+	SpanConnect         = "redis.connect"
+	EventAttemptFailed  = "redismw.connect.attempt_failed"
+	EventTransition     = "redismw.circuit.transition"
+	EventWaited         = "redismw.connect.waited"
+	EventConnectStarted = "redismw.connect.started"
+)
+
+// durationBuckets are the semantic conventions' advised boundaries for
+// database client durations, in seconds.
+var durationBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10}
+
+// Version returns the version of the redismw module in this binary, or
+// "devel" when it is built from its own source tree.
+func Version() string {
+	version.once.Do(func() {
+		version.v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, m := range bi.Deps {
+				if m.Path == ScopeName {
+					version.v = m.Version
+				}
+			}
+		}
+	})
+	return version.v
+}
+
+var version struct {
+	once sync.Once
+	v    string
+}
+
+// Tracer returns the tracer of redismw from tp, or from the global
+// provider if tp is nil.
+func Tracer(tp trace.TracerProvider) trace.Tracer {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version()),
+		trace.WithSchemaURL(semconv.SchemaURL))
+}
+
+// Meter returns the meter of redismw from mp, or from the global provider
+// if mp is nil.
+func Meter(mp metric.MeterProvider) metric.Meter {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	return mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version()),
+		metric.WithSchemaURL(semconv.SchemaURL))
+}
+
+// handle reports an instrument-creation error to otel.Handle.
+func handle(err error) {
+	if err != nil {
+		otel.Handle(err)
+	}
+}
+
+// ErrorType returns a low-cardinality error.type for err: "timeout",
+// "connection_refused", "connection_reset", "connection_closed",
+// "circuit_open", the first word of a Redis error reply (LOADING,
+// WRONGPASS …), or "_OTHER". It never includes the error's text.
+func ErrorType(err error) string {
+	var reply redis.Error
+	var netErr net.Error
+	var unavailable *breaker.UnavailableError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &unavailable) && unavailable.CircuitOpen:
+		return "circuit_open"
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection_refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection_reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return "connection_closed"
+	case errors.Is(err, redis.ErrPoolTimeout):
+		return "pool_timeout"
+	case errors.As(err, &reply):
+		word, _, _ := strings.Cut(reply.Error(), " ")
+		if word != "" && word == strings.ToUpper(word) && len(word) <= 32 {
+			return word
+		}
+	}
+	return semconv.ErrorTypeOther.Value.AsString()
+}
