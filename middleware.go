@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/telemetry"
 )
 
 // contextKey is the type of this package's context keys.
@@ -51,6 +53,19 @@ type config struct {
 	onError    func(http.ResponseWriter, *http.Request, error)
 	skip       func(*http.Request) bool
 	waitBudget time.Duration
+	meter      metric.MeterProvider
+}
+
+// WithMeterProvider makes the middleware's rejection counter
+// (redismw.middleware.rejections) from mp. A nil mp is ignored.
+//
+// Default: otel.GetMeterProvider().
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		if mp != nil {
+			c.meter = mp
+		}
+	})
 }
 
 // WithFailOpen makes the middleware call the handler without a client while
@@ -118,6 +133,11 @@ func WithWaitBudget(d time.Duration) Option {
 // client is gone, or whoever ended the context (a timeout middleware, say)
 // owns the answer. It counts as no Redis failure.
 //
+// Every request answered as unavailable, or passed on without a client
+// when failing open, is counted in redismw.middleware.rejections by reason
+// (circuit_open, connect_failed, wait_budget, closed); see
+// [WithMeterProvider].
+//
 // The middleware never mutates the request: it passes a copy with the new
 // context. Mistakes in setting it up (a nil c) panic.
 func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.Handler {
@@ -130,6 +150,7 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 			o.apply(&cfg)
 		}
 	}
+	tel := telemetry.NewMiddleware(cfg.meter)
 	return func(next http.Handler) http.Handler {
 		if next == nil {
 			panic("redismw: Middleware: nil next handler")
@@ -150,8 +171,10 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 			case r.Context().Err() != nil:
 				// The request's own context ended: write nothing.
 			case cfg.failOpen:
+				tel.Reject(r.Context(), reason(err))
 				next.ServeHTTP(w, r)
 			default:
+				tel.Reject(r.Context(), reason(err))
 				cfg.onError(w, r, err)
 			}
 		})
@@ -170,4 +193,19 @@ func wait(ctx context.Context, c *connector.Connector, budget time.Duration) (re
 		return nil, &connector.UnavailableError{Err: ErrWaitBudget}
 	}
 	return rdb, err
+}
+
+// reason names why Redis is unavailable to a request, for the rejections
+// metric.
+func reason(err error) string {
+	var ue *connector.UnavailableError
+	switch {
+	case errors.Is(err, connector.ErrClosed):
+		return telemetry.ReasonClosed
+	case errors.Is(err, ErrWaitBudget):
+		return telemetry.ReasonWaitBudget
+	case errors.As(err, &ue) && ue.CircuitOpen && ue.Err == nil:
+		return telemetry.ReasonCircuitOpen
+	}
+	return telemetry.ReasonConnectFailed
 }

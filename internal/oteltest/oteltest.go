@@ -1,0 +1,140 @@
+// Package oteltest gives tests in-memory OpenTelemetry providers and easy
+// reads of what they recorded.
+package oteltest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+// Providers are an in-memory tracer and meter provider.
+type Providers struct {
+	Tracer *sdktrace.TracerProvider
+	Spans  *tracetest.SpanRecorder
+	Meter  *sdkmetric.MeterProvider
+	Reader *sdkmetric.ManualReader
+}
+
+// New returns providers that keep everything in memory, shut down when the
+// test ends.
+func New(t testing.TB) *Providers {
+	p := &Providers{Spans: tracetest.NewSpanRecorder(), Reader: sdkmetric.NewManualReader()}
+	p.Tracer = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p.Spans))
+	p.Meter = sdkmetric.NewMeterProvider(sdkmetric.WithReader(p.Reader))
+	t.Cleanup(func() {
+		_ = p.Tracer.Shutdown(context.Background())
+		_ = p.Meter.Shutdown(context.Background())
+	})
+	return p
+}
+
+// Ended returns the ended spans named name.
+func (p *Providers) Ended(name string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range p.Spans.Ended() {
+		if s.Name() == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Point is one data point: its attributes as "k=v,k=v" (sorted) and its
+// value (a histogram's count).
+type Point struct {
+	Attrs string
+	Value float64
+}
+
+// Collect reads every metric now, by name.
+func (p *Providers) Collect(t testing.TB) map[string][]Point {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := p.Reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatalf("collect metrics: %v", err)
+	}
+	out := map[string][]Point{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = append(out[m.Name], points(m.Data)...)
+		}
+	}
+	return out
+}
+
+// Value returns the value of the point of metric name whose attributes
+// include every "k=v" of want, summed over matching points, and whether
+// any matched.
+func Value(metrics map[string][]Point, name string, want ...string) (float64, bool) {
+	var sum float64
+	found := false
+	for _, pt := range metrics[name] {
+		match := true
+		for _, w := range want {
+			if !strings.Contains(","+pt.Attrs+",", ","+w+",") {
+				match = false
+			}
+		}
+		if match {
+			sum += pt.Value
+			found = true
+		}
+	}
+	return sum, found
+}
+
+func points(data metricdata.Aggregation) []Point {
+	var out []Point
+	switch d := data.(type) {
+	case metricdata.Sum[int64]:
+		for _, dp := range d.DataPoints {
+			out = append(out, Point{attrs(dp.Attributes), float64(dp.Value)})
+		}
+	case metricdata.Sum[float64]:
+		for _, dp := range d.DataPoints {
+			out = append(out, Point{attrs(dp.Attributes), dp.Value})
+		}
+	case metricdata.Gauge[int64]:
+		for _, dp := range d.DataPoints {
+			out = append(out, Point{attrs(dp.Attributes), float64(dp.Value)})
+		}
+	case metricdata.Gauge[float64]:
+		for _, dp := range d.DataPoints {
+			out = append(out, Point{attrs(dp.Attributes), dp.Value})
+		}
+	case metricdata.Histogram[float64]:
+		for _, dp := range d.DataPoints {
+			out = append(out, Point{attrs(dp.Attributes), float64(dp.Count)})
+		}
+	}
+	return out
+}
+
+func attrs(s attribute.Set) string {
+	var kv []string
+	for _, a := range s.ToSlice() {
+		kv = append(kv, fmt.Sprintf("%s=%s", a.Key, a.Value.Emit()))
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
+}
+
+// Attr returns the value of attribute key among kvs, as text, and whether
+// it is there.
+func Attr(kvs []attribute.KeyValue, key string) (string, bool) {
+	for _, kv := range kvs {
+		if string(kv.Key) == key {
+			return kv.Value.Emit(), true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,114 @@
+package redismw_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/oteltest"
+	"github.com/ankitoon/redismw/redismwtest"
+	"github.com/ankitoon/redismw/telemetry"
+)
+
+// TestRejectionsMetric: every unavailable answer is counted by reason.
+func TestRejectionsMetric(t *testing.T) {
+	p := oteltest.New(t)
+	down := downConnector(t)
+	h := redismw.Middleware(down, redismw.WithMeterProvider(p.Meter))(&probe{})
+	for range 3 {
+		_ = get(t, h, "/")
+	}
+	hung, _ := hungConnector(t)
+	_ = get(t, redismw.Middleware(hung, redismw.WithMeterProvider(p.Meter), redismw.WithWaitBudget(20*time.Millisecond))(&probe{}), "/")
+
+	c, mr := redismwtest.NewConnector(t)
+	mr.Close()
+	failOpen := redismw.Middleware(c, redismw.WithMeterProvider(p.Meter), redismw.WithFailOpen())(&probe{})
+	_ = get(t, failOpen, "/") // the connect fails: passed on without a client, counted
+	_ = down.Close()
+	_ = get(t, h, "/")
+
+	m := p.Collect(t)
+	for reason, want := range map[string]float64{"circuit_open": 3, "wait_budget": 1, "connect_failed": 1, "closed": 1} {
+		if got, _ := oteltest.Value(m, telemetry.MetricRejections, "redismw.rejection.reason="+reason); got != want {
+			t.Errorf("rejections{%s} = %v, want %v", reason, got, want)
+		}
+	}
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestPasswordNowhere: a URL with a password, through every path — failed
+// connects, a trip, logs, spans, metrics, the health body with error
+// detail, the 503 — and the password appears nowhere.
+func TestPasswordNowhere(t *testing.T) {
+	const password = "s3cret-pass"
+	p := oteltest.New(t)
+	var logs syncBuffer
+	c, err := connector.New(connector.Config{
+		URL:            "redis://app:" + password + "@127.0.0.1:1/0", // nothing listens
+		MaxAttempts:    2,
+		Backoff:        func(int) time.Duration { return 0 },
+		Breaker:        breaker.Settings{FailureThreshold: 3},
+		Logger:         slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		TracerProvider: p.Tracer,
+		MeterProvider:  p.Meter,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	var texts []string
+	for range 3 {
+		_, err := c.Client(context.Background())
+		texts = append(texts, err.Error(), fmt.Sprintf("%+v", err))
+	}
+	h := redismw.Middleware(c, redismw.WithMeterProvider(p.Meter))(&probe{})
+	rec := get(t, h, "/")
+	texts = append(texts, rec.Body.String(), fmt.Sprint(rec.Header()))
+	health := get(t, redismw.HealthHandler(c, redismw.WithErrorDetail()), "/healthz")
+	texts = append(texts, health.Body.String(), fmt.Sprint(health.Header()))
+	texts = append(texts, fmt.Sprintf("%+v", c.Stats()), logs.String())
+	for _, s := range p.Spans.Ended() {
+		texts = append(texts, s.Name(), s.Status().Description, fmt.Sprint(s.Attributes()), fmt.Sprint(s.Events()))
+	}
+	texts = append(texts, fmt.Sprint(p.Collect(t)))
+
+	if rec.Code != http.StatusServiceUnavailable || health.Code != http.StatusServiceUnavailable {
+		t.Fatalf("codes %d, %d; want 503s", rec.Code, health.Code)
+	}
+	if !strings.Contains(logs.String(), "circuit open") || len(p.Spans.Ended()) == 0 {
+		t.Fatalf("the paths under test did not run: logs %q, %d spans", logs.String(), len(p.Spans.Ended()))
+	}
+	for _, text := range texts {
+		if strings.Contains(text, password) {
+			t.Errorf("password in %q", text)
+		}
+	}
+}
