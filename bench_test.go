@@ -11,6 +11,7 @@ import (
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/oteltest"
 )
 
 // readyConnector returns a connected connector to an in-process miniredis.
@@ -67,8 +68,9 @@ func bare(rdb any) func(http.Handler) http.Handler {
 
 // BenchmarkMiddleware compares the middleware with the least a handler
 // could do to hand a client on (bare: r.WithContext(context.WithValue(…))),
-// on a ready connector, and the 503 path of an open circuit. Target: ready
-// ≤ 1.1 × bare, ≤ 2 allocs/op.
+// on a ready connector without and with an OpenTelemetry SDK installed,
+// and the 503 path of an open circuit. Target: ready ≤ 1.1 × bare, ≤ 2
+// allocs/op.
 func BenchmarkMiddleware(b *testing.B) {
 	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	run := func(b *testing.B, h http.Handler) {
@@ -85,6 +87,22 @@ func BenchmarkMiddleware(b *testing.B) {
 	})
 	b.Run("ready", func(b *testing.B) {
 		run(b, redismw.Middleware(readyConnector(b))(next))
+	})
+	b.Run("ready-telemetry", func(b *testing.B) {
+		p := oteltest.New(b)
+		mr := miniredis.RunT(b)
+		c, err := connector.New(connector.Config{
+			URL: "redis://" + mr.Addr(), Logger: discard,
+			TracerProvider: p.Tracer, MeterProvider: p.Meter,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Close() })
+		if _, err := c.Client(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		run(b, redismw.Middleware(c, redismw.WithMeterProvider(p.Meter))(next))
 	})
 	b.Run("open", func(b *testing.B) {
 		c, err := connector.New(connector.Config{

@@ -68,6 +68,13 @@ type Config struct {
 	// Default: slog.Default().
 	Logger *slog.Logger
 
+	// OnNewClient, if not nil, is called with every client the connector
+	// makes, before its first command: to instrument it with go-redis'
+	// extra/redisotel, say. Hooks it adds run before the circuit's, so they
+	// see refused commands too. An error fails the connect attempt. The
+	// connector makes a new client per connect attempt.
+	OnNewClient func(redis.UniversalClient) error
+
 	// TracerProvider makes the redis.connect spans.
 	//
 	// Default: otel.GetTracerProvider().

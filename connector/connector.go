@@ -3,6 +3,7 @@ package connector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
@@ -412,6 +413,14 @@ func (c *Connector) attempt(spanCtx context.Context) (*handle, error) {
 func (c *Connector) newClient() (*handle, error) {
 	o := *c.opts
 	client := redis.NewClient(&o)
+	if c.cfg.OnNewClient != nil {
+		// First, so that hooks it adds wrap the circuit's: a command the
+		// circuit refuses still shows in their spans.
+		if err := c.cfg.OnNewClient(client); err != nil {
+			_ = client.Close()
+			return nil, fmt.Errorf("redismw: OnNewClient: %w", err)
+		}
+	}
 	h := &handle{client: client}
 	h.hook = c.brk.NewHook(func() { c.invalidate(h) }, telemetry.TransitionEvent)
 	h.hook.SetBypass(true)

@@ -83,7 +83,7 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		metric.WithDescription("Transitions of the circuit breaker, by from and to state."))
 	handle(err)
 	circuit, err := m.Int64ObservableGauge(MetricCircuitState,
-		metric.WithUnit("1"),
+		metric.WithUnit("{state}"),
 		metric.WithDescription("State of the circuit breaker: 1 for the current state, 0 for the others."))
 	handle(err)
 

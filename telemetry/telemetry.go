@@ -154,8 +154,8 @@ func ErrorType(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &unavailable) && unavailable.CircuitOpen:
-		return "circuit_open"
+	case errors.As(err, &unavailable) && unavailable.CircuitOpen && unavailable.Err == nil:
+		return "circuit_open" // refused without trying; otherwise the cause says more
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
 		return "timeout"

@@ -6,7 +6,7 @@
 //
 // Routes: GET /visits counts visits in Redis and answers {"visits": n};
 // GET /healthz is readiness (Redis answers); GET /livez is liveness (always
-// 200). While Redis is unavailable /visits answers 503 with Retry-After, or,
+// 200); GET /metrics is redismw's metrics in the Prometheus text format. While Redis is unavailable /visits answers 503 with Retry-After, or,
 // with -fail-open, 200 {"visits": null, "degraded": true}. Ctrl-C shuts the
 // server down gracefully.
 package main
@@ -24,6 +24,11 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/connector"
@@ -56,6 +61,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cleanup()
 	cfg.Logger = logger
+	metrics, mp, err := prometheusMetrics()
+	if err != nil {
+		return err
+	}
+	defer mp.Shutdown(context.Background())
+	cfg.MeterProvider = mp
 	c, err := connector.New(cfg)
 	if err != nil {
 		return err
@@ -66,9 +77,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux.HandleFunc("GET /visits", demo.Visits(*failOpen))
 	mux.Handle("GET /healthz", redismw.HealthHandler(c))
 	mux.HandleFunc("GET /livez", demo.Live)
-	opts := []redismw.Option{redismw.WithSkip(func(r *http.Request) bool {
-		return r.URL.Path == "/healthz" || r.URL.Path == "/livez"
-	})}
+	mux.Handle("GET /metrics", metrics)
+	opts := []redismw.Option{
+		redismw.WithMeterProvider(mp),
+		redismw.WithSkip(func(r *http.Request) bool {
+			return r.URL.Path == "/healthz" || r.URL.Path == "/livez" || r.URL.Path == "/metrics"
+		}),
+	}
 	mode := "fail-closed"
 	if *failOpen {
 		opts = append(opts, redismw.WithFailOpen())
@@ -103,4 +118,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return c.Close()
+}
+
+// prometheusMetrics returns a /metrics handler in the Prometheus text
+// format, fed by an OpenTelemetry meter provider through the OTel
+// Prometheus exporter.
+func prometheusMetrics() (http.Handler, *sdkmetric.MeterProvider, error) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, nil, err
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), mp, nil
 }

@@ -148,7 +148,7 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") { // a server with a password answers too
 		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 	}
 	return nil

@@ -1,0 +1,151 @@
+// Command jaeger is the basic example with tracing: every request is a
+// server span (otelhttp), every Redis command a client span (go-redis'
+// extra/redisotel), and every shared connect a redis.connect span under the
+// request that started it. Traces go by OTLP/HTTP to
+// OTEL_EXPORTER_OTLP_ENDPOINT (default http://127.0.0.1:4318), where a
+// Jaeger all-in-one listens: see docker-compose.yml and the README.
+//
+//	go run ./examples/jaeger -addr 127.0.0.1:8080
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/examples/internal/demo"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "jaeger:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("jaeger", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "localhost:8080", "address to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	tp, err := tracerProvider(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(flush) // sends the last spans
+	}()
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+
+	cfg, source, cleanup, err := demo.RedisConfig()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	cfg.OnNewClient = func(rdb redis.UniversalClient) error {
+		// No db.statement: the connection handshake (HELLO … AUTH user
+		// password) goes through the hooks too, and would put the
+		// password into a span.
+		return redisotel.InstrumentTracing(rdb, redisotel.WithDBStatement(false))
+	}
+	c, err := connector.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /visits", demo.Visits(false))
+	mux.Handle("GET /healthz", redismw.HealthHandler(c))
+	mux.HandleFunc("GET /livez", demo.Live)
+	handler := redismw.Middleware(c, redismw.WithSkip(func(r *http.Request) bool {
+		return r.URL.Path == "/healthz" || r.URL.Path == "/livez"
+	}))(mux)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           otelhttp.NewHandler(handler, "http.server"),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	fmt.Fprintf(stdout, "redismw jaeger example: listening on http://%s (Redis: %s; traces to %s)\n", ln.Addr(), source, endpoint())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "redismw jaeger example: shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// endpoint is where traces go: OTEL_EXPORTER_OTLP_ENDPOINT, or a local
+// Jaeger.
+func endpoint() string {
+	if e := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); e != "" {
+		return e
+	}
+	return "http://127.0.0.1:4318"
+}
+
+// tracerProvider exports spans by OTLP/HTTP; the service is named by
+// OTEL_SERVICE_NAME, or "redismw-example".
+func tracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
+	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint()+"/v1/traces"))
+	if err != nil {
+		return nil, err
+	}
+	name := os.Getenv("OTEL_SERVICE_NAME")
+	if name == "" {
+		name = "redismw-example"
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(name)))
+	if err != nil {
+		return nil, err
+	}
+	return sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(500*time.Millisecond)),
+		sdktrace.WithResource(res),
+	), nil
+}
