@@ -1,0 +1,53 @@
+package telemetry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/telemetry"
+)
+
+func TestMain(m *testing.M) { testmain.Run(m) }
+
+type reply string
+
+func (r reply) Error() string { return string(r) }
+func (reply) RedisError()     {}
+
+func TestErrorType(t *testing.T) {
+	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{context.DeadlineExceeded, "timeout"},
+		{timeout, "timeout"},
+		{context.Canceled, "canceled"},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "connection_refused"},
+		{syscall.ECONNRESET, "connection_reset"},
+		{io.EOF, "connection_closed"},
+		{redis.ErrPoolTimeout, "pool_timeout"},
+		{&breaker.UnavailableError{CircuitOpen: true}, "circuit_open"},
+		{&breaker.UnavailableError{CircuitOpen: true, Err: fmt.Errorf("connect failed: %w", timeout)}, "timeout"},
+		{reply("WRONGPASS invalid username-password pair or user is disabled."), "WRONGPASS"},
+		{reply("LOADING Redis is loading the dataset in memory"), "LOADING"},
+		{reply("weird lower-case reply"), "_OTHER"},
+		{errors.New("something s3cret"), "_OTHER"},
+	}
+	for _, tt := range tests {
+		if got := telemetry.ErrorType(tt.err); got != tt.want {
+			t.Errorf("ErrorType(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
