@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -462,5 +463,61 @@ func TestStatsNeverContainPassword(t *testing.T) {
 	}
 	if s.LastError == "" {
 		t.Error("LastError is empty after a failed connect")
+	}
+}
+
+// dialCounter counts the dial attempts of the clients it is added to,
+// refused ones included.
+type dialCounter struct{ n atomic.Int64 }
+
+func (d *dialCounter) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d.n.Add(1)
+		return next(ctx, network, addr)
+	}
+}
+func (d *dialCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (d *dialCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestOneDialPerOpenPeriod: whatever the fault, callers hammering an open
+// circuit for 2s cause at most one dial attempt per open period (the
+// probe), where go-redis alone makes several per call.
+func TestOneDialPerOpenPeriod(t *testing.T) {
+	for _, fault := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.Reset, faultproxy.Hang} {
+		t.Run(fmt.Sprint(fault), func(t *testing.T) {
+			_, proxy := behindProxy(t)
+			dials := &dialCounter{}
+			const open = 200 * time.Millisecond
+			c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+				cfg.AttemptTimeout = 100 * time.Millisecond
+				cfg.Breaker.Timeout = open
+				cfg.OnNewClient = func(rdb redis.UniversalClient) error { rdb.AddHook(dials); return nil }
+			})
+			if err := proxy.SetMode(fault); err != nil {
+				t.Fatal(err)
+			}
+			for c.Stats().Circuit != breaker.Open {
+				_, _ = c.Client(t.Context())
+			}
+			base := dials.n.Load()
+			start := time.Now()
+			calls := 0
+			for time.Since(start) < 2*time.Second {
+				_, _ = c.Client(t.Context())
+				calls++
+				time.Sleep(100 * time.Microsecond)
+			}
+			got := dials.n.Load() - base
+			periods := int64(time.Since(start)/open) + 1
+			if got > periods {
+				t.Errorf("%d calls over %v made %d dial attempts; want at most one per %v open period (%d)", calls, time.Since(start).Round(time.Millisecond), got, open, periods)
+			}
+			if got == 0 {
+				t.Errorf("no probe at all in %v of %v open periods", time.Since(start).Round(time.Millisecond), open)
+			}
+			t.Logf("%v: %d calls in 2s, %d dial attempts (≤ %d open periods)", fault, calls, got, periods)
+		})
 	}
 }

@@ -30,6 +30,21 @@ const (
 	Refuse
 )
 
+// String returns "pass", "hang", "reset" or "refuse".
+func (m Mode) String() string {
+	switch m {
+	case Pass:
+		return "pass"
+	case Hang:
+		return "hang"
+	case Reset:
+		return "reset"
+	case Refuse:
+		return "refuse"
+	}
+	return "unknown"
+}
+
 // Proxy forwards TCP connections from a loopback address to a target.
 type Proxy struct {
 	target string

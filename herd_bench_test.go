@@ -1,0 +1,504 @@
+package redismw_test
+
+// The thundering-herd, outage and recovery benchmarks: redismw's connector
+// against the ways services usually get "a connected client", each a small
+// faithful implementation below.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/faultproxy"
+	"github.com/ankitoon/redismw/internal/redistest"
+)
+
+// getter is one way of getting a client: get returns a usable client (it
+// may connect first); close releases everything.
+type getter interface {
+	get(ctx context.Context) (redis.UniversalClient, error)
+	close()
+}
+
+// strategies are the contenders, each made fresh (cold) for url.
+var strategies = []struct {
+	name string
+	make func(url string) getter
+}{
+	{"connector", newConnectorGetter},
+	{"shared", newShared},
+	{"mutex", func(url string) getter { return &mutexGetter{url: url} }},
+	{"once", func(url string) getter { return &onceGetter{url: url} }},
+	{"poll", func(url string) getter { return &pollGetter{url: url} }},
+	{"per-request", func(url string) getter { return &perRequest{url: url} }},
+}
+
+// connectorGetter is this package's connector, with its defaults.
+type connectorGetter struct{ c *connector.Connector }
+
+func newConnectorGetter(url string) getter {
+	c, err := connector.New(connector.Config{URL: url, Logger: discard})
+	if err != nil {
+		panic(err)
+	}
+	return connectorGetter{c}
+}
+
+func (g connectorGetter) get(ctx context.Context) (redis.UniversalClient, error) {
+	return g.c.Client(ctx)
+}
+func (g connectorGetter) close() { _ = g.c.Close() }
+
+// shared is one go-redis client made at start-up with go-redis' defaults,
+// and nothing else.
+type shared struct{ rdb *redis.Client }
+
+func newShared(url string) getter {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		panic(err)
+	}
+	return shared{redis.NewClient(opts)}
+}
+
+func (s shared) get(context.Context) (redis.UniversalClient, error) { return s.rdb, nil }
+func (s shared) close()                                            { _ = s.rdb.Close() }
+
+// connect makes a client and PINGs it: the "connect" of the naive
+// strategies.
+func connect(ctx context.Context, url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return rdb, nil
+}
+
+// mutexGetter holds a mutex across the first connect; every call takes it.
+type mutexGetter struct {
+	url string
+	mu  sync.Mutex
+	rdb *redis.Client
+}
+
+func (m *mutexGetter) get(ctx context.Context) (redis.UniversalClient, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rdb == nil {
+		rdb, err := connect(ctx, m.url)
+		if err != nil {
+			return nil, err
+		}
+		m.rdb = rdb
+	}
+	return m.rdb, nil
+}
+
+func (m *mutexGetter) close() {
+	if m.rdb != nil {
+		_ = m.rdb.Close()
+	}
+}
+
+// onceGetter connects in a sync.Once: a failed first connect is never
+// retried (TestOnceNeverRecovers).
+type onceGetter struct {
+	url  string
+	once sync.Once
+	rdb  *redis.Client
+	err  error
+}
+
+func (o *onceGetter) get(ctx context.Context) (redis.UniversalClient, error) {
+	o.once.Do(func() { o.rdb, o.err = connect(ctx, o.url) })
+	return o.rdb, o.err
+}
+
+func (o *onceGetter) close() {
+	if o.rdb != nil {
+		_ = o.rdb.Close()
+	}
+}
+
+// pollGetter is the origin app's pattern: a "connecting" flag, and every
+// other caller polls it with a 100ms sleep.
+type pollGetter struct {
+	url        string
+	mu         sync.Mutex
+	connecting bool
+	rdb        *redis.Client
+}
+
+func (p *pollGetter) get(ctx context.Context) (redis.UniversalClient, error) {
+	for {
+		p.mu.Lock()
+		switch {
+		case p.rdb != nil:
+			rdb := p.rdb
+			p.mu.Unlock()
+			return rdb, nil
+		case !p.connecting:
+			p.connecting = true
+			p.mu.Unlock()
+			rdb, err := connect(ctx, p.url)
+			p.mu.Lock()
+			p.rdb, p.connecting = rdb, false
+			p.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			return rdb, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (p *pollGetter) close() {
+	if p.rdb != nil {
+		_ = p.rdb.Close()
+	}
+}
+
+// perRequest makes a new client for every call.
+type perRequest struct {
+	url  string
+	mu   sync.Mutex
+	made []*redis.Client
+}
+
+func (p *perRequest) get(ctx context.Context) (redis.UniversalClient, error) {
+	rdb, err := connect(ctx, p.url)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.made = append(p.made, rdb)
+	p.mu.Unlock()
+	return rdb, nil
+}
+
+func (p *perRequest) close() {
+	for _, rdb := range p.made {
+		_ = rdb.Close()
+	}
+}
+
+// benchRedis is the Redis the benchmarks use: a real redis-server when one
+// is on PATH, miniredis otherwise.
+type benchRedis struct {
+	Addr    string
+	kill    func()
+	restart func()
+	real    bool
+}
+
+func startBenchRedis(b *testing.B, args ...string) *benchRedis {
+	b.Helper()
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		s := redistest.Start(b, args...)
+		return &benchRedis{Addr: s.Addr, kill: s.Kill, restart: s.Restart, real: true}
+	}
+	b.Logf("redis-server not on PATH: using miniredis")
+	mr := miniredis.RunT(b)
+	return &benchRedis{Addr: mr.Addr(), kill: mr.Close, restart: func() {
+		if err := mr.Restart(); err != nil {
+			b.Fatal(err)
+		}
+	}}
+}
+
+// percentile returns the p-th percentile (0–100) of ds, in milliseconds.
+func percentile(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return float64(s[i]) / float64(time.Millisecond)
+}
+
+// BenchmarkThunderingHerd: a cold start. N callers arrive at once; each
+// gets a client and runs one PING, against Redis behind a proxy that adds
+// 20ms to every new connection. One op is one herd.
+//
+// Reported: dials/op (every connection the proxy accepted, the pool's
+// fan-out for the PINGs included), connect-dials/op (connections accepted
+// before the first caller had its client), p50-ms and p99-ms (time until a
+// caller has a usable client and its PING answered).
+func BenchmarkThunderingHerd(b *testing.B) {
+	srv := startBenchRedis(b, "--maxclients", "10000")
+	proxy := faultproxy.New(b, srv.Addr)
+	proxy.SetDialDelay(20 * time.Millisecond)
+	url := proxy.URL()
+	for _, st := range strategies {
+		for _, callers := range []int{100, 1000, 10000} {
+			b.Run(fmt.Sprintf("strategy=%s/callers=%d", st.name, callers), func(b *testing.B) {
+				if st.name == "per-request" && callers > 1000 {
+					b.Skip("10 000 connections per op exceed this process' file limit and redis-server's maxclients; callers=1000 shows the trend")
+				}
+				b.ReportAllocs()
+				var waits []time.Duration
+				var dials, connectDials int64
+				for b.Loop() {
+					g := st.make(url)
+					d, cd, w := herd(b, g, callers, proxy)
+					g.close()
+					dials += d
+					connectDials += cd
+					waits = append(waits, w...)
+				}
+				b.ReportMetric(float64(dials)/float64(b.N), "dials/op")
+				b.ReportMetric(float64(connectDials)/float64(b.N), "connect-dials/op")
+				b.ReportMetric(percentile(waits, 50), "p50-ms")
+				b.ReportMetric(percentile(waits, 99), "p99-ms")
+			})
+		}
+	}
+}
+
+// herd runs one herd of callers on g and returns the connections the proxy
+// accepted, those accepted before the first caller had its client, and
+// every caller's wait.
+func herd(b *testing.B, g getter, callers int, proxy *faultproxy.Proxy) (dials, connectDials int64, waits []time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := proxy.Accepted()
+	var first atomic.Bool
+	var atFirst atomic.Int64
+	waits = make([]time.Duration, callers)
+	gate := make(chan struct{})
+	var ready, done sync.WaitGroup
+	var failed atomic.Int64
+	ready.Add(callers)
+	for i := range callers {
+		done.Go(func() {
+			ready.Done()
+			<-gate
+			start := time.Now()
+			rdb, err := g.get(ctx)
+			if err == nil && first.CompareAndSwap(false, true) {
+				atFirst.Store(proxy.Accepted() - base)
+			}
+			if err == nil {
+				err = rdb.Ping(ctx).Err()
+			}
+			if err != nil {
+				failed.Add(1)
+			}
+			waits[i] = time.Since(start)
+		})
+	}
+	ready.Wait()
+	close(gate)
+	done.Wait()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d callers failed", n, callers)
+	}
+	return proxy.Accepted() - base, atFirst.Load(), waits
+}
+
+// TestOnceNeverRecovers shows why the once strategy is not a contender: a
+// failed first connect is never retried.
+func TestOnceNeverRecovers(t *testing.T) {
+	mr := miniredis.RunT(t)
+	proxy := faultproxy.New(t, mr.Addr())
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	o := &onceGetter{url: proxy.URL()}
+	defer o.close()
+	if _, err := o.get(t.Context()); err == nil {
+		t.Fatal("connect succeeded with nothing listening")
+	}
+	if err := proxy.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.get(t.Context()); err == nil {
+		t.Fatal("sync.Once retried: the strategy would recover")
+	}
+	// The connector, in the same situation, recovers on the next call.
+	c := newConnectorGetter(proxy.URL())
+	defer c.close()
+	if _, err := c.get(t.Context()); err != nil {
+		t.Fatalf("connector with the server back: %v", err)
+	}
+}
+
+// dialCounter is a go-redis hook that counts dial attempts, refused ones
+// included.
+type dialCounter struct{ n atomic.Int64 }
+
+func (d *dialCounter) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d.n.Add(1)
+		return next(ctx, network, addr)
+	}
+}
+func (d *dialCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (d *dialCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// BenchmarkOutage: one caller's request (get a client, INCR) once a fault
+// is in place: hang (accepts, never answers), refused (nothing listens),
+// reset (accepts, then resets). For connector the circuit has tripped
+// before the timer starts. Reported: p99-ms, dials/op (dial attempts the
+// client made, refused ones included) and dials/5s (per default open
+// period of the connector's circuit).
+func BenchmarkOutage(b *testing.B) {
+	srv := startBenchRedis(b)
+	for _, fault := range []string{"hang", "refused", "reset"} {
+		for _, name := range []string{"connector", "shared"} {
+			b.Run("fault="+fault+"/strategy="+name, func(b *testing.B) {
+				proxy := faultproxy.New(b, srv.Addr)
+				dials := &dialCounter{}
+				var g getter
+				if name == "connector" {
+					c, err := connector.New(connector.Config{URL: proxy.URL(), Logger: discard, OnNewClient: func(rdb redis.UniversalClient) error {
+						rdb.AddHook(dials)
+						return nil
+					}})
+					if err != nil {
+						b.Fatal(err)
+					}
+					g = connectorGetter{c}
+				} else {
+					sh := newShared(proxy.URL())
+					sh.(shared).rdb.AddHook(dials)
+					g = sh
+				}
+				defer g.close()
+				ctx := context.Background()
+				request := func() error {
+					rdb, err := g.get(ctx)
+					if err != nil {
+						return err
+					}
+					return rdb.Incr(ctx, "outage").Err()
+				}
+				if err := request(); err != nil {
+					b.Fatalf("healthy request: %v", err)
+				}
+				mode := map[string]faultproxy.Mode{"hang": faultproxy.Hang, "refused": faultproxy.Refuse, "reset": faultproxy.Reset}[fault]
+				if err := proxy.SetMode(mode); err != nil {
+					b.Fatal(err)
+				}
+				proxy.CutAll()
+				if name == "connector" {
+					for i := 0; ; i++ {
+						var ue *connector.UnavailableError
+						if err := request(); errors.As(err, &ue) && ue.CircuitOpen {
+							break
+						}
+						if i == 20 {
+							b.Fatal("the circuit did not open")
+						}
+					}
+				}
+				base := dials.n.Load()
+				var lat []time.Duration
+				b.ReportAllocs()
+				start := time.Now()
+				for b.Loop() {
+					t0 := time.Now()
+					if err := request(); err == nil {
+						b.Fatal("a request succeeded during the outage")
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				n := dials.n.Load() - base
+				b.ReportMetric(percentile(lat, 99), "p99-ms")
+				b.ReportMetric(float64(n)/float64(b.N), "dials/op")
+				b.ReportMetric(float64(n)/max(time.Since(start).Seconds()/5, 1), "dials/5s")
+			})
+		}
+	}
+}
+
+// BenchmarkRecovery: Redis is killed, the service keeps calling (one
+// request per millisecond), Redis is restarted. Reported: recover-ms, the
+// time from the restarted server answering PING to the first request
+// (client and INCR) that succeeds. connector uses the defaults (circuit
+// open 5s ± 20 %); connector-1s a 1s open period.
+func BenchmarkRecovery(b *testing.B) {
+	srv := startBenchRedis(b)
+	for _, name := range []string{"connector", "connector-1s", "shared"} {
+		b.Run("strategy="+name, func(b *testing.B) {
+			var recovered []time.Duration
+			for b.Loop() {
+				recovered = append(recovered, recovery(b, srv, name))
+			}
+			b.ReportMetric(percentile(recovered, 50), "recover-ms")
+		})
+	}
+}
+
+func recovery(b *testing.B, srv *benchRedis, name string) time.Duration {
+	url := "redis://" + srv.Addr
+	var g getter
+	switch name {
+	case "connector":
+		g = newConnectorGetter(url)
+	case "connector-1s":
+		c, err := connector.New(connector.Config{URL: url, Logger: discard, Breaker: breaker.Settings{Timeout: time.Second}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		g = connectorGetter{c}
+	default:
+		g = newShared(url)
+	}
+	defer g.close()
+	ctx := context.Background()
+	request := func() error {
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		rdb, err := g.get(rctx)
+		if err != nil {
+			return err
+		}
+		return rdb.Incr(rctx, "recovery").Err()
+	}
+	if err := request(); err != nil {
+		b.Fatalf("healthy request: %v", err)
+	}
+	srv.kill()
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) { // the outage, with traffic
+		_ = request()
+		time.Sleep(time.Millisecond)
+	}
+	srv.restart()
+	back := time.Now()
+	for time.Since(back) < 30*time.Second {
+		if request() == nil {
+			return time.Since(back)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.Fatalf("%s did not recover within 30s", name)
+	return 0
+}
