@@ -74,7 +74,7 @@ func newShared(url string) getter {
 }
 
 func (s shared) get(context.Context) (redis.UniversalClient, error) { return s.rdb, nil }
-func (s shared) close()                                            { _ = s.rdb.Close() }
+func (s shared) close()                                             { _ = s.rdb.Close() }
 
 // connect makes a client and PINGs it: the "connect" of the naive
 // strategies.
