@@ -3,8 +3,11 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -157,4 +160,93 @@ func TestHookCostsNoAllocation(t *testing.T) {
 		t.Errorf("a guarded GET allocates %v times, an unguarded one %v: the hook allocates", with, base)
 	}
 	t.Logf("allocations per GET: unguarded %v, guarded %v", base, with)
+}
+
+// TestHookBypassAndHandshake: a bypassed hook lets everything through
+// uncounted (a connect attempt's own commands); handshake commands are not
+// counted but are refused, like the rest, while the circuit is open.
+func TestHookBypassAndHandshake(t *testing.T) {
+	mr := miniredis.RunT(t)
+	b := mustNew(t, breaker.Settings{FailureThreshold: 1})
+	var transitions []string
+	h := b.NewHook(nil, func(_ context.Context, from, to breaker.State) {
+		transitions = append(transitions, from.String()+">"+to.String())
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
+	rdb.AddHook(h)
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := t.Context()
+
+	// Handshake-shaped commands on a closed circuit pass, uncounted.
+	if err := rdb.Do(ctx, "client", "setname", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Select(ctx, 0); return nil }); err != nil {
+		t.Fatal(err)
+	}
+
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	_ = rdb.Get(ctx, "k").Err() // trips (threshold 1)
+	if b.State() != breaker.Open || len(transitions) != 1 || transitions[0] != "closed>open" {
+		t.Fatalf("state %v, transitions %v; want open, one closed>open reported with the command", b.State(), transitions)
+	}
+	if err := rdb.Do(ctx, "client", "setname", "y").Err(); !errors.Is(err, breaker.ErrUnavailable) {
+		t.Errorf("handshake command on an open circuit: %v, want refused", err)
+	}
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Select(ctx, 0); return nil }); !errors.Is(err, breaker.ErrUnavailable) {
+		t.Errorf("handshake pipeline on an open circuit: %v, want refused", err)
+	}
+
+	mr.SetError("")
+	h.SetBypass(true)
+	failures := b.Failures()
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Errorf("bypassed command on an open circuit: %v, want it through", err)
+	}
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Get(ctx, "k"); return nil }); err != nil {
+		t.Errorf("bypassed pipeline: %v", err)
+	}
+	mr.SetError("LOADING again")
+	_ = rdb.Get(ctx, "k").Err()
+	if b.Failures() != failures {
+		t.Errorf("a bypassed failure was counted")
+	}
+}
+
+// TestDoProbes: after the open period, Do is the probe; its success closes
+// the circuit.
+func TestDoProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, breaker.Settings{FailureThreshold: 1, DisableJitter: true})
+		_ = b.Do(func() error { return context.DeadlineExceeded })
+		if b.State() != breaker.Open {
+			t.Fatal("not open")
+		}
+		time.Sleep(b.RetryAfter())
+		if err := b.Do(func() error { return nil }); err != nil || b.State() != breaker.Closed {
+			t.Fatalf("probe through Do: %v, state %v; want closed", err, b.State())
+		}
+		var zero breaker.Ticket
+		zero.Report(breaker.Failure) // the zero Ticket admits nothing and reports nothing
+		if b.Failures() != 1 {
+			t.Errorf("Failures() = %d after a zero Ticket's report, want 1", b.Failures())
+		}
+	})
+}
+
+func TestStrings(t *testing.T) {
+	for v, want := range map[fmt.Stringer]string{
+		breaker.Closed: "closed", breaker.HalfOpen: "half-open", breaker.Open: "open", breaker.State(9): "unknown",
+		breaker.Success: "success", breaker.Failure: "failure", breaker.Ignored: "ignored", breaker.Outcome(9): "unknown",
+	} {
+		if got := v.String(); got != want {
+			t.Errorf("%#v.String() = %q, want %q", v, got, want)
+		}
+	}
+	if got := mustNew(t, breaker.Settings{}).Name(); got != "redis" {
+		t.Errorf("default Name() = %q", got)
+	}
+	if got := mustNew(t, breaker.Settings{Name: "cache"}).Name(); got != "cache" {
+		t.Errorf("Name() = %q", got)
+	}
 }

@@ -521,3 +521,49 @@ func TestOneDialPerOpenPeriod(t *testing.T) {
 		})
 	}
 }
+
+// TestNoDoubleApply proves the retry policy: the connector's clients do not
+// retry commands, so an INCR whose reply is lost (the connection cut after
+// Redis executed it) is applied once and reported as failed. A go-redis
+// client with its default retries applies it twice.
+func TestNoDoubleApply(t *testing.T) {
+	incrWithLostReply := func(t *testing.T, rdb redis.UniversalClient, srv *redistest.Server, proxy *faultproxy.Proxy, key string) (int64, error) {
+		t.Helper()
+		direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer direct.Close()
+		if err := rdb.Ping(t.Context()).Err(); err != nil { // a pooled connection, before the latency
+			t.Fatal(err)
+		}
+		proxy.SetLatency(300 * time.Millisecond) // replies are held back…
+		defer proxy.SetLatency(0)
+		done := make(chan error, 1)
+		go func() { done <- rdb.Incr(t.Context(), key).Err() }()
+		eventually(t, 5*time.Second, "the INCR executed by Redis", func() bool {
+			n, _ := direct.Get(t.Context(), key).Int64()
+			return n == 1
+		})
+		proxy.CutAll() // …and lost
+		err := <-done
+		proxy.SetLatency(0)
+		n, _ := direct.Get(t.Context(), key).Int64()
+		return n, err
+	}
+
+	srv, proxy := behindProxy(t)
+	c := newConnector(t, proxy.URL(), nil)
+	rdb, err := c.Client(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := incrWithLostReply(t, rdb, srv, proxy, "connector")
+	if err == nil || applied != 1 {
+		t.Errorf("connector client: error %v, INCR applied %d times; want an error and exactly one application", err, applied)
+	}
+
+	plain := redis.NewClient(&redis.Options{Addr: proxy.Addr()}) // go-redis defaults: MaxRetries 3
+	defer plain.Close()
+	applied, err = incrWithLostReply(t, plain, srv, proxy, "plain")
+	if err != nil || applied != 2 {
+		t.Errorf("plain go-redis client: error %v, applied %d times; want the retry to apply it twice (what the policy avoids)", err, applied)
+	}
+}

@@ -86,6 +86,14 @@ func (p *Proxy) URL() string { return "redis://" + p.addr }
 // Accepted returns how many connections the proxy has accepted.
 func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
 
+// Open returns how many connections are open through the proxy, on both
+// sides (client and upstream).
+func (p *Proxy) Open() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
 // SetDialDelay makes every new connection wait d before the proxy connects
 // it to the target: the client's handshake takes d longer.
 func (p *Proxy) SetDialDelay(d time.Duration) { p.dialDelay.Store(int64(d)) }

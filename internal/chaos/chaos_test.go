@@ -1,0 +1,512 @@
+// Package chaos_test is the chaos suite: an HTTP service wrapped with the
+// middleware (one INCR per request, fail-closed) under a real HTTP load
+// (vegeta, 100 or 1 000 concurrent users), against a real redis-server
+// (appendonly, fsync always) behind the fault proxy, while Redis is killed,
+// hung, slowed, cut off and stalled.
+//
+// It runs only with REDISMW_CHAOS=1 (as in CI), and without -race: its
+// assertions bound latencies on a 2-core machine that also runs the load.
+//
+//	REDISMW_CHAOS=1 go test -v -count=1 ./internal/chaos
+package chaos_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/faultproxy"
+	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testmain"
+)
+
+func TestMain(m *testing.M) { testmain.Run(m) }
+
+// The service's configuration, and the bounds it implies.
+const (
+	attemptTimeout = time.Second
+	maxAttempts    = 3
+	openPeriod     = 2 * time.Second
+	readTimeout    = time.Second
+	// noHang bounds every request: AttemptTimeout × MaxAttempts + the
+	// backoff between them (at most 100ms + 200ms) + HTTP overhead.
+	noHang = attemptTimeout*maxAttempts + 300*time.Millisecond + time.Second
+	// recoveryBound bounds the time from the end of a fault to the first
+	// success: the longest jittered open period, one attempt, and slack for
+	// a loaded 2-core machine.
+	recoveryBound = openPeriod*12/10 + attemptTimeout + time.Second
+	warmup        = 2 * time.Second
+	settle        = 6 * time.Second // load after the fault ends
+)
+
+// rig is one service under test and its Redis.
+type rig struct {
+	srv   *redistest.Server
+	proxy *faultproxy.Proxy
+	c     *connector.Connector
+	web   *httptest.Server
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "yes", "--maxclients", "10000")
+	proxy := faultproxy.New(t, srv.Addr)
+	c, err := connector.New(connector.Config{
+		URL:            proxy.URL() + "?read_timeout=" + readTimeout.String() + "&write_timeout=1s&pool_size=200&pool_timeout=1s",
+		AttemptTimeout: attemptTimeout,
+		MaxAttempts:    maxAttempts,
+		Breaker:        breaker.Settings{Timeout: openPeriod},
+		Logger:         quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /incr", func(w http.ResponseWriter, r *http.Request) {
+		rdb, _ := redismw.FromContext(r.Context())
+		n, err := rdb.Incr(r.Context(), "counter").Result()
+		if err != nil {
+			redismw.WriteUnavailable(w, r, err)
+			return
+		}
+		_, _ = w.Write([]byte(strconv.FormatInt(n, 10)))
+	})
+	web := httptest.NewServer(redismw.Middleware(c)(mux))
+	r := &rig{srv: srv, proxy: proxy, c: c, web: web}
+	t.Cleanup(r.close)
+	return r
+}
+
+func (r *rig) close() {
+	r.web.Close()
+	_ = r.c.Close()
+}
+
+// counter reads the counter straight from Redis, not through the proxy.
+func (r *rig) counter(t *testing.T) int64 {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", r.srv.Addr, time.Second)
+	if err != nil {
+		t.Fatalf("read the counter: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte("GET counter\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(conn)
+	head, err := rd.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(head, "$-1") {
+		return 0
+	}
+	val, err := rd.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
+	if err != nil {
+		t.Fatalf("counter %q: %v", val, err)
+	}
+	return n
+}
+
+// debugSleep stalls the server for d with DEBUG SLEEP, on a side
+// connection; it returns when the server answers again.
+func (r *rig) debugSleep(t *testing.T, d time.Duration) {
+	conn, err := net.DialTimeout("tcp", r.srv.Addr, time.Second)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(d + 10*time.Second))
+	fmt.Fprintf(conn, "DEBUG SLEEP %.1f\r\n", d.Seconds())
+	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+		t.Errorf("DEBUG SLEEP: %q %v", line, err)
+	}
+}
+
+// scenario is one fault, injected while the load runs.
+type scenario struct {
+	name  string
+	users int
+	// inject runs after the warm-up; it returns the times at which the
+	// fault (or each repetition of it) ended.
+	inject func(t *testing.T, r *rig) []time.Time
+	// trip says whether the circuit is expected to open.
+	trip bool
+}
+
+func scenarios() []scenario {
+	killRestart := func(t *testing.T, r *rig) []time.Time {
+		var ends []time.Time
+		for i := range 5 {
+			r.srv.Kill()
+			time.Sleep(2 * time.Second)
+			r.srv.Restart()
+			ends = append(ends, time.Now())
+			if i < 4 {
+				time.Sleep(4 * time.Second)
+			}
+		}
+		return ends
+	}
+	return []scenario{
+		{name: "kill-restart-x5", users: 100, inject: killRestart, trip: true},
+		{name: "hang-5s", users: 100, trip: true, inject: func(t *testing.T, r *rig) []time.Time {
+			mustMode(t, r.proxy, faultproxy.Hang)
+			r.proxy.CutAll()
+			time.Sleep(5 * time.Second)
+			mustMode(t, r.proxy, faultproxy.Pass)
+			r.proxy.CutAll() // the hung connections
+			return []time.Time{time.Now()}
+		}},
+		{name: "latency-200ms", users: 100, trip: false, inject: func(t *testing.T, r *rig) []time.Time {
+			r.proxy.SetLatency(200 * time.Millisecond)
+			time.Sleep(5 * time.Second)
+			r.proxy.SetLatency(0)
+			return []time.Time{time.Now()}
+		}},
+		{name: "latency-5s", users: 100, trip: true, inject: func(t *testing.T, r *rig) []time.Time {
+			r.proxy.SetLatency(5 * time.Second)
+			time.Sleep(5 * time.Second)
+			r.proxy.SetLatency(0)
+			r.proxy.CutAll() // replies still held back by the old latency
+			return []time.Time{time.Now()}
+		}},
+		{name: "partition-3s", users: 100, trip: true, inject: func(t *testing.T, r *rig) []time.Time {
+			mustMode(t, r.proxy, faultproxy.Refuse)
+			r.proxy.CutAll()
+			time.Sleep(3 * time.Second)
+			mustMode(t, r.proxy, faultproxy.Pass)
+			return []time.Time{time.Now()}
+		}},
+		{name: "debug-sleep-3s", users: 100, trip: true, inject: func(t *testing.T, r *rig) []time.Time {
+			r.debugSleep(t, 3*time.Second)
+			return []time.Time{time.Now()}
+		}},
+		{name: "kill-restart-x5", users: 1000, inject: killRestart, trip: true},
+	}
+}
+
+func mustMode(t *testing.T, p *faultproxy.Proxy, m faultproxy.Mode) {
+	if err := p.SetMode(m); err != nil {
+		t.Error(err)
+	}
+}
+
+// second is one second of the timeline.
+type second struct {
+	requests, ok, unavailable, other int
+	latencies                        []time.Duration
+	dials                            int64
+}
+
+// report is what a scenario measured.
+type report struct {
+	maxLatency      time.Duration
+	recoveries      []time.Duration
+	lost            int
+	unacked         int64
+	requests, ok    int
+	unavailable     int
+	peakGoroutines  int
+	peakHeapMB      float64
+	maxDialsPerSec  int64 // after the fault ended
+	transitions     int
+	goroutinesAfter int
+}
+
+func TestChaos(t *testing.T) {
+	if os.Getenv("REDISMW_CHAOS") != "1" {
+		t.Skip("set REDISMW_CHAOS=1 to run the chaos suite (a few minutes of load against real redis-server processes)")
+	}
+	redistest.Binary(t)
+	var rows []string
+	for _, sc := range scenarios() {
+		name := fmt.Sprintf("%s/users=%d", sc.name, sc.users)
+		t.Run(name, func(t *testing.T) {
+			rep := runScenario(t, sc)
+			rows = append(rows, fmt.Sprintf("report scenario=%s users=%d requests=%d ok=%d unavailable=%d max_ms=%.0f bound_ms=%.0f held=%v recovery_ms=%s lost=%d unacked=%d transitions=%d peak_goroutines=%d peak_heap_mb=%.1f max_dials_per_s=%d goroutines_after=%d",
+				sc.name, sc.users, rep.requests, rep.ok, rep.unavailable, ms(rep.maxLatency), ms(noHang), rep.maxLatency <= noHang,
+				joinMS(rep.recoveries), rep.lost, rep.unacked, rep.transitions, rep.peakGoroutines, rep.peakHeapMB, rep.maxDialsPerSec, rep.goroutinesAfter))
+		})
+	}
+	for _, row := range rows {
+		t.Log(row)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func joinMS(ds []time.Duration) string {
+	var s []string
+	for _, d := range ds {
+		s = append(s, strconv.FormatFloat(ms(d), 'f', 0, 64))
+	}
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
+}
+
+func runScenario(t *testing.T, sc scenario) report {
+	before := runtime.NumGoroutine()
+	r := newRig(t)
+	var transitions atomic.Int32
+	// Count transitions through the connector's stats as they happen.
+	ctx := context.Background()
+	if _, err := r.c.Client(ctx); err != nil {
+		t.Fatalf("warm connect: %v", err)
+	}
+
+	attacker := vegeta.NewAttacker(
+		vegeta.Workers(uint64(sc.users)), vegeta.MaxWorkers(uint64(sc.users)),
+		vegeta.Connections(sc.users), vegeta.MaxConnections(sc.users),
+		vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true),
+	)
+	target := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: r.web.URL + "/incr"})
+
+	// Samplers: goroutines and heap every 100ms; dials per second.
+	start := time.Now()
+	var peakG atomic.Int64
+	var peakHeap atomic.Uint64
+	dials := map[int]int64{}
+	var dialsMu sync.Mutex
+	stop := make(chan struct{})
+	var samplers sync.WaitGroup
+	samplers.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		var ms runtime.MemStats
+		last := r.proxy.Accepted()
+		lastSec := 0
+		lastState := r.c.Stats().Circuit
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				if g := int64(runtime.NumGoroutine()); g > peakG.Load() {
+					peakG.Store(g)
+				}
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peakHeap.Load() {
+					peakHeap.Store(ms.HeapInuse)
+				}
+				if st := r.c.Stats().Circuit; st != lastState {
+					transitions.Add(1)
+					lastState = st
+				}
+				if sec := int(now.Sub(start) / time.Second); sec != lastSec {
+					acc := r.proxy.Accepted()
+					dialsMu.Lock()
+					dials[lastSec] += acc - last
+					dialsMu.Unlock()
+					last, lastSec = acc, sec
+				}
+			}
+		}
+	})
+
+	var ends []time.Time
+	injected := make(chan struct{})
+	go func() {
+		defer close(injected)
+		time.Sleep(warmup)
+		ends = sc.inject(t, r)
+	}()
+	// Run the load until the fault has ended and settle has passed.
+	results := attacker.Attack(target, vegeta.Rate{Freq: 0}, 0, sc.name)
+	var stopOnce sync.Once
+	go func() {
+		<-injected
+		time.Sleep(settle)
+		stopOnce.Do(func() { attacker.Stop() })
+	}()
+
+	// Aggregate as results arrive: nothing but the numbers is kept.
+	rep := report{}
+	timeline := map[int]*second{}
+	values := map[int64]int{}
+	var maxValue int64
+	var okEnds []time.Time
+	timeout := time.After(2 * time.Minute)
+collect:
+	for {
+		var res *vegeta.Result
+		select {
+		case r, ok := <-results:
+			if !ok {
+				break collect
+			}
+			res = r
+		case <-timeout:
+			stopOnce.Do(func() { attacker.Stop() })
+			t.Error("the scenario ran over 2 minutes")
+			continue
+		}
+		rep.requests++
+		rep.maxLatency = max(rep.maxLatency, res.Latency)
+		sec := int(res.Timestamp.Sub(start) / time.Second)
+		s := timeline[sec]
+		if s == nil {
+			s = &second{}
+			timeline[sec] = s
+		}
+		s.requests++
+		s.latencies = append(s.latencies, res.Latency)
+		switch res.Code {
+		case http.StatusOK:
+			rep.ok++
+			s.ok++
+			okEnds = append(okEnds, res.End())
+			v, err := strconv.ParseInt(string(res.Body), 10, 64)
+			if err != nil {
+				t.Errorf("200 with body %q", res.Body)
+				continue
+			}
+			values[v]++
+			maxValue = max(maxValue, v)
+		case http.StatusServiceUnavailable:
+			rep.unavailable++
+			s.unavailable++
+			if ra, err := strconv.Atoi(res.Headers.Get("Retry-After")); err != nil || ra < 1 {
+				t.Errorf("503 without a valid Retry-After: %q", res.Headers.Get("Retry-After"))
+			}
+			if ct := res.Headers.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("503 with Content-Type %q", ct)
+			}
+		default:
+			s.other++
+			t.Errorf("response %d %q (error %q): want 200 or 503", res.Code, res.Body, res.Error)
+		}
+	}
+	close(stop)
+	samplers.Wait()
+	<-injected
+	rep.peakGoroutines = int(peakG.Load())
+	rep.peakHeapMB = float64(peakHeap.Load()) / (1 << 20)
+	rep.transitions = int(transitions.Load())
+	for sec, n := range dials {
+		if s := timeline[sec]; s != nil {
+			s.dials = n
+		}
+	}
+
+	// Nothing acknowledged is lost.
+	for v, n := range values {
+		if n > 1 {
+			rep.lost += n - 1
+			t.Errorf("value %d acknowledged %d times: an acknowledged write was lost", v, n)
+		}
+	}
+	final := r.counter(t)
+	if final < maxValue {
+		rep.lost += int(maxValue - final)
+		t.Errorf("final counter %d < largest acknowledged value %d", final, maxValue)
+	}
+	rep.unacked = final - int64(rep.ok)
+
+	// No hang.
+	if rep.maxLatency > noHang {
+		t.Errorf("slowest request took %v, over the no-hang bound %v", rep.maxLatency, noHang)
+	}
+	// Success is back after each fault within one open period plus one attempt.
+	for _, end := range ends {
+		rec := time.Duration(-1)
+		for _, e := range okEnds {
+			if d := e.Sub(end); d >= 0 && (rec < 0 || d < rec) {
+				rec = d
+			}
+		}
+		if rec < 0 {
+			t.Errorf("no success after the fault ended at +%v", end.Sub(start).Round(time.Millisecond))
+			continue
+		}
+		rep.recoveries = append(rep.recoveries, rec)
+		if rec > recoveryBound {
+			t.Errorf("success came back %v after the fault ended, over %v", rec, recoveryBound)
+		}
+	}
+	// Trips where expected, none where not.
+	if sc.trip && rep.unavailable == 0 {
+		t.Errorf("no 503 at all: the fault did not trip the circuit")
+	}
+	if !sc.trip && (rep.unavailable > 0 || rep.transitions > 0) {
+		t.Errorf("%d 503s and %d circuit transitions under a latency below the read timeout: want none", rep.unavailable, rep.transitions)
+	}
+	// Dials against the recovering server stay bounded: the pool grows back
+	// to at most its size, no storm.
+	if len(ends) > 0 {
+		from := int(ends[0].Sub(start) / time.Second)
+		for sec, s := range timeline {
+			if sec >= from {
+				rep.maxDialsPerSec = max(rep.maxDialsPerSec, s.dials)
+			}
+		}
+		if rep.maxDialsPerSec > 200+20 {
+			t.Errorf("%d dials in one second during recovery: a dial storm", rep.maxDialsPerSec)
+		}
+	}
+
+	// The timeline, one line per second.
+	secs := make([]int, 0, len(timeline))
+	for sec := range timeline {
+		secs = append(secs, sec)
+	}
+	slices.Sort(secs)
+	for _, sec := range secs {
+		s := timeline[sec]
+		t.Logf("timeline %s/users=%d t=%d requests=%d ok=%d unavailable=%d p99ms=%.1f dials=%d",
+			sc.name, sc.users, sec, s.requests, s.ok, s.unavailable, ms(p99(s.latencies)), s.dials)
+	}
+
+	// Tear down and check that every goroutine of the rig is gone.
+	r.close()
+	r.proxy.Close()
+	r.srv.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+5 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	rep.goroutinesAfter = runtime.NumGoroutine()
+	if rep.goroutinesAfter > before+5 {
+		t.Errorf("%d goroutines after the scenario, %d before", rep.goroutinesAfter, before)
+	}
+	return rep
+}
+
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[int(math.Floor(float64(len(s)-1)*0.99))]
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
