@@ -227,9 +227,28 @@ func parseURL(source, raw string) (*redis.Options, error) {
 	}
 	opts, err := redis.ParseURL(raw)
 	if err != nil {
-		return nil, fmt.Errorf("redismw: %s: %s", source, redact(err.Error(), password(u)))
+		msg := err.Error()
+		if strings.Contains(raw, "@") {
+			// go-redis quotes pieces of the URL (path, option names and
+			// values), and a password with unescaped special characters
+			// spills into any of them: keep only the kind of problem.
+			msg = problemKind(msg) + " (details withheld: the URL carries credentials)"
+		}
+		return nil, fmt.Errorf("redismw: %s: %s", source, redact(msg, password(u)))
 	}
 	return opts, nil
+}
+
+// problemKind returns a go-redis error message up to the detail it quotes:
+// "redis: invalid database number" of `redis: invalid database number: "x"`.
+func problemKind(msg string) string {
+	const prefix = "redis: "
+	rest, ok := strings.CutPrefix(msg, prefix)
+	if !ok {
+		return "invalid URL"
+	}
+	kind, _, _ := strings.Cut(rest, ":")
+	return prefix + kind
 }
 
 func password(u *url.URL) string {

@@ -71,6 +71,8 @@ func TestErrorsNeverContainThePassword(t *testing.T) {
 		"rediss://:" + enc + "@localhost:6379?skip_verify=maybe",
 		"unix://:" + enc + "@?db=1",
 		"s3cr:" + enc + "@host",
+		"redis://?:" + enc + "@0",        // the userinfo lands in the query (found by FuzzURL)
+		"redis://host/?:" + enc + "@0/x", // …or in the path
 	}
 	for _, u := range urls {
 		_, err := connector.New(connector.Config{URL: u})
