@@ -61,6 +61,10 @@ type Breaker struct {
 	// gobreaker's consecutive-failure count. See Breaker.Do.
 	dirty atomic.Bool
 
+	// fatal is set by a Fatal report just before gobreaker counts it, so
+	// that ReadyToTrip trips at once.
+	fatal atomic.Bool
+
 	failures atomic.Uint64 // requests reported as Failure
 	refusals atomic.Uint64 // requests refused without I/O
 }
@@ -85,8 +89,10 @@ func New(s Settings) (*Breaker, error) {
 		// gobreaker's own open period is a little shorter than the
 		// shortest jittered one, so that by b.probeAt it is always ready
 		// to go half-open.
-		Timeout:       max(time.Duration(float64(s.Timeout)*(1-s.Jitter))-time.Millisecond, 1),
-		ReadyToTrip:   func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
+		Timeout: max(time.Duration(float64(s.Timeout)*(1-s.Jitter))-time.Millisecond, 1),
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= threshold || b.fatal.Load()
+		},
 		OnStateChange: b.transition,
 		IsExcluded:    func(err error) bool { return err == errIgnored },
 	})
@@ -135,6 +141,10 @@ const (
 	// Ignored: the request says nothing about Redis (for example, the caller
 	// gave up). It is not counted.
 	Ignored
+	// Fatal: a failure that retrying cannot fix (refused credentials, an
+	// untrusted certificate). It is counted, and opens the circuit at once,
+	// so that the next attempt waits for the open period.
+	Fatal
 )
 
 // String returns "success", "failure" or "ignored".
@@ -146,6 +156,8 @@ func (o Outcome) String() string {
 		return "failure"
 	case Ignored:
 		return "ignored"
+	case Fatal:
+		return "fatal"
 	default:
 		return "unknown"
 	}
@@ -165,9 +177,10 @@ func (t Ticket) Report(o Outcome) {
 	case Success:
 		t.b.dirty.Store(false)
 		t.done(nil)
-	case Failure:
+	case Failure, Fatal:
 		t.b.failures.Add(1)
 		t.b.dirty.Store(true)
+		t.b.fatal.Store(o == Fatal)
 		t.done(errFailure)
 	default:
 		t.done(errIgnored)
@@ -262,6 +275,7 @@ func (b *Breaker) transition(_ string, from, to gobreaker.State) {
 		b.probeAt.Store(time.Now().Add(period).UnixNano())
 	}
 	b.dirty.Store(false) // gobreaker starts a new generation with clear counts
+	b.fatal.Store(false)
 	b.epoch.Add(1)
 	b.state.Store(int32(to))
 	if b.onChange != nil {

@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -17,7 +18,7 @@ import (
 	"github.com/ankitoon/redismw/breaker"
 )
 
-// Config configures a [Connector]. Only URL is required; every other field
+// Config configures a [Connector]. Only URL (or Options) is required; every other field
 // documents its default, which its zero value selects.
 type Config struct {
 	// URL locates the Redis server, in go-redis' ParseURL form:
@@ -38,7 +39,35 @@ type Config struct {
 	//     number: a retry after a lost reply would apply a non-idempotent
 	//     command (INCR, LPUSH …) twice.
 	//   - dial_timeout defaults to AttemptTimeout.
+	//
+	// A URL with addr= parameters is a Redis Cluster (go-redis'
+	// ParseClusterURL: the host and every addr= are seeds):
+	//
+	//	redis://:password@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000
+	//
+	// and one with master_name= a Sentinel-managed master (ParseFailoverURL:
+	// the host and every addr= are sentinels, the userinfo their
+	// credentials, username= and password= the master's):
+	//
+	//	redis://10.0.0.1:26379/0?master_name=mymaster&addr=10.0.0.2:26379&password=secret
+	//
+	// Either URL or Options is required, not both.
 	URL string
+
+	// Options, instead of URL, configures the deployment with go-redis'
+	// UniversalOptions, read the way redis.NewUniversalClient reads them:
+	// MasterName means Sentinel, several Addrs or IsClusterMode a cluster,
+	// otherwise one server. The connector's rules (see URL) apply to them.
+	Options *redis.UniversalOptions
+
+	// TLSConfig, if not nil, is the TLS configuration of every connection,
+	// and turns TLS on: a custom CA (RootCAs), client certificates
+	// (Certificates), the server name to verify. A certificate the client
+	// cannot verify fails the connect at once, without retries.
+	//
+	// Default: what the URL says: rediss:// verifies the server against the
+	// system's roots.
+	TLSConfig *tls.Config
 
 	// AttemptTimeout bounds one connect attempt: dial, handshake and PING.
 	//
@@ -161,7 +190,7 @@ func ConfigFromEnv() (Config, error) {
 	if !ok || strings.TrimSpace(raw) == "" {
 		return cfg, fmt.Errorf("redismw: %s is not set (want e.g. redis://localhost:6379/0)", EnvURL)
 	}
-	if _, err := parseURL(EnvURL, raw); err != nil {
+	if _, err := parseDeployment(EnvURL, raw); err != nil {
 		return cfg, err
 	}
 	cfg.URL = raw
@@ -207,50 +236,6 @@ func envPositive(name string) (int, error) {
 	return n, nil
 }
 
-// parseURL parses a Redis URL with go-redis' rules. Its errors name source
-// (the variable or field the URL came from) and never contain the password.
-func parseURL(source, raw string) (*redis.Options, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// url.Parse quotes the URL, or a piece of it, in its error: say
-		// nothing of the text.
-		return nil, fmt.Errorf("redismw: %s is not a valid URL (check the host:port form and that special characters in the password are percent-encoded)", source)
-	}
-	switch u.Scheme {
-	case "redis", "rediss", "unix":
-	default:
-		if u.Opaque != "" || u.Scheme == "" {
-			// "user:pass@host" parses with "user" as the scheme: don't echo it.
-			return nil, fmt.Errorf("redismw: %s has no redis://, rediss:// or unix:// scheme", source)
-		}
-		return nil, fmt.Errorf("redismw: %s has unsupported scheme %q (want redis, rediss or unix)", source, u.Scheme)
-	}
-	opts, err := redis.ParseURL(raw)
-	if err != nil {
-		msg := err.Error()
-		if strings.Contains(raw, "@") {
-			// go-redis quotes pieces of the URL (path, option names and
-			// values), and a password with unescaped special characters
-			// spills into any of them: keep only the kind of problem.
-			msg = problemKind(msg) + " (details withheld: the URL carries credentials)"
-		}
-		return nil, fmt.Errorf("redismw: %s: %s", source, redact(msg, password(u)))
-	}
-	return opts, nil
-}
-
-// problemKind returns a go-redis error message up to the detail it quotes:
-// "redis: invalid database number" of `redis: invalid database number: "x"`.
-func problemKind(msg string) string {
-	const prefix = "redis: "
-	rest, ok := strings.CutPrefix(msg, prefix)
-	if !ok {
-		return "invalid URL"
-	}
-	kind, _, _ := strings.Cut(rest, ":")
-	return prefix + kind
-}
-
 func password(u *url.URL) string {
 	if u == nil || u.User == nil {
 		return ""
@@ -259,14 +244,17 @@ func password(u *url.URL) string {
 	return p
 }
 
-// redact replaces every occurrence of secret in s, raw or percent-encoded.
-func redact(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), url.UserPassword("", secret).String()[1:]} {
-		if form != "" {
-			s = strings.ReplaceAll(s, form, "xxxxx")
+// redact replaces every occurrence of each secret in s, raw or
+// percent-encoded.
+func redact(s string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), url.UserPassword("", secret).String()[1:]} {
+			if form != "" {
+				s = strings.ReplaceAll(s, form, "xxxxx")
+			}
 		}
 	}
 	return s
@@ -282,13 +270,13 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// redactErr returns err with secret removed from its text.
-func redactErr(err error, secret string) error {
-	if err == nil || secret == "" {
+// redactErr returns err with the secrets removed from its text.
+func redactErr(err error, secrets ...string) error {
+	if err == nil {
 		return err
 	}
 	msg := err.Error()
-	if clean := redact(msg, secret); clean != msg {
+	if clean := redact(msg, secrets...); clean != msg {
 		return &redactedError{msg: clean, err: err}
 	}
 	return err

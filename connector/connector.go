@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
-	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,8 +22,8 @@ import (
 // guarantees.
 type Connector struct {
 	cfg    Config
-	opts   *redis.Options // template: copied for every new client
-	secret string         // the URL's password, scrubbed from every text
+	dep    *deployment // makes the clients
+	addr   string      // the deployment's first address, for logs
 	brk    *breaker.Breaker
 	log    *slog.Logger
 	tel    *telemetry.Connector
@@ -81,24 +77,16 @@ type call struct {
 // first [Connector.Client] call connects. The error for a bad Config names
 // the problem and never contains the URL's password.
 func New(cfg Config) (*Connector, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("redismw: connector.Config.URL is empty (want e.g. redis://localhost:6379/0)")
-	}
-	opts, err := parseURL("connector.Config.URL", cfg.URL)
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err = cfg.withDefaults()
+	dep, err := newDeployment(cfg)
 	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(cfg.URL) // parsed by parseURL already
-	c := &Connector{
-		cfg:    cfg,
-		opts:   tune(opts, cfg),
-		secret: password(u),
-		log:    cfg.Logger,
-	}
+	c := &Connector{cfg: cfg, dep: dep, log: cfg.Logger}
+	c.addr, _, _ = dep.first()
 	bs := cfg.Breaker
 	userChange := bs.OnStateChange
 	bs.OnStateChange = func(name string, from, to breaker.State) {
@@ -110,28 +98,16 @@ func New(cfg Config) (*Connector, error) {
 	if c.brk, err = breaker.New(bs); err != nil {
 		return nil, err
 	}
-	c.tel = telemetry.NewConnector(cfg.TracerProvider, cfg.MeterProvider, server(c.opts), c.brk.State, telemetry.Pool{
+	size, idleMax, idleMin := dep.pool()
+	c.tel = telemetry.NewConnector(cfg.TracerProvider, cfg.MeterProvider, dep.server(), c.brk.State, telemetry.Pool{
 		Stats:           c.poolStats,
-		Max:             c.opts.PoolSize,
-		IdleMax:         c.opts.MaxIdleConns,
-		IdleMin:         c.opts.MinIdleConns,
+		Max:             size,
+		IdleMax:         idleMax,
+		IdleMin:         idleMin,
 		RetiredTimeouts: c.retiredTimeouts.Load,
 	})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
-}
-
-// server describes the Redis of o for telemetry.
-func server(o *redis.Options) telemetry.Server {
-	s := telemetry.Server{Address: o.Addr}
-	if o.Network != "unix" {
-		if host, port, err := net.SplitHostPort(o.Addr); err == nil {
-			s.Address = host
-			s.Port, _ = strconv.Atoi(port)
-		}
-	}
-	s.PoolName = o.Addr + "/" + strconv.Itoa(o.DB)
-	return s
 }
 
 // poolStats returns the pool statistics of the published client, or nil.
@@ -140,23 +116,6 @@ func (c *Connector) poolStats() *redis.PoolStats {
 		return h.client.PoolStats()
 	}
 	return nil
-}
-
-// tune applies the connector's rules to go-redis options parsed from a URL
-// (see [Config.URL]).
-func tune(o *redis.Options, cfg Config) *redis.Options {
-	o.DialerRetries = 1
-	o.ContextTimeoutEnabled = true
-	if o.MaxRetries == 0 {
-		o.MaxRetries = -1
-	}
-	if o.DialTimeout == 0 {
-		o.DialTimeout = cfg.AttemptTimeout
-	}
-	if o.PoolSize == 0 {
-		o.PoolSize = 10 * runtime.GOMAXPROCS(0) // go-redis' default, made explicit for the pool metrics
-	}
-	return o
 }
 
 // Client returns the ready client, connecting first if there is none.
@@ -296,7 +255,7 @@ func (c *Connector) finish(cl *call, start time.Time, attempts int) {
 	out := outcome(cl.err)
 	state := c.brk.State()
 	c.tel.EndConnect(cl.ctx, cl.span, start, attempts, out, state, cl.err)
-	attrs := []any{"server.address", c.opts.Addr, "outcome", out, "attempts", attempts, "duration", took, "circuit", state.String()}
+	attrs := []any{"server.address", c.addr, "outcome", out, "attempts", attempts, "duration", took, "circuit", state.String()}
 	if cl.err == nil {
 		c.lastLatency.Store(int64(took))
 		c.log.Info("redismw: connected", attrs...)
@@ -345,8 +304,17 @@ func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, er
 		}
 		c.tel.Attempt(ctx, "failure")
 		failed++
-		last = redactErr(err, c.secret)
+		last = redactErr(err, c.dep.secrets...)
 		c.setLastErr(last)
+		if permanent(err) {
+			// Retrying cannot fix it, and the circuit has opened: stop.
+			c.tel.AttemptFailed(ctx, attempt+1, last, 0)
+			return nil, attempt + 1, &UnavailableError{
+				RetryAfter:  c.brk.RetryAfter(),
+				CircuitOpen: c.brk.State() == breaker.Open,
+				Err:         &connectError{attempts: failed, err: last, permanent: true},
+			}
+		}
 		var pause time.Duration
 		if attempt+1 < c.cfg.MaxAttempts {
 			pause = c.cfg.Backoff(attempt)
@@ -367,7 +335,7 @@ func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, er
 // AttemptTimeout: a new client, its handshake and a PING. Its outcome is
 // reported to the circuit even if it panics; a failed attempt's client is
 // closed.
-func (c *Connector) attempt(spanCtx context.Context) (*handle, error) {
+func (c *Connector) attempt(spanCtx context.Context) (_ *handle, err error) {
 	t, err := c.brk.Allow()
 	if err != nil {
 		return nil, err
@@ -380,6 +348,9 @@ func (c *Connector) attempt(spanCtx context.Context) (*handle, error) {
 			t.Report(breaker.Success)
 		case c.ctx.Err() != nil:
 			t.Report(breaker.Ignored) // Close cut it short: that says nothing about Redis
+		case err != nil && permanent(err):
+			c.attemptFailures.Add(1)
+			t.Report(breaker.Fatal)
 		default:
 			c.attemptFailures.Add(1)
 			t.Report(breaker.Failure)
@@ -400,7 +371,7 @@ func (c *Connector) attempt(spanCtx context.Context) (*handle, error) {
 	}()
 	ctx, cancel := context.WithTimeout(spanCtx, c.cfg.AttemptTimeout)
 	defer cancel()
-	if err := fresh.client.Ping(ctx).Err(); err != nil {
+	if err := ping(ctx, fresh.client); err != nil {
 		return nil, err
 	}
 	failed = false
@@ -411,8 +382,7 @@ func (c *Connector) attempt(spanCtx context.Context) (*handle, error) {
 // can cut the attempt short. Its hook lets the attempt's own commands
 // through: the attempt was admitted once and reports its own outcome.
 func (c *Connector) newClient() (*handle, error) {
-	o := *c.opts
-	client := redis.NewClient(&o)
+	client := c.dep.newClient()
 	if c.cfg.OnNewClient != nil {
 		// First, so that hooks it adds wrap the circuit's: a command the
 		// circuit refuses still shows in their spans.
@@ -424,7 +394,7 @@ func (c *Connector) newClient() (*handle, error) {
 	h := &handle{client: client}
 	h.hook = c.brk.NewHook(func() { c.invalidate(h) }, telemetry.TransitionEvent)
 	h.hook.SetBypass(true)
-	client.AddHook(h.hook)
+	install(client, h.hook)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -464,7 +434,7 @@ func (c *Connector) publish(h *handle) error {
 // closed on another goroutine.
 func (c *Connector) onTransition(from, to breaker.State) {
 	c.tel.Transition(context.Background(), from, to)
-	c.log.Info("redismw: circuit "+to.String(), "server.address", c.opts.Addr, "from", from.String(), "to", to.String(),
+	c.log.Info("redismw: circuit "+to.String(), "server.address", c.addr, "from", from.String(), "to", to.String(),
 		"retry_after", c.brk.RetryAfter())
 	if to != breaker.Open {
 		return
@@ -519,7 +489,7 @@ func (c *Connector) pause(d time.Duration) bool {
 }
 
 func (c *Connector) setLastErr(err error) {
-	s := redact(err.Error(), c.secret)
+	s := redact(err.Error(), c.dep.secrets...)
 	c.lastErr.Store(&s)
 }
 

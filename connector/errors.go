@@ -41,11 +41,15 @@ func (p *panicError) Unwrap() error {
 // connectError is the failure of a whole connect: its attempts, and the
 // last attempt's error (password removed).
 type connectError struct {
-	attempts int
-	err      error
+	attempts  int
+	err       error
+	permanent bool // a certificate or credentials problem: not retried
 }
 
 func (e *connectError) Error() string {
+	if e.permanent {
+		return fmt.Sprintf("connect failed, not retried (a certificate or credentials problem that retrying cannot fix): %v", e.err)
+	}
 	return fmt.Sprintf("connect failed after %d attempt(s): %v", e.attempts, e.err)
 }
 

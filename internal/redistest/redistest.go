@@ -8,10 +8,12 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,12 +42,24 @@ func Binary(t testing.TB) string {
 	return ""
 }
 
+// Options configure a server for [StartWith].
+type Options struct {
+	// Args are extra redis-server options ("--appendonly", "yes").
+	Args []string
+	// TLS, if set, makes the server speak only TLS on its port (plain port
+	// off), with this certificate; clients need not present one.
+	TLS *Certs
+	// Sentinel makes the process a Sentinel with this configuration (its
+	// port, bind and dir are added).
+	Sentinel string
+}
+
 // Server is a redis-server process owned by a test.
 type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
-	args []string
+	opts Options
 
 	// Addr is the server's "127.0.0.1:port" address; it stays the same
 	// across restarts.
@@ -62,7 +76,14 @@ type Server struct {
 // the test ends. args are extra redis-server options ("--appendonly", "yes").
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), args: args}
+	return StartWith(t, Options{Args: args})
+}
+
+// StartWith starts a server configured by o on a free loopback port, like
+// [Start].
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), opts: o}
 	s.Port = FreePort(t)
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
 	s.Restart()
@@ -82,26 +103,47 @@ func (s *Server) Restart() {
 	if s.cmd != nil {
 		s.t.Fatalf("redistest: Restart of a running server on %s", s.Addr)
 	}
-	argv := append([]string{
-		"--port", strconv.Itoa(s.Port),
-		"--bind", "127.0.0.1",
-		"--dir", s.dir,
-		"--save", "",
-		"--appendonly", "no",
-		"--daemonize", "no",
-		"--loglevel", "warning",
-		"--logfile", "redis.log",
-	}, s.args...)
+	port := strconv.Itoa(s.Port)
+	var argv []string
+	var tlsConf *tls.Config
+	switch {
+	case s.opts.Sentinel != "":
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil { // kept across restarts: Sentinel rewrites it
+			if err := os.WriteFile(conf, []byte(s.opts.Sentinel), 0o600); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+		argv = []string{conf, "--sentinel", "--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--logfile", "redis.log"}
+	default:
+		argv = []string{
+			"--port", port,
+			"--bind", "127.0.0.1",
+			"--dir", s.dir,
+			"--save", "",
+			"--appendonly", "no",
+			"--daemonize", "no",
+			"--loglevel", "warning",
+			"--logfile", "redis.log",
+		}
+		if c := s.opts.TLS; c != nil {
+			argv = append(argv, "--port", "0", "--tls-port", port,
+				"--tls-cert-file", c.CertFile, "--tls-key-file", c.KeyFile, "--tls-ca-cert-file", c.CAFile,
+				"--tls-auth-clients", "no")
+			tlsConf = &tls.Config{RootCAs: c.Pool, MinVersion: tls.VersionTLS12}
+		}
+	}
+	argv = append(argv, s.opts.Args...)
 	cmd := exec.Command(s.bin, argv...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("redistest: start redis-server: %v", err)
 	}
 	s.cmd = cmd
-	if err := waitReady(s.Addr, 10*time.Second); err != nil {
+	if err := waitReady(s.Addr, tlsConf, 10*time.Second); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		s.cmd = nil
-		log, _ := os.ReadFile(s.dir + "/redis.log")
+		log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 		s.t.Fatalf("redistest: redis-server on %s not ready: %v\n%s", s.Addr, err, log)
 	}
 }
@@ -121,11 +163,11 @@ func (s *Server) Kill() {
 
 // waitReady dials addr and sends PING until it answers PONG or timeout
 // passes.
-func waitReady(addr string, timeout time.Duration) error {
+func waitReady(addr string, tlsConf *tls.Config, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
-		last = ping(addr)
+		last = ping(addr, tlsConf)
 		if last == nil {
 			return nil
 		}
@@ -134,8 +176,14 @@ func waitReady(addr string, timeout time.Duration) error {
 	return last
 }
 
-func ping(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+func ping(addr string, tlsConf *tls.Config) error {
+	var conn net.Conn
+	var err error
+	if tlsConf != nil {
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, tlsConf)
+	} else {
+		conn, err = net.DialTimeout("tcp", addr, time.Second)
+	}
 	if err != nil {
 		return err
 	}

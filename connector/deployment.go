@@ -1,0 +1,271 @@
+package connector
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/telemetry"
+)
+
+// kind is the shape of a Redis deployment.
+type kind int
+
+const (
+	single   kind = iota // one server
+	cluster              // Redis Cluster
+	sentinel             // a master watched by Sentinel
+)
+
+func (k kind) String() string {
+	return [...]string{"single", "cluster", "sentinel"}[k]
+}
+
+// deployment is what a connector connects to: it makes clients (one per
+// connect attempt, each from a fresh copy of the options) and checks that
+// they are ready.
+type deployment struct {
+	kind     kind
+	single   *redis.Options
+	cluster  *redis.ClusterOptions
+	failover *redis.FailoverOptions
+	secrets  []string // passwords, scrubbed from every text
+}
+
+// newDeployment reads the deployment from cfg.URL or cfg.Options (exactly
+// one of them), and applies the connector's rules to its options.
+func newDeployment(cfg Config) (*deployment, error) {
+	var d *deployment
+	var err error
+	switch {
+	case cfg.URL != "" && cfg.Options != nil:
+		return nil, errors.New("redismw: connector.Config has both URL and Options: set one")
+	case cfg.Options != nil:
+		d, err = fromOptions(cfg.Options)
+	case cfg.URL != "":
+		d, err = parseDeployment("connector.Config.URL", cfg.URL)
+	default:
+		return nil, errors.New("redismw: connector.Config.URL is empty (want e.g. redis://localhost:6379/0)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.tune(cfg)
+	return d, nil
+}
+
+// parseDeployment parses a Redis URL: a cluster when it has addr=
+// parameters (ParseClusterURL), Sentinel when it has master_name=
+// (ParseFailoverURL), one server otherwise (ParseURL). Its errors name
+// source and never contain a password.
+func parseDeployment(source, raw string) (*deployment, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse quotes the URL, or a piece of it, in its error: say
+		// nothing of the text.
+		return nil, fmt.Errorf("redismw: %s is not a valid URL (check the host:port form and that special characters in the password are percent-encoded)", source)
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+	default:
+		if u.Opaque != "" || u.Scheme == "" {
+			// "user:pass@host" parses with "user" as the scheme: don't echo it.
+			return nil, fmt.Errorf("redismw: %s has no redis://, rediss:// or unix:// scheme", source)
+		}
+		return nil, fmt.Errorf("redismw: %s has unsupported scheme %q (want redis, rediss or unix)", source, u.Scheme)
+	}
+	q := u.Query()
+	d := &deployment{secrets: []string{password(u), q.Get("password")}}
+	fail := func(err error) (*deployment, error) {
+		return nil, fmt.Errorf("redismw: %s: %s", source, redact(goRedisProblem(raw, err), d.secrets...))
+	}
+	switch {
+	case u.Scheme == "unix" && (q.Has("master_name") || q.Has("addr")):
+		return nil, fmt.Errorf("redismw: %s: a unix:// URL names one server: master_name= (Sentinel) and addr= (cluster) need redis:// or rediss://", source)
+	case q.Has("master_name"):
+		d.kind = sentinel
+		if d.failover, err = redis.ParseFailoverURL(raw); err != nil {
+			return fail(err)
+		}
+	case q.Has("addr"):
+		d.kind = cluster
+		if d.cluster, err = redis.ParseClusterURL(raw); err != nil {
+			return fail(err)
+		}
+	default:
+		if d.single, err = redis.ParseURL(raw); err != nil {
+			return fail(err)
+		}
+	}
+	return d, nil
+}
+
+// goRedisProblem returns the text of a go-redis URL error. go-redis quotes
+// pieces of the URL (path, option names and values), and a password with
+// unescaped special characters spills into any of them: when the URL
+// carries credentials, only the kind of problem is kept.
+func goRedisProblem(raw string, err error) string {
+	msg := err.Error()
+	if !strings.Contains(raw, "@") && !strings.Contains(raw, "password=") {
+		return msg
+	}
+	const prefix = "redis: "
+	rest, ok := strings.CutPrefix(msg, prefix)
+	if !ok {
+		return "invalid URL (details withheld: the URL carries credentials)"
+	}
+	problem, _, _ := strings.Cut(rest, ":")
+	return prefix + problem + " (details withheld: the URL carries credentials)"
+}
+
+// fromOptions takes a deployment from go-redis' UniversalOptions, the way
+// redis.NewUniversalClient reads them.
+func fromOptions(o *redis.UniversalOptions) (*deployment, error) {
+	d := &deployment{secrets: []string{o.Password, o.SentinelPassword}}
+	switch {
+	case len(o.Addrs) == 0:
+		return nil, errors.New("redismw: connector.Config.Options.Addrs is empty")
+	case o.MasterName != "" && o.IsClusterMode:
+		return nil, errors.New("redismw: connector.Config.Options sets both MasterName (Sentinel) and IsClusterMode: a Sentinel-managed cluster is not supported")
+	case o.MasterName != "":
+		d.kind, d.failover = sentinel, o.Failover()
+	case len(o.Addrs) > 1 || o.IsClusterMode:
+		d.kind, d.cluster = cluster, o.Cluster()
+	default:
+		d.single = o.Simple()
+	}
+	return d, nil
+}
+
+// tune applies the connector's rules (see [Config.URL]) to the options.
+func (d *deployment) tune(cfg Config) {
+	apply := func(dialerRetries, maxRetries, poolSize *int, ctxTimeout *bool, dialTimeout *time.Duration, tlsConf **tls.Config) {
+		*dialerRetries = 1
+		*ctxTimeout = true
+		if *maxRetries == 0 {
+			*maxRetries = -1
+		}
+		if *dialTimeout == 0 {
+			*dialTimeout = cfg.AttemptTimeout
+		}
+		if *poolSize == 0 {
+			*poolSize = 10 * runtime.GOMAXPROCS(0) // go-redis' default, made explicit for the pool metrics
+		}
+		if cfg.TLSConfig != nil {
+			*tlsConf = cfg.TLSConfig.Clone()
+		}
+	}
+	switch d.kind {
+	case cluster:
+		o := d.cluster
+		apply(&o.DialerRetries, &o.MaxRetries, &o.PoolSize, &o.ContextTimeoutEnabled, &o.DialTimeout, &o.TLSConfig)
+	case sentinel:
+		o := d.failover
+		apply(&o.DialerRetries, &o.MaxRetries, &o.PoolSize, &o.ContextTimeoutEnabled, &o.DialTimeout, &o.TLSConfig)
+	default:
+		o := d.single
+		apply(&o.DialerRetries, &o.MaxRetries, &o.PoolSize, &o.ContextTimeoutEnabled, &o.DialTimeout, &o.TLSConfig)
+	}
+}
+
+// newClient makes a client from a fresh copy of the options.
+func (d *deployment) newClient() redis.UniversalClient {
+	switch d.kind {
+	case cluster:
+		o := *d.cluster
+		o.Addrs = append([]string(nil), o.Addrs...)
+		return redis.NewClusterClient(&o)
+	case sentinel:
+		o := *d.failover
+		o.SentinelAddrs = append([]string(nil), o.SentinelAddrs...)
+		return redis.NewFailoverClient(&o)
+	default:
+		o := *d.single
+		return redis.NewClient(&o)
+	}
+}
+
+// install adds hook to client: to every node of a cluster as it appears,
+// so that every node's failures reach the circuit.
+func install(client redis.UniversalClient, hook redis.Hook) {
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		cc.OnNewNode(func(node *redis.Client) { node.AddHook(hook) })
+		return
+	}
+	client.AddHook(hook)
+}
+
+// ping checks that client is ready: a PING to the server, to the current
+// master for Sentinel, or to every master of a cluster (a cluster with a
+// master down does not serve all its slots).
+func ping(ctx context.Context, client redis.UniversalClient) error {
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return node.Ping(ctx).Err()
+		})
+	}
+	return client.Ping(ctx).Err()
+}
+
+// first returns the deployment's first address (server, seed or sentinel)
+// and its network.
+func (d *deployment) first() (addr, network string, db int) {
+	switch d.kind {
+	case cluster:
+		return d.cluster.Addrs[0], "tcp", 0
+	case sentinel:
+		return d.failover.SentinelAddrs[0], "tcp", d.failover.DB
+	default:
+		return d.single.Addr, d.single.Network, d.single.DB
+	}
+}
+
+// server describes the deployment for telemetry: its first address.
+func (d *deployment) server() telemetry.Server {
+	addr, network, db := d.first()
+	s := telemetry.Server{Address: addr}
+	if network != "unix" {
+		if host, port, err := net.SplitHostPort(addr); err == nil {
+			s.Address = host
+			s.Port, _ = strconv.Atoi(port)
+		}
+	}
+	s.PoolName = addr + "/" + strconv.Itoa(db)
+	return s
+}
+
+// pool returns the pool limits, for the pool metrics.
+func (d *deployment) pool() (size, idleMax, idleMin int) {
+	switch d.kind {
+	case cluster:
+		return d.cluster.PoolSize, d.cluster.MaxIdleConns, d.cluster.MinIdleConns
+	case sentinel:
+		return d.failover.PoolSize, d.failover.MaxIdleConns, d.failover.MinIdleConns
+	default:
+		return d.single.PoolSize, d.single.MaxIdleConns, d.single.MinIdleConns
+	}
+}
+
+// permanent reports whether a connect attempt's error is one that retrying
+// cannot fix: the server's certificate is not trusted or does not match,
+// TLS spoken to a plain server, or credentials refused.
+func permanent(err error) bool {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	var record tls.RecordHeaderError
+	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &verify) || errors.As(err, &record) ||
+		redis.IsAuthError(err) || redis.IsPermissionError(err)
+}

@@ -1,0 +1,113 @@
+package connector_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/redistest"
+)
+
+// countingDials returns an OnNewClient that counts dial attempts.
+func countingDials(d *dialCounter) func(redis.UniversalClient) error {
+	return func(rdb redis.UniversalClient) error { rdb.AddHook(d); return nil }
+}
+
+// TestTLS: a rediss:// connector with the right CA connects; with a wrong
+// CA it fails at once with a certificate error, counts it as permanent
+// (one attempt, circuit open), and does not retry.
+func TestTLS(t *testing.T) {
+	certs := redistest.NewCerts(t)
+	srv := redistest.StartWith(t, redistest.Options{TLS: certs})
+	url := "rediss://" + srv.Addr
+
+	good := newConnector(t, url, func(cfg *connector.Config) {
+		cfg.TLSConfig = &tls.Config{RootCAs: certs.Pool, MinVersion: tls.VersionTLS12}
+	})
+	rdb, err := good.Client(t.Context())
+	if err != nil {
+		t.Fatalf("TLS with the right CA: %v", err)
+	}
+	if err := rdb.Set(t.Context(), "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	dials := &dialCounter{}
+	bad := newConnector(t, url, func(cfg *connector.Config) {
+		cfg.TLSConfig = &tls.Config{RootCAs: redistest.OtherCA(t), MinVersion: tls.VersionTLS12}
+		cfg.OnNewClient = countingDials(dials)
+	})
+	start := time.Now()
+	_, err = bad.Client(t.Context())
+	took := time.Since(start)
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "not retried") {
+		t.Fatalf("wrong CA: %v; want an x509 unknown-authority error, not retried", err)
+	}
+	s := bad.Stats()
+	if s.Attempts != 1 || s.Circuit != breaker.Open || took > time.Second {
+		t.Errorf("wrong CA: %d attempts, circuit %v, %v; want one attempt, the circuit open at once", s.Attempts, s.Circuit, took)
+	}
+	for range 50 {
+		_, _ = bad.Client(t.Context())
+	}
+	if n := dials.n.Load(); n != 1 {
+		t.Errorf("%d dials for 51 calls with an untrusted certificate; want 1 (no retry storm)", n)
+	}
+
+	// The system roots do not know the test CA either: plain rediss://.
+	system := newConnector(t, url, nil)
+	if _, err := system.Client(t.Context()); !errors.As(err, &unknown) {
+		t.Errorf("rediss:// without a CA: %v; want verification against the system roots to fail", err)
+	}
+}
+
+// TestACL: an ACL user with its password connects; a wrong password is a
+// permanent error: one attempt, the circuit open, no hammering.
+func TestACL(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	if err := admin.Do(t.Context(), "ACL", "SETUSER", "app", "on", ">app-pass", "~*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	good := newConnector(t, "redis://app:app-pass@"+srv.Addr, nil)
+	rdb, err := good.Client(t.Context())
+	if err != nil {
+		t.Fatalf("ACL user with its password: %v", err)
+	}
+	if got, err := rdb.Do(t.Context(), "ACL", "WHOAMI").Text(); err != nil || got != "app" {
+		t.Errorf("ACL WHOAMI = %q, %v; want app", got, err)
+	}
+
+	dials := &dialCounter{}
+	var transitions atomic.Int32
+	bad := newConnector(t, "redis://app:wrong-pass@"+srv.Addr, func(cfg *connector.Config) {
+		cfg.OnNewClient = countingDials(dials)
+		cfg.Breaker.OnStateChange = func(string, breaker.State, breaker.State) { transitions.Add(1) }
+	})
+	_, err = bad.Client(t.Context())
+	if !redis.IsAuthError(err) || !strings.Contains(err.Error(), "not retried") || strings.Contains(err.Error(), "wrong-pass") {
+		t.Fatalf("wrong password: %v; want an auth error, not retried, without the password", err)
+	}
+	for range 50 {
+		_, _ = bad.Client(t.Context())
+	}
+	s := bad.Stats()
+	if s.Attempts != 1 || dials.n.Load() != 1 || s.Circuit != breaker.Open || s.AttemptFailures != 1 || transitions.Load() != 1 {
+		t.Errorf("51 calls with a wrong password: %d attempts, %d dials, circuit %v after %d transitions; want 1, 1, open after 1",
+			s.Attempts, dials.n.Load(), s.Circuit, transitions.Load())
+	}
+	if strings.Contains(s.LastError, "wrong-pass") || !strings.Contains(s.LastError, "WRONGPASS") {
+		t.Errorf("LastError %q; want WRONGPASS, without the password", s.LastError)
+	}
+}
