@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
 )
@@ -31,6 +33,16 @@ func TestNewValidates(t *testing.T) {
 		{"negative AttemptTimeout", connector.Config{URL: "redis://localhost", AttemptTimeout: -time.Second}, "AttemptTimeout is negative"},
 		{"negative MaxAttempts", connector.Config{URL: "redis://localhost", MaxAttempts: -1}, "MaxAttempts is negative"},
 		{"bad breaker jitter", connector.Config{URL: "redis://localhost", Breaker: breaker.Settings{Jitter: 2}}, "Jitter"},
+		{"cluster URL", connector.Config{URL: "redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002"}, ""},
+		{"sentinel URL", connector.Config{URL: "redis://127.0.0.1:26379/1?master_name=mymaster&addr=127.0.0.1:26380"}, ""},
+		{"unix cluster", connector.Config{URL: "unix:///tmp/redis.sock?addr=127.0.0.1:7001"}, "a unix:// URL names one server"},
+		{"bad cluster option", connector.Config{URL: "redis://127.0.0.1:7000?addr=127.0.0.1:7001&colour=red"}, "unexpected option: colour"},
+		{"URL and Options", connector.Config{URL: "redis://localhost", Options: &redis.UniversalOptions{Addrs: []string{"localhost:6379"}}}, "both URL and Options"},
+		{"Options", connector.Config{Options: &redis.UniversalOptions{Addrs: []string{"localhost:6379"}}}, ""},
+		{"cluster Options", connector.Config{Options: &redis.UniversalOptions{Addrs: []string{"a:1", "b:2"}}}, ""},
+		{"sentinel Options", connector.Config{Options: &redis.UniversalOptions{Addrs: []string{"a:26379"}, MasterName: "m"}}, ""},
+		{"Options without Addrs", connector.Config{Options: &redis.UniversalOptions{}}, "Options.Addrs is empty"},
+		{"Sentinel and cluster", connector.Config{Options: &redis.UniversalOptions{Addrs: []string{"a:1"}, MasterName: "m", IsClusterMode: true}}, "both MasterName (Sentinel) and IsClusterMode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,6 +85,8 @@ func TestErrorsNeverContainThePassword(t *testing.T) {
 		"s3cr:" + enc + "@host",
 		"redis://?:" + enc + "@0",        // the userinfo lands in the query (found by FuzzURL)
 		"redis://host/?:" + enc + "@0/x", // …or in the path
+		"redis://s:26379?master_name=m&password=" + enc + "&pool_size=x",
+		"redis://s:7000?addr=" + enc + "@x:1&pool_size=x",
 	}
 	for _, u := range urls {
 		_, err := connector.New(connector.Config{URL: u})
