@@ -21,12 +21,12 @@ import (
 // safe for concurrent use; see the package documentation for its
 // guarantees.
 type Connector struct {
-	cfg    Config
-	dep    *deployment // makes the clients
-	addr   string      // the deployment's first address, for logs
-	brk    *breaker.Breaker
-	log    *slog.Logger
-	tel    *telemetry.Connector
+	cfg  Config
+	dep  *deployment // makes the clients
+	addr string      // the deployment's first address, for logs
+	brk  *breaker.Breaker
+	log  *slog.Logger
+	tel  *telemetry.Connector
 
 	// ready is the published client: non-nil only while it is usable and
 	// the circuit is closed. Client's fast path is one load of it.

@@ -57,6 +57,11 @@ func TestSentinelFailover(t *testing.T) {
 	if err := rdb.Incr(ctx, "n").Err(); err != nil {
 		t.Fatal(err)
 	}
+	// Replication is asynchronous: wait until the replica has the write,
+	// or the failover could lose it (Redis' property, not the connector's).
+	if n, err := rdb.Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT for the replica: %d, %v", n, err)
+	}
 
 	master.Kill()
 	killed := time.Now()
