@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"slices"
 	"sync"
@@ -347,21 +346,6 @@ func TestOnceNeverRecovers(t *testing.T) {
 	}
 }
 
-// dialCounter is a go-redis hook that counts dial attempts, refused ones
-// included.
-type dialCounter struct{ n atomic.Int64 }
-
-func (d *dialCounter) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d.n.Add(1)
-		return next(ctx, network, addr)
-	}
-}
-func (d *dialCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (d *dialCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 // BenchmarkOutage: one caller's request (get a client, INCR) once a fault
 // is in place: hang (accepts, never answers), refused (nothing listens),
 // reset (accepts, then resets). For connector the circuit has tripped
@@ -374,7 +358,7 @@ func BenchmarkOutage(b *testing.B) {
 		for _, name := range []string{"connector", "shared"} {
 			b.Run("fault="+fault+"/strategy="+name, func(b *testing.B) {
 				proxy := faultproxy.New(b, srv.Addr)
-				dials := &dialCounter{}
+				dials := &redistest.DialCounter{}
 				var g getter
 				if name == "connector" {
 					c, err := connector.New(connector.Config{URL: proxy.URL(), Logger: discard, OnNewClient: func(rdb redis.UniversalClient) error {
@@ -418,7 +402,7 @@ func BenchmarkOutage(b *testing.B) {
 						}
 					}
 				}
-				base := dials.n.Load()
+				base := dials.Dials()
 				var lat []time.Duration
 				b.ReportAllocs()
 				start := time.Now()
@@ -429,7 +413,7 @@ func BenchmarkOutage(b *testing.B) {
 					}
 					lat = append(lat, time.Since(t0))
 				}
-				n := dials.n.Load() - base
+				n := dials.Dials() - base
 				b.ReportMetric(percentile(lat, 99), "p99-ms")
 				b.ReportMetric(float64(n)/float64(b.N), "dials/op")
 				b.ReportMetric(float64(n)/max(time.Since(start).Seconds()/5, 1), "dials/5s")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -466,21 +465,6 @@ func TestStatsNeverContainPassword(t *testing.T) {
 	}
 }
 
-// dialCounter counts the dial attempts of the clients it is added to,
-// refused ones included.
-type dialCounter struct{ n atomic.Int64 }
-
-func (d *dialCounter) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d.n.Add(1)
-		return next(ctx, network, addr)
-	}
-}
-func (d *dialCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (d *dialCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 // TestOneDialPerOpenPeriod: whatever the fault, callers hammering an open
 // circuit for 2s cause at most one dial attempt per open period (the
 // probe), where go-redis alone makes several per call.
@@ -488,7 +472,7 @@ func TestOneDialPerOpenPeriod(t *testing.T) {
 	for _, fault := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.Reset, faultproxy.Hang} {
 		t.Run(fmt.Sprint(fault), func(t *testing.T) {
 			_, proxy := behindProxy(t)
-			dials := &dialCounter{}
+			dials := &redistest.DialCounter{}
 			const open = 200 * time.Millisecond
 			c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
 				cfg.AttemptTimeout = 100 * time.Millisecond
@@ -501,7 +485,7 @@ func TestOneDialPerOpenPeriod(t *testing.T) {
 			for c.Stats().Circuit != breaker.Open {
 				_, _ = c.Client(t.Context())
 			}
-			base := dials.n.Load()
+			base := dials.Dials()
 			start := time.Now()
 			calls := 0
 			for time.Since(start) < 2*time.Second {
@@ -509,7 +493,7 @@ func TestOneDialPerOpenPeriod(t *testing.T) {
 				calls++
 				time.Sleep(100 * time.Microsecond)
 			}
-			got := dials.n.Load() - base
+			got := dials.Dials() - base
 			periods := int64(time.Since(start)/open) + 1
 			if got > periods {
 				t.Errorf("%d calls over %v made %d dial attempts; want at most one per %v open period (%d)", calls, time.Since(start).Round(time.Millisecond), got, open, periods)

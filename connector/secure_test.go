@@ -17,7 +17,7 @@ import (
 )
 
 // countingDials returns an OnNewClient that counts dial attempts.
-func countingDials(d *dialCounter) func(redis.UniversalClient) error {
+func countingDials(d *redistest.DialCounter) func(redis.UniversalClient) error {
 	return func(rdb redis.UniversalClient) error { rdb.AddHook(d); return nil }
 }
 
@@ -40,7 +40,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dials := &dialCounter{}
+	dials := &redistest.DialCounter{}
 	bad := newConnector(t, url, func(cfg *connector.Config) {
 		cfg.TLSConfig = &tls.Config{RootCAs: redistest.OtherCA(t), MinVersion: tls.VersionTLS12}
 		cfg.OnNewClient = countingDials(dials)
@@ -59,7 +59,7 @@ func TestTLS(t *testing.T) {
 	for range 50 {
 		_, _ = bad.Client(t.Context())
 	}
-	if n := dials.n.Load(); n != 1 {
+	if n := dials.Dials(); n != 1 {
 		t.Errorf("%d dials for 51 calls with an untrusted certificate; want 1 (no retry storm)", n)
 	}
 
@@ -89,7 +89,7 @@ func TestACL(t *testing.T) {
 		t.Errorf("ACL WHOAMI = %q, %v; want app", got, err)
 	}
 
-	dials := &dialCounter{}
+	dials := &redistest.DialCounter{}
 	var transitions atomic.Int32
 	bad := newConnector(t, "redis://app:wrong-pass@"+srv.Addr, func(cfg *connector.Config) {
 		cfg.OnNewClient = countingDials(dials)
@@ -103,9 +103,9 @@ func TestACL(t *testing.T) {
 		_, _ = bad.Client(t.Context())
 	}
 	s := bad.Stats()
-	if s.Attempts != 1 || dials.n.Load() != 1 || s.Circuit != breaker.Open || s.AttemptFailures != 1 || transitions.Load() != 1 {
+	if s.Attempts != 1 || dials.Dials() != 1 || s.Circuit != breaker.Open || s.AttemptFailures != 1 || transitions.Load() != 1 {
 		t.Errorf("51 calls with a wrong password: %d attempts, %d dials, circuit %v after %d transitions; want 1, 1, open after 1",
-			s.Attempts, dials.n.Load(), s.Circuit, transitions.Load())
+			s.Attempts, dials.Dials(), s.Circuit, transitions.Load())
 	}
 	if strings.Contains(s.LastError, "wrong-pass") || !strings.Contains(s.LastError, "WRONGPASS") {
 		t.Errorf("LastError %q; want WRONGPASS, without the password", s.LastError)

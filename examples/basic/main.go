@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +22,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -94,27 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           redismw.Middleware(c, opts...)(mux),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	fmt.Fprintf(stdout, "redismw example: listening on http://%s (Redis: %s; %s)\n", ln.Addr(), source, mode)
-	fmt.Fprintf(stdout, "try: curl http://%s/visits\n", ln.Addr())
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Fprintln(stdout, "redismw example: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+	note := fmt.Sprintf("Redis: %s; %s", source, mode)
+	if err := demo.Serve(ctx, ln, redismw.Middleware(c, opts...)(mux), stdout, "redismw example", note); err != nil {
 		return err
 	}
 	return c.Close()

@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -96,28 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           otelhttp.NewHandler(handler, "http.server"),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	fmt.Fprintf(stdout, "redismw jaeger example: listening on http://%s (Redis: %s; traces to %s)\n", ln.Addr(), source, endpoint())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Fprintln(stdout, "redismw jaeger example: shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	note := fmt.Sprintf("Redis: %s; traces to %s", source, endpoint())
+	return demo.Serve(ctx, ln, otelhttp.NewHandler(handler, "http.server"), stdout, "redismw jaeger example", note)
 }
 
 // endpoint is where traces go: OTEL_EXPORTER_OTLP_ENDPOINT, or a local

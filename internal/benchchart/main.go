@@ -11,48 +11,26 @@ package main
 
 import (
 	"bufio"
-	"flag"
 	"fmt"
 	"html"
 	"io"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ankitoon/redismw/internal/chartio"
 )
 
 func main() {
-	out := flag.String("o", "", "write the SVG here instead of standard output")
-	flag.Parse()
-	var in io.Reader = os.Stdin
-	if flag.NArg() > 0 {
-		f, err := os.Open(flag.Arg(0))
+	chartio.Main("benchchart", func(in io.Reader) (string, error) {
+		results, err := parse(in)
 		if err != nil {
-			fail(err)
+			return "", err
 		}
-		defer f.Close()
-		in = f
-	}
-	results, err := parse(in)
-	if err != nil {
-		fail(err)
-	}
-	svg := render(results)
-	if *out == "" {
-		_, err = io.WriteString(os.Stdout, svg)
-	} else {
-		err = os.WriteFile(*out, []byte(svg), 0o644)
-	}
-	if err != nil {
-		fail(err)
-	}
-}
-
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "benchchart:", err)
-	os.Exit(1)
+		return render(results), nil
+	})
 }
 
 // result is one benchmark's metrics, by unit, each the median of its runs.

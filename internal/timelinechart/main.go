@@ -11,46 +11,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/ankitoon/redismw/internal/chartio"
 )
 
 func main() {
 	scenario := flag.String("scenario", "kill-restart-x5/users=100", "the scenario to draw")
-	out := flag.String("o", "", "write the SVG here instead of standard output")
-	flag.Parse()
-	var in io.Reader = os.Stdin
-	if flag.NArg() > 0 {
-		f, err := os.Open(flag.Arg(0))
+	chartio.Main("timelinechart", func(in io.Reader) (string, error) {
+		secs, err := parse(in, *scenario)
 		if err != nil {
-			fail(err)
+			return "", err
 		}
-		defer f.Close()
-		in = f
-	}
-	secs, err := parse(in, *scenario)
-	if err != nil {
-		fail(err)
-	}
-	if len(secs) == 0 {
-		fail(fmt.Errorf("no timeline lines for %q", *scenario))
-	}
-	svg := render(*scenario, secs)
-	if *out == "" {
-		_, err = io.WriteString(os.Stdout, svg)
-	} else {
-		err = os.WriteFile(*out, []byte(svg), 0o644)
-	}
-	if err != nil {
-		fail(err)
-	}
-}
-
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "timelinechart:", err)
-	os.Exit(1)
+		if len(secs) == 0 {
+			return "", fmt.Errorf("no timeline lines for %q", *scenario)
+		}
+		return render(*scenario, secs), nil
+	})
 }
 
 // sec is one second of the timeline.

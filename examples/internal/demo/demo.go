@@ -1,13 +1,18 @@
-// Package demo holds what the examples share: where Redis comes from, and
-// the /visits handler.
+// Package demo holds what the examples share: where Redis comes from, the
+// /visits handler, and serving with a graceful shutdown.
 package demo
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 
@@ -64,4 +69,30 @@ func Visits(failOpen bool) http.HandlerFunc {
 func Live(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Serve serves h on ln until ctx ends, then shuts down gracefully: the
+// server stops accepting, in-flight requests finish (at most 10s), and
+// Serve returns. It prints "<name>: listening on http://addr (note)" first
+// and "<name>: shutting down" at the end.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, stdout io.Writer, name, note string) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(stdout, "%s: listening on http://%s (%s)\n", name, ln.Addr(), note)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintf(stdout, "%s: shutting down\n", name)
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
