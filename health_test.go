@@ -61,7 +61,7 @@ func TestHealthUp(t *testing.T) {
 
 func TestHealthDown(t *testing.T) {
 	c := downConnector(t)
-	rec := get(t, redismw.HealthHandler(c), "/healthz")
+	rec := get(t, redismw.HealthHandler(c, redismw.WithProbeTimeout(time.Second)), "/healthz")
 	r := decode(t, rec)
 	if rec.Code != 503 || r.Status != "down" || r.State != "circuit_open" || r.Circuit != "open" || r.LatencyMS != nil {
 		t.Errorf("%d %+v; want 503, down, circuit_open, open, no latency", rec.Code, r)

@@ -27,10 +27,6 @@ const (
 	sentinel             // a master watched by Sentinel
 )
 
-func (k kind) String() string {
-	return [...]string{"single", "cluster", "sentinel"}[k]
-}
-
 // deployment is what a connector connects to: it makes clients (one per
 // connect attempt, each from a fresh copy of the options) and checks that
 // they are ready.
