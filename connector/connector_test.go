@@ -219,7 +219,7 @@ func TestHungServer(t *testing.T) {
 	if got := proxy.Accepted() - dials; got != 0 {
 		t.Errorf("1000 calls on an open circuit opened %d connections, want 0", got)
 	}
-	if slowest > 50*time.Millisecond {
+	if slowest > 100*time.Millisecond {
 		t.Errorf("slowest call on an open circuit took %v, want it immediate", slowest)
 	}
 	s := c.Stats()
@@ -285,8 +285,8 @@ func TestRedisKilledAfterConnect(t *testing.T) {
 // others and nothing is counted as a failure.
 func TestCallerLeavesWithoutCancellingConnect(t *testing.T) {
 	_, proxy := behindProxy(t)
-	proxy.SetDialDelay(300 * time.Millisecond)
-	c := newConnector(t, proxy.URL(), nil)
+	proxy.SetDialDelay(time.Second)
+	c := newConnector(t, proxy.URL(), func(cfg *connector.Config) { cfg.AttemptTimeout = 3 * time.Second })
 
 	leaving, leave := context.WithCancel(t.Context())
 	type result struct {
@@ -312,8 +312,8 @@ func TestCallerLeavesWithoutCancellingConnect(t *testing.T) {
 	if !errors.Is(l.err, context.Canceled) || l.rdb != nil {
 		t.Fatalf("leaving caller got %v, %v; want context.Canceled", l.rdb, l.err)
 	}
-	if l.took > 150*time.Millisecond {
-		t.Errorf("leaving caller returned %v after its cancel, want at once", l.took)
+	if l.took > 500*time.Millisecond {
+		t.Errorf("leaving caller returned %v after its cancel, want at once (the connect takes 1s)", l.took)
 	}
 	s := <-stayed
 	if s.err != nil || s.rdb == nil {
