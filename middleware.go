@@ -204,7 +204,7 @@ func reason(err error) string {
 		return telemetry.ReasonClosed
 	case errors.Is(err, ErrWaitBudget):
 		return telemetry.ReasonWaitBudget
-	case errors.As(err, &ue) && ue.CircuitOpen && ue.Err == nil:
+	case errors.As(err, &ue) && ue.CircuitOpen:
 		return telemetry.ReasonCircuitOpen
 	}
 	return telemetry.ReasonConnectFailed

@@ -21,7 +21,8 @@ type UnavailableError struct {
 	RetryAfter time.Duration
 
 	// CircuitOpen reports that the circuit refused the call without any
-	// network I/O.
+	// network I/O. A connect that tried and failed (and may have opened the
+	// circuit by failing) reports false, with its failure in Err.
 	CircuitOpen bool
 
 	// Err is the failure behind the refusal, such as the last connect
@@ -30,17 +31,17 @@ type UnavailableError struct {
 }
 
 // Error describes the refusal: "redismw: redis unavailable: circuit open,
-// next probe in 3s", or "redismw: redis unavailable: " followed by the
-// failure behind it.
+// next probe in 3s", or "redismw: redis unavailable, next probe in 3s: "
+// followed by the failure behind it.
 func (e *UnavailableError) Error() string {
 	var b strings.Builder
 	b.WriteString(ErrUnavailable.Error())
 	if e.CircuitOpen {
 		b.WriteString(": circuit open")
-		if e.RetryAfter > 0 {
-			b.WriteString(", next probe in ")
-			b.WriteString(roundUp(e.RetryAfter).String())
-		}
+	}
+	if e.RetryAfter > 0 {
+		b.WriteString(", next probe in ")
+		b.WriteString(roundUp(e.RetryAfter).String())
 	}
 	if e.Err != nil {
 		b.WriteString(": ")

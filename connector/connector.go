@@ -220,7 +220,7 @@ func outcome(err error) string {
 		return "closed"
 	case errors.As(err, &pe):
 		return "panic"
-	case errors.As(err, &ue) && ue.CircuitOpen && ue.Err == nil:
+	case errors.As(err, &ue) && ue.CircuitOpen:
 		return "refused"
 	}
 	return "failure"
@@ -294,13 +294,12 @@ func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, er
 			c.tel.Attempt(ctx, "closed")
 			return nil, attempt + 1, ErrClosed
 		}
-		var refused *UnavailableError
-		if errors.As(err, &refused) {
+		if errors.Is(err, ErrUnavailable) {
 			// The circuit is open: no more attempts until its probe.
-			if last != nil {
-				refused.Err = &connectError{attempts: failed, err: last}
+			if last == nil {
+				return nil, attempt, err // refused before any I/O
 			}
-			return nil, attempt, refused
+			return nil, attempt, c.failure(failed, last, false)
 		}
 		c.tel.Attempt(ctx, "failure")
 		failed++
@@ -309,11 +308,7 @@ func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, er
 		if permanent(err) {
 			// Retrying cannot fix it, and the circuit has opened: stop.
 			c.tel.AttemptFailed(ctx, attempt+1, last, 0)
-			return nil, attempt + 1, &UnavailableError{
-				RetryAfter:  c.brk.RetryAfter(),
-				CircuitOpen: c.brk.State() == breaker.Open,
-				Err:         &connectError{attempts: failed, err: last, permanent: true},
-			}
+			return nil, attempt + 1, c.failure(failed, last, true)
 		}
 		var pause time.Duration
 		if attempt+1 < c.cfg.MaxAttempts {
@@ -324,10 +319,16 @@ func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, er
 			return nil, attempt + 1, ErrClosed
 		}
 	}
-	return nil, failed, &UnavailableError{
-		RetryAfter:  c.brk.RetryAfter(),
-		CircuitOpen: c.brk.State() == breaker.Open,
-		Err:         &connectError{attempts: failed, err: last},
+	return nil, failed, c.failure(failed, last, false)
+}
+
+// failure is the error of a connect whose attempts failed: it did network
+// I/O, so it is not a refusal of the circuit (CircuitOpen is false), but it
+// says when the circuit, if these failures opened it, will probe again.
+func (c *Connector) failure(attempts int, last error, permanent bool) error {
+	return &UnavailableError{
+		RetryAfter: c.brk.RetryAfter(),
+		Err:        &connectError{attempts: attempts, err: last, permanent: permanent},
 	}
 }
 
@@ -416,7 +417,7 @@ func (c *Connector) publish(h *handle) error {
 	case c.closed:
 		err = ErrClosed
 	case c.brk.State() != breaker.Closed:
-		err = &UnavailableError{RetryAfter: c.brk.RetryAfter(), CircuitOpen: true}
+		err = &UnavailableError{RetryAfter: c.brk.RetryAfter(), Err: errReopened}
 	default:
 		h.hook.SetBypass(false)
 		c.current = h

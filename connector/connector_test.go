@@ -151,8 +151,13 @@ func TestRecoversAfterFailedFirstConnect(t *testing.T) {
 	}
 	_, _ = c2.Client(ctx)   // 3 failures
 	_, err = c2.Client(ctx) // 2 more: the circuit opens
-	if !unavailable(t, err).CircuitOpen || c2.Stats().Circuit != breaker.Open {
-		t.Fatalf("after 5 failed attempts: %v, circuit %v; want open", err, c2.Stats().Circuit)
+	// The connect that tripped the circuit tried: it is no refusal, but it
+	// says when the probe is.
+	if ue := unavailable(t, err); ue.CircuitOpen || ue.RetryAfter <= 0 || c2.Stats().Circuit != breaker.Open {
+		t.Fatalf("after 5 failed attempts: %+v, circuit %v; want a failure with RetryAfter, circuit open", ue, c2.Stats().Circuit)
+	}
+	if _, err := c2.Client(ctx); !unavailable(t, err).CircuitOpen {
+		t.Fatalf("next call: %v; want refused by the open circuit", err)
 	}
 	if err := proxy.SetMode(faultproxy.Pass); err != nil {
 		t.Fatal(err)
@@ -203,8 +208,8 @@ func TestHungServer(t *testing.T) {
 	}
 
 	_, err = c.Client(ctx) // failures 4 and 5: the circuit opens
-	if !unavailable(t, err).CircuitOpen {
-		t.Fatalf("after 5 failed attempts: %v; want the circuit open", err)
+	if ue := unavailable(t, err); ue.CircuitOpen || ue.RetryAfter <= 0 || c.Stats().Circuit != breaker.Open {
+		t.Fatalf("after 5 failed attempts: %v, circuit %v; want a failure with RetryAfter, the circuit open", err, c.Stats().Circuit)
 	}
 	dials := proxy.Accepted()
 	var slowest time.Duration

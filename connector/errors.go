@@ -22,6 +22,10 @@ type UnavailableError = breaker.UnavailableError
 // ErrClosed is returned by [Connector.Client] after [Connector.Close].
 var ErrClosed = errors.New("redismw: connector closed")
 
+// errReopened is the cause when a connect succeeded but the circuit had
+// opened again meanwhile, so its client was not published.
+var errReopened = errors.New("the circuit opened again during the connect")
+
 // panicError carries a panic raised during a shared connect to every caller
 // waiting on it, with the stack of the goroutine that panicked.
 type panicError struct {

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
 	"github.com/ankitoon/redismw/internal/faultproxy"
 	"github.com/ankitoon/redismw/internal/oteltest"
@@ -197,8 +198,8 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 	c, p := instrumented(t, proxy.URL(), func(cfg *connector.Config) { cfg.Breaker.FailureThreshold = 2 })
 	_, err := c.Client(t.Context())
 	ue := unavailable(t, err)
-	if !ue.CircuitOpen {
-		t.Fatalf("circuit not open after 2 failures: %v", err)
+	if c.Stats().Circuit != breaker.Open || ue.RetryAfter <= 0 {
+		t.Fatalf("circuit %v after 2 failures (%v); want open, with RetryAfter", c.Stats().Circuit, err)
 	}
 	cs := p.Ended(telemetry.SpanConnect)[0]
 	tr := event(cs, telemetry.EventTransition)

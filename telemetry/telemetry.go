@@ -84,11 +84,10 @@ const (
 
 // Span and event names.
 const (
-	SpanConnect         = "redis.connect"
-	EventAttemptFailed  = "redismw.connect.attempt_failed"
-	EventTransition     = "redismw.circuit.transition"
-	EventWaited         = "redismw.connect.waited"
-	EventConnectStarted = "redismw.connect.started"
+	SpanConnect        = "redis.connect"
+	EventAttemptFailed = "redismw.connect.attempt_failed"
+	EventTransition    = "redismw.circuit.transition"
+	EventWaited        = "redismw.connect.waited"
 )
 
 // durationBuckets are the semantic conventions' advised boundaries for
@@ -154,8 +153,8 @@ func ErrorType(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.As(err, &unavailable) && unavailable.CircuitOpen && unavailable.Err == nil:
-		return "circuit_open" // refused without trying; otherwise the cause says more
+	case errors.As(err, &unavailable) && unavailable.CircuitOpen:
+		return "circuit_open"
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
 		return "timeout"

@@ -9,6 +9,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -39,7 +40,7 @@ func TestErrorType(t *testing.T) {
 		{io.EOF, "connection_closed"},
 		{redis.ErrPoolTimeout, "pool_timeout"},
 		{&breaker.UnavailableError{CircuitOpen: true}, "circuit_open"},
-		{&breaker.UnavailableError{CircuitOpen: true, Err: fmt.Errorf("connect failed: %w", timeout)}, "timeout"},
+		{&breaker.UnavailableError{RetryAfter: time.Second, Err: fmt.Errorf("connect failed: %w", timeout)}, "timeout"},
 		{reply("WRONGPASS invalid username-password pair or user is disabled."), "WRONGPASS"},
 		{reply("LOADING Redis is loading the dataset in memory"), "LOADING"},
 		{reply("weird lower-case reply"), "_OTHER"},
