@@ -90,11 +90,20 @@ func connect(ctx context.Context, url string) (*redis.Client, error) {
 	return rdb, nil
 }
 
+// held is the client a naive strategy keeps once connected.
+type held struct{ rdb *redis.Client }
+
+func (h *held) close() {
+	if h.rdb != nil {
+		_ = h.rdb.Close()
+	}
+}
+
 // mutexGetter holds a mutex across the first connect; every call takes it.
 type mutexGetter struct {
+	held
 	url string
 	mu  sync.Mutex
-	rdb *redis.Client
 }
 
 func (m *mutexGetter) get(ctx context.Context) (redis.UniversalClient, error) {
@@ -110,18 +119,12 @@ func (m *mutexGetter) get(ctx context.Context) (redis.UniversalClient, error) {
 	return m.rdb, nil
 }
 
-func (m *mutexGetter) close() {
-	if m.rdb != nil {
-		_ = m.rdb.Close()
-	}
-}
-
 // onceGetter connects in a sync.Once: a failed first connect is never
 // retried (TestOnceNeverRecovers).
 type onceGetter struct {
+	held
 	url  string
 	once sync.Once
-	rdb  *redis.Client
 	err  error
 }
 
@@ -130,19 +133,13 @@ func (o *onceGetter) get(ctx context.Context) (redis.UniversalClient, error) {
 	return o.rdb, o.err
 }
 
-func (o *onceGetter) close() {
-	if o.rdb != nil {
-		_ = o.rdb.Close()
-	}
-}
-
 // pollGetter is the origin app's pattern: a "connecting" flag, and every
 // other caller polls it with a 100ms sleep.
 type pollGetter struct {
+	held
 	url        string
 	mu         sync.Mutex
 	connecting bool
-	rdb        *redis.Client
 }
 
 func (p *pollGetter) get(ctx context.Context) (redis.UniversalClient, error) {
@@ -171,12 +168,6 @@ func (p *pollGetter) get(ctx context.Context) (redis.UniversalClient, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-	}
-}
-
-func (p *pollGetter) close() {
-	if p.rdb != nil {
-		_ = p.rdb.Close()
 	}
 }
 

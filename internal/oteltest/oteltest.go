@@ -93,28 +93,29 @@ func Value(metrics map[string][]Point, name string, want ...string) (float64, bo
 }
 
 func points(data metricdata.Aggregation) []Point {
-	var out []Point
 	switch d := data.(type) {
 	case metricdata.Sum[int64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, Point{attrs(dp.Attributes), float64(dp.Value)})
-		}
+		return values(d.DataPoints)
 	case metricdata.Sum[float64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, Point{attrs(dp.Attributes), dp.Value})
-		}
+		return values(d.DataPoints)
 	case metricdata.Gauge[int64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, Point{attrs(dp.Attributes), float64(dp.Value)})
-		}
+		return values(d.DataPoints)
 	case metricdata.Gauge[float64]:
-		for _, dp := range d.DataPoints {
-			out = append(out, Point{attrs(dp.Attributes), dp.Value})
-		}
+		return values(d.DataPoints)
 	case metricdata.Histogram[float64]:
+		out := make([]Point, 0, len(d.DataPoints))
 		for _, dp := range d.DataPoints {
 			out = append(out, Point{attrs(dp.Attributes), float64(dp.Count)})
 		}
+		return out
+	}
+	return nil
+}
+
+func values[N int64 | float64](dps []metricdata.DataPoint[N]) []Point {
+	out := make([]Point, 0, len(dps))
+	for _, dp := range dps {
+		out = append(out, Point{attrs(dp.Attributes), float64(dp.Value)})
 	}
 	return out
 }
@@ -122,7 +123,7 @@ func points(data metricdata.Aggregation) []Point {
 func attrs(s attribute.Set) string {
 	var kv []string
 	for _, a := range s.ToSlice() {
-		kv = append(kv, fmt.Sprintf("%s=%s", a.Key, a.Value.Emit()))
+		kv = append(kv, fmt.Sprintf("%s=%s", a.Key, a.Value.String()))
 	}
 	sort.Strings(kv)
 	return strings.Join(kv, ",")
@@ -133,7 +134,7 @@ func attrs(s attribute.Set) string {
 func Attr(kvs []attribute.KeyValue, key string) (string, bool) {
 	for _, kv := range kvs {
 		if string(kv.Key) == key {
-			return kv.Value.Emit(), true
+			return kv.Value.String(), true
 		}
 	}
 	return "", false
