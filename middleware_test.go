@@ -53,6 +53,7 @@ func downConnector(t *testing.T) *connector.Connector {
 	c, mr := redismwtest.NewConnector(t, func(cfg *connector.Config) {
 		cfg.Breaker.FailureThreshold = 1
 		cfg.Breaker.Timeout = time.Minute
+		cfg.Breaker.BaseTimeout = time.Minute
 	})
 	mr.Close()
 	if _, err := c.Client(t.Context()); !errors.Is(err, connector.ErrUnavailable) {

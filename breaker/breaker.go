@@ -38,34 +38,38 @@ func (s State) String() string {
 }
 
 // Breaker is a circuit breaker for one Redis deployment. It is safe for
-// concurrent use. [Breaker.State], the refusals of an open circuit and
-// [Breaker.Do] on a closed circuit are lock-free; [Breaker.Allow] goes
-// through gobreaker.
+// concurrent use. Commands go through [Breaker.Refuse] and
+// [Breaker.Observe], which take no lock on a closed circuit; only the
+// connector's connect attempts go through [Breaker.Allow], which takes
+// gobreaker's lock and the single half-open slot: commands never probe.
 type Breaker struct {
 	name     string
 	jitter   float64
-	timeout  time.Duration
+	timeout  time.Duration // the longest open period
+	base     time.Duration // the first open period of an outage
 	onChange func(name string, from, to State)
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	// state mirrors gobreaker's state; probeAt is when an open circuit will
 	// let its next probe through (unix nanoseconds); epoch counts
-	// transitions. They are written only in gobreaker's OnStateChange,
-	// under its lock.
+	// transitions; opens counts the open periods of the current outage
+	// (reset when the circuit closes). They are written only in
+	// transition, under gobreaker's lock.
 	state   atomic.Int32
 	probeAt atomic.Int64
 	epoch   atomic.Uint64
+	opens   atomic.Int32
 
 	// dirty is set when a failure has been reported since the last success
 	// reached gobreaker: only then must a success be reported to reset
-	// gobreaker's consecutive-failure count. See Breaker.Do.
+	// gobreaker's consecutive-failure count. See Breaker.Observe.
 	dirty atomic.Bool
 
 	// fatal is set by a Fatal report just before gobreaker counts it, so
 	// that ReadyToTrip trips at once.
 	fatal atomic.Bool
 
-	failures atomic.Uint64 // requests reported as Failure
+	failures atomic.Uint64 // requests reported as Failure or Fatal
 	refusals atomic.Uint64 // requests refused without I/O
 }
 
@@ -80,16 +84,16 @@ func New(s Settings) (*Breaker, error) {
 		name:     s.Name,
 		jitter:   s.Jitter,
 		timeout:  s.Timeout,
+		base:     s.BaseTimeout,
 		onChange: s.OnStateChange,
 	}
 	threshold := s.FailureThreshold
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        s.Name,
 		MaxRequests: 1,
-		// gobreaker's own open period is a little shorter than the
-		// shortest jittered one, so that by b.probeAt it is always ready
-		// to go half-open.
-		Timeout: max(time.Duration(float64(s.Timeout)*(1-s.Jitter))-time.Millisecond, 1),
+		// The open period is kept here, in probeAt: by then gobreaker
+		// must be ready to go half-open.
+		Timeout: time.Nanosecond,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			return c.ConsecutiveFailures >= threshold || b.fatal.Load()
 		},
@@ -103,8 +107,8 @@ func New(s Settings) (*Breaker, error) {
 func (b *Breaker) Name() string { return b.name }
 
 // State returns the circuit's state without taking any lock. An open
-// circuit whose open period is over reports Open until the next request
-// moves it to HalfOpen.
+// circuit whose open period is over reports Open until the connector's
+// probe moves it to HalfOpen.
 func (b *Breaker) State() State { return State(b.state.Load()) }
 
 // RetryAfter returns how long until an open circuit lets its next probe
@@ -129,7 +133,8 @@ type Ticket struct {
 	done func(error)
 }
 
-// Outcome is what a finished request says about the health of Redis.
+// Outcome is what a finished request says about the health of Redis; see
+// [Classify].
 type Outcome int8
 
 const (
@@ -139,15 +144,19 @@ const (
 	// Failure: Redis did not answer, or answered that it cannot serve.
 	Failure
 	// Ignored: the request says nothing about Redis (for example, the caller
-	// gave up). It is not counted.
+	// gave up, or user code failed). It is not counted.
 	Ignored
 	// Fatal: a failure that retrying cannot fix (refused credentials, an
 	// untrusted certificate). It is counted, and opens the circuit at once,
 	// so that the next attempt waits for the open period.
 	Fatal
+	// Suspect: a timeout or a saturated pool, which may be the caller's or
+	// the pool's doing rather than Redis': not counted, but confirmed by
+	// the connector's own check.
+	Suspect
 )
 
-// String returns "success", "failure" or "ignored".
+// String returns "success", "failure", "ignored", "fatal" or "suspect".
 func (o Outcome) String() string {
 	switch o {
 	case Success:
@@ -158,6 +167,8 @@ func (o Outcome) String() string {
 		return "ignored"
 	case Fatal:
 		return "fatal"
+	case Suspect:
+		return "suspect"
 	default:
 		return "unknown"
 	}
@@ -168,7 +179,11 @@ var (
 	errIgnored = errors.New("ignored")
 )
 
-// Report records the outcome of an admitted request.
+// Report records the outcome of an admitted request. A Suspect outcome is
+// a Failure here: an admitted request is a connect attempt, bounded by the
+// connector's own deadline. An Ignored probe (Close, or user code that
+// failed or panicked) reopens a half-open circuit without counting a
+// failure, so that the next probe is scheduled rather than never taken.
 func (t Ticket) Report(o Outcome) {
 	if t.done == nil { // the zero Ticket admits nothing
 		return
@@ -177,48 +192,44 @@ func (t Ticket) Report(o Outcome) {
 	case Success:
 		t.b.dirty.Store(false)
 		t.done(nil)
-	case Failure, Fatal:
+	case Failure, Fatal, Suspect:
 		t.b.failures.Add(1)
 		t.b.dirty.Store(true)
 		t.b.fatal.Store(o == Fatal)
 		t.done(errFailure)
 	default:
+		if t.b.State() == HalfOpen {
+			t.done(errFailure)
+			return
+		}
 		t.done(errIgnored)
 	}
 }
 
-// Do runs req under the circuit and returns its error, or an
-// [*UnavailableError] without running it when the circuit refuses. The
-// outcome of req's error is [Classify]'s.
-//
-// While the circuit is closed Do takes no lock and allocates nothing
-// unless req fails: a success reaches gobreaker only when it must reset a
-// count of consecutive failures, and a failure is reported after the fact.
-// Otherwise Do goes through [Breaker.Allow].
-func (b *Breaker) Do(req func() error) error {
-	if b.State() != Closed {
-		t, err := b.Allow()
-		if err != nil {
-			return err
-		}
-		err = req()
-		t.Report(Classify(err))
-		return err
-	}
-	epoch := b.epoch.Load()
-	err := req()
-	switch Classify(err) {
+// Observe records the outcome of a command that ran while the circuit was
+// closed in epoch ([Breaker.Epoch]), as [Classify] says, and returns it.
+// Suspect outcomes are returned, not counted: the caller decides how to
+// confirm them. It takes no lock and allocates nothing unless the outcome
+// is a failure, or a success that must reset a count of failures.
+func (b *Breaker) Observe(epoch uint64, o Outcome) Outcome {
+	switch o {
 	case Success:
 		if b.dirty.Load() && b.dirty.CompareAndSwap(true, false) {
 			b.record(epoch, nil)
 		}
+	case Fatal:
+		b.Trip(epoch)
 	case Failure:
 		b.failures.Add(1)
 		b.dirty.Store(true)
 		b.record(epoch, errFailure)
 	}
-	return err
+	return o
 }
+
+// Epoch returns the number of transitions so far: the period a command
+// that starts now belongs to.
+func (b *Breaker) Epoch() uint64 { return b.epoch.Load() }
 
 // record reports the outcome of a request that ran while the circuit was
 // closed in epoch, unless the circuit has changed since: then the outcome
@@ -232,13 +243,29 @@ func (b *Breaker) record(epoch uint64, err error) {
 	}
 }
 
-// Allow admits a request, or refuses it with an [*UnavailableError] when the
-// circuit is open or a half-open probe is already in flight. A refusal of an
-// open circuit takes no lock; the first request after the open period
-// becomes the probe. Admitting a request takes gobreaker's lock.
+// Trip opens a circuit that is still closed in epoch at once: the
+// connector has confirmed that Redis does not serve (a hang), or a command
+// met a failure that retrying cannot fix.
+func (b *Breaker) Trip(epoch uint64) {
+	if b.epoch.Load() != epoch || b.State() != Closed {
+		return
+	}
+	if done, err := b.cb.Allow(); err == nil {
+		b.failures.Add(1)
+		b.fatal.Store(true)
+		done(errFailure)
+	}
+}
+
+// Allow admits a connect attempt, or refuses it with an [*UnavailableError]
+// when the circuit is open and its probe is not due, or a half-open probe
+// is already in flight. Only the connector calls it: the attempt admitted
+// after the open period is the probe. Admitting takes gobreaker's lock.
 func (b *Breaker) Allow() (Ticket, error) {
-	if err := b.Refuse(); err != nil {
-		return Ticket{}, err
+	if b.State() == Open {
+		if wait := b.RetryAfter(); wait > 0 {
+			return Ticket{}, b.refuse(wait)
+		}
 	}
 	done, err := b.cb.Allow()
 	if err != nil {
@@ -247,17 +274,15 @@ func (b *Breaker) Allow() (Ticket, error) {
 	return Ticket{b: b, done: done}, nil
 }
 
-// Refuse returns an [*UnavailableError] if the circuit is open and its
-// probe is not yet due, and nil otherwise; it admits nothing and takes no
-// lock. A half-open circuit is left to gobreaker, which admits one probe at
-// a time: a probe that ends Ignored frees its place for the next.
+// Refuse returns an [*UnavailableError] unless the circuit is closed; it
+// admits nothing and takes no lock. Commands call it first: while the
+// circuit is open or a probe is in flight they fail at once, without
+// network I/O.
 func (b *Breaker) Refuse() error {
-	if b.State() == Open {
-		if wait := b.RetryAfter(); wait > 0 {
-			return b.refuse(wait)
-		}
+	if b.State() == Closed {
+		return nil
 	}
-	return nil
+	return b.refuse(b.RetryAfter())
 }
 
 func (b *Breaker) refuse(wait time.Duration) error {
@@ -265,14 +290,26 @@ func (b *Breaker) refuse(wait time.Duration) error {
 	return &UnavailableError{RetryAfter: wait, CircuitOpen: true}
 }
 
+// period returns the n-th open period of an outage (from 0): BaseTimeout
+// doubled n times, at most Timeout, with jitter.
+func (b *Breaker) period(n int32) time.Duration {
+	p := b.timeout
+	if n < 62 && b.base<<n > 0 && b.base<<n < b.timeout {
+		p = b.base << n
+	}
+	if b.jitter > 0 {
+		p = time.Duration(float64(p) * (1 + b.jitter*(2*rand.Float64()-1)))
+	}
+	return p
+}
+
 // transition is gobreaker's OnStateChange; it runs under gobreaker's lock.
 func (b *Breaker) transition(_ string, from, to gobreaker.State) {
-	if to == gobreaker.StateOpen {
-		period := b.timeout
-		if b.jitter > 0 {
-			period = time.Duration(float64(period) * (1 + b.jitter*(2*rand.Float64()-1)))
-		}
-		b.probeAt.Store(time.Now().Add(period).UnixNano())
+	switch to {
+	case gobreaker.StateOpen:
+		b.probeAt.Store(time.Now().Add(b.period(b.opens.Add(1) - 1)).UnixNano())
+	case gobreaker.StateClosed:
+		b.opens.Store(0)
 	}
 	b.dirty.Store(false) // gobreaker starts a new generation with clear counts
 	b.fatal.Store(false)

@@ -2,9 +2,12 @@ package breaker_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -62,8 +65,8 @@ func TestTripsAfterConsecutiveFailures(t *testing.T) {
 	if !errors.As(err, &ue) || !errors.Is(err, breaker.ErrUnavailable) {
 		t.Fatalf("Allow on open circuit = %v, want *UnavailableError matching ErrUnavailable", err)
 	}
-	if !ue.CircuitOpen || ue.RetryAfter < 3*time.Second || ue.RetryAfter > 6*time.Second {
-		t.Errorf("refusal = %+v, want CircuitOpen and RetryAfter in (3s, 6s]", ue)
+	if !ue.CircuitOpen || ue.RetryAfter < 60*time.Millisecond || ue.RetryAfter > 120*time.Millisecond {
+		t.Errorf("refusal = %+v, want CircuitOpen and RetryAfter the first open period (100ms ± 20%%)", ue)
 	}
 	if err := b.Refuse(); err == nil {
 		t.Error("Refuse() = nil on an open circuit")
@@ -92,6 +95,9 @@ func TestProbeAfterOpenPeriod(t *testing.T) {
 			t.Fatal("admitted before the open period ended")
 		}
 		time.Sleep(time.Millisecond)
+		if err := b.Refuse(); !errors.Is(err, breaker.ErrUnavailable) {
+			t.Fatalf("a command after the open period = %v, want refused: only the connector probes", err)
+		}
 
 		probe, err := b.Allow()
 		if err != nil {
@@ -103,11 +109,13 @@ func TestProbeAfterOpenPeriod(t *testing.T) {
 		if _, err := b.Allow(); !errors.Is(err, breaker.ErrUnavailable) {
 			t.Fatalf("second request during the probe = %v, want ErrUnavailable", err)
 		}
-		probe.Report(breaker.Ignored) // says nothing: frees the place
-		probe, err = b.Allow()
-		if err != nil {
-			t.Fatalf("no probe admitted after an ignored one: %v", err)
+		failures := b.Failures()
+		probe.Report(breaker.Ignored) // says nothing: reopens, uncounted, so that a probe is scheduled again
+		if b.State() != breaker.Open || b.Failures() != failures {
+			t.Fatalf("after an ignored probe: state %v, %d failures; want open, %d", b.State(), b.Failures(), failures)
 		}
+		time.Sleep(b.RetryAfter())
+		probe = run2(t, b)
 		probe.Report(breaker.Failure)
 		if b.State() != breaker.Open || b.RetryAfter() <= 0 {
 			t.Fatalf("after a failed probe: state %v, RetryAfter %v; want open with a new period", b.State(), b.RetryAfter())
@@ -117,9 +125,54 @@ func TestProbeAfterOpenPeriod(t *testing.T) {
 		if b.State() != breaker.Closed {
 			t.Fatalf("state %v after a successful probe, want closed", b.State())
 		}
-		want := "redis:closed>open redis:open>half-open redis:half-open>open redis:open>half-open redis:half-open>closed"
+		want := "redis:closed>open redis:open>half-open redis:half-open>open redis:open>half-open redis:half-open>open redis:open>half-open redis:half-open>closed"
 		if got := strings.Join(seen, " "); got != want {
 			t.Errorf("transitions:\n got %s\nwant %s", got, want)
+		}
+		var zero breaker.Ticket
+		zero.Report(breaker.Failure) // the zero Ticket admits nothing and reports nothing
+		if b.State() != breaker.Closed {
+			t.Errorf("a zero Ticket's report changed the state to %v", b.State())
+		}
+	})
+}
+
+// run2 admits one request and returns its ticket; it fails the test if
+// refused.
+func run2(t *testing.T, b *breaker.Breaker) breaker.Ticket {
+	t.Helper()
+	tk, err := b.Allow()
+	if err != nil {
+		t.Fatalf("Allow refused in state %v: %v", b.State(), err)
+	}
+	return tk
+}
+
+// TestOpenPeriodGrows: each failed probe of an outage doubles the open
+// period, from BaseTimeout up to Timeout; a success starts over.
+func TestOpenPeriodGrows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, breaker.Settings{FailureThreshold: 1, DisableJitter: true})
+		var got []time.Duration
+		run(t, b, breaker.Failure)
+		for range 8 {
+			d := b.RetryAfter()
+			got = append(got, d)
+			time.Sleep(d)
+			run(t, b, breaker.Failure)
+		}
+		want := []time.Duration{100, 200, 400, 800, 1600, 3200, 5000, 5000}
+		for i := range want {
+			want[i] *= time.Millisecond
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("open periods %v, want %v", got, want)
+		}
+		time.Sleep(b.RetryAfter())
+		run(t, b, breaker.Success)
+		run(t, b, breaker.Failure)
+		if d := b.RetryAfter(); d != 100*time.Millisecond {
+			t.Errorf("first open period of the next outage %v, want 100ms again", d)
 		}
 	})
 }
@@ -140,11 +193,11 @@ func TestOpenPeriodJitter(t *testing.T) {
 		})
 		return lo, hi
 	}
-	lo, hi := periods(breaker.Settings{Timeout: 10 * time.Second})
+	lo, hi := periods(breaker.Settings{Timeout: 10 * time.Second, BaseTimeout: 10 * time.Second})
 	if lo < 8*time.Second || hi > 12*time.Second || hi-lo < 2*time.Second {
 		t.Errorf("default jitter: open periods in [%v, %v], want spread over most of [8s, 12s]", lo, hi)
 	}
-	lo, hi = periods(breaker.Settings{Timeout: 10 * time.Second, DisableJitter: true})
+	lo, hi = periods(breaker.Settings{Timeout: 10 * time.Second, BaseTimeout: 10 * time.Second, DisableJitter: true})
 	if lo != 10*time.Second || hi != 10*time.Second {
 		t.Errorf("DisableJitter: open periods in [%v, %v], want exactly 10s", lo, hi)
 	}
@@ -159,6 +212,8 @@ func TestSettingsErrors(t *testing.T) {
 		{breaker.Settings{Jitter: 1}, "Jitter"},
 		{breaker.Settings{Jitter: -0.1}, "Jitter"},
 		{breaker.Settings{Jitter: math.NaN()}, "Jitter"},
+		{breaker.Settings{BaseTimeout: -time.Second}, "BaseTimeout"},
+		{breaker.Settings{Timeout: time.Second, BaseTimeout: 2 * time.Second}, "BaseTimeout"},
 	}
 	for _, tt := range tests {
 		_, err := breaker.New(tt.s)
@@ -195,47 +250,68 @@ func TestUnavailableErrorText(t *testing.T) {
 	}
 }
 
-func TestDo(t *testing.T) {
+// TestObserve: commands on a closed circuit count failures without a
+// lock; suspicions (timeouts) are returned, not counted; a success resets
+// the count; a fatal outcome trips at once.
+func TestObserve(t *testing.T) {
 	b := mustNew(t, breaker.Settings{FailureThreshold: 3})
-	fail := errors.New("read tcp: i/o timeout")
-	timeout := func() error { return &timeoutErr{} }
+	observe := func(err error) breaker.Outcome { return b.Observe(b.Epoch(), breaker.Classify(err)) }
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	for range 2 {
-		if err := b.Do(timeout); !errors.As(err, new(*timeoutErr)) {
-			t.Fatalf("Do returned %v, want the request's error", err)
+		observe(refused)
+	}
+	observe(nil) // resets the count
+	for range 10 {
+		if o := observe(&timeoutErr{}); o != breaker.Suspect {
+			t.Fatalf("a timeout observed as %v, want suspect", o)
 		}
 	}
-	_ = b.Do(func() error { return nil })  // resets the count
-	_ = b.Do(func() error { return fail }) // not a classified failure: ignored
 	for range 2 {
-		_ = b.Do(timeout)
+		observe(refused)
 	}
 	if b.State() != breaker.Closed {
-		t.Fatalf("state %v after a success and 2 failures, want closed", b.State())
+		t.Fatalf("state %v after a success, 10 timeouts and 2 failures, want closed", b.State())
 	}
-	_ = b.Do(timeout)
+	observe(refused)
 	if b.State() != breaker.Open {
 		t.Fatalf("state %v after 3 consecutive failures, want open", b.State())
 	}
-	ran := false
-	err := b.Do(func() error { ran = true; return nil })
-	if ran || !errors.Is(err, breaker.ErrUnavailable) {
-		t.Fatalf("Do on an open circuit: ran %v, err %v; want refused without running", ran, err)
+	if err := b.Refuse(); !errors.Is(err, breaker.ErrUnavailable) {
+		t.Fatalf("Refuse on an open circuit = %v", err)
 	}
 	if got := b.Failures(); got != 5 {
 		t.Errorf("Failures() = %d, want 5", got)
 	}
+
+	b = mustNew(t, breaker.Settings{})
+	epoch := b.Epoch()
+	b.Observe(epoch, breaker.Fatal)
+	if b.State() != breaker.Open {
+		t.Fatalf("state %v after a fatal outcome, want open at once", b.State())
+	}
+	b = mustNew(t, breaker.Settings{})
+	stale := b.Epoch()
+	b.Trip(stale)
+	if b.State() != breaker.Open {
+		t.Fatalf("state %v after Trip, want open", b.State())
+	}
+	b.Observe(stale, breaker.Failure) // belongs to the period before the trip
+	if f := b.Failures(); f != 2 {
+		t.Errorf("Failures() = %d, want 2 (the trip and the late failure)", f)
+	}
 }
 
-func TestDoConcurrent(t *testing.T) {
+func TestObserveConcurrent(t *testing.T) {
 	b := mustNew(t, breaker.Settings{FailureThreshold: 1000})
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
 			for j := range 500 {
 				if (i+j)%2 == 0 {
-					_ = b.Do(func() error { return &timeoutErr{} })
+					b.Observe(b.Epoch(), breaker.Classify(refused))
 				} else {
-					_ = b.Do(func() error { return nil })
+					b.Observe(b.Epoch(), breaker.Success)
 				}
 			}
 		})

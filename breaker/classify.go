@@ -2,6 +2,8 @@ package breaker
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -11,18 +13,30 @@ import (
 )
 
 // Classify says what err, returned by a Redis command or connect attempt,
-// tells about the health of Redis:
+// tells about the health of Redis. It is the one place where that is
+// decided:
 //
-//   - Failure: network errors (refused, reset, broken pipe, EOF), timeouts
-//     (including [context.DeadlineExceeded]), [redis.ErrPoolTimeout] and
-//     [redis.ErrPoolExhausted], and replies that say the server cannot serve
-//     now: LOADING, MASTERDOWN, CLUSTERDOWN, READONLY, BUSY, NOREPLICAS and
-//     "max number of clients reached".
-//   - Success: nil, [redis.Nil], and every other error reply (WRONGTYPE,
-//     NOSCRIPT, ERR …, TRYAGAIN): the server answered.
+//   - Success: nil, [redis.Nil], and every error reply that is not about
+//     the server's state (WRONGTYPE, NOSCRIPT, NOPERM, ERR …, TRYAGAIN):
+//     Redis answered.
+//   - Failure: network errors (refused, reset, broken pipe, EOF) and
+//     replies that say the server cannot serve now: LOADING, MASTERDOWN,
+//     CLUSTERDOWN, READONLY, BUSY, NOREPLICAS and "max number of clients
+//     reached". Counted; FailureThreshold in a row trip the circuit.
+//   - Fatal: a failure that retrying cannot fix: refused credentials
+//     (WRONGPASS, NOAUTH) or a server certificate the client cannot
+//     verify. It trips the circuit at once.
+//   - Suspect: a timeout, whoever's deadline it was (the connection's
+//     read_timeout or the caller's context), and local pool saturation
+//     ([redis.ErrPoolTimeout], [redis.ErrPoolExhausted]). It proves
+//     nothing about Redis (the caller may have allowed too little time, or
+//     the pool be busy with legitimate blocking commands), so it is not
+//     counted: the connector confirms it with a PING of its own, bounded by
+//     read_timeout, and trips the circuit only if that fails too.
 //   - Ignored: the caller's own [context.Canceled], [redis.ErrClosed] (the
 //     client was closed locally), a refusal of this package
-//     ([ErrUnavailable]), and errors that say nothing about Redis.
+//     ([ErrUnavailable]), and every other error, such as one returned by a
+//     user's hook: it says nothing about Redis.
 //
 // Classify never panics, whatever err is.
 func Classify(err error) Outcome {
@@ -36,7 +50,9 @@ func Classify(err error) Outcome {
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, redis.ErrPoolTimeout),
 		errors.Is(err, redis.ErrPoolExhausted):
-		return Failure
+		return Suspect
+	case untrusted(err), redis.IsAuthError(err):
+		return Fatal
 	}
 	var reply redis.Error
 	if errors.As(err, &reply) {
@@ -46,8 +62,11 @@ func Classify(err error) Outcome {
 		return Success
 	}
 	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return Suspect
+	}
 	switch {
-	case errors.As(err, &netErr),
+	case netErr != nil,
 		errors.Is(err, io.EOF),
 		errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, net.ErrClosed),
@@ -58,6 +77,18 @@ func Classify(err error) Outcome {
 		return Failure
 	}
 	return Ignored
+}
+
+// untrusted reports whether err says the server's certificate cannot be
+// verified, or that the server does not speak TLS.
+func untrusted(err error) bool {
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	var record tls.RecordHeaderError
+	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &verify) || errors.As(err, &record)
 }
 
 // serverCannotServe reports whether an error reply says the server is not in
@@ -71,3 +102,22 @@ func serverCannotServe(err error) bool {
 		redis.IsNoReplicasError(err) ||
 		redis.HasErrorPrefix(err, "BUSY ")
 }
+
+// judgeAll is the outcome of a pipeline or transaction: the worst outcome
+// of its commands' results, so that a redis.Nil early in a pipeline does not
+// hide a READONLY later, then err's (the error the pipeline returned).
+func judgeAll(cmds []redis.Cmder, err error) Outcome {
+	worst := Classify(err)
+	for _, cmd := range cmds {
+		if o := Classify(cmd.Err()); o.worse(worst) {
+			worst = o
+		}
+	}
+	return worst
+}
+
+// severity orders outcomes for judgeAll: a pipeline is as bad as its worst
+// command.
+var severity = [...]int8{Ignored: 0, Success: 1, Suspect: 2, Failure: 3, Fatal: 4}
+
+func (o Outcome) worse(than Outcome) bool { return severity[o] > severity[than] }

@@ -2,6 +2,8 @@ package breaker_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -43,8 +45,8 @@ func TestClassify(t *testing.T) {
 		{"client closed", redis.ErrClosed, breaker.Ignored},
 		{"our refusal", &breaker.UnavailableError{CircuitOpen: true}, breaker.Ignored},
 		{"unrelated local error", errors.New("redis: can't marshal map[string]int"), breaker.Ignored},
-		{"deadline exceeded", context.DeadlineExceeded, breaker.Failure},
-		{"read timeout", timeout, breaker.Failure},
+		{"deadline exceeded", context.DeadlineExceeded, breaker.Suspect},
+		{"read timeout", timeout, breaker.Suspect},
 		{"connection refused", refused, breaker.Failure},
 		{"connection reset", reset, breaker.Failure},
 		{"bare ECONNRESET", syscall.ECONNRESET, breaker.Failure},
@@ -52,8 +54,14 @@ func TestClassify(t *testing.T) {
 		{"EOF", io.EOF, breaker.Failure},
 		{"unexpected EOF", fmt.Errorf("reading reply: %w", io.ErrUnexpectedEOF), breaker.Failure},
 		{"use of closed connection", net.ErrClosed, breaker.Failure},
-		{"pool timeout", redis.ErrPoolTimeout, breaker.Failure},
-		{"pool exhausted", redis.ErrPoolExhausted, breaker.Failure},
+		{"pool timeout", redis.ErrPoolTimeout, breaker.Suspect},
+		{"pool exhausted", redis.ErrPoolExhausted, breaker.Suspect},
+		{"caller deadline, wrapped", fmt.Errorf("get: %w", context.DeadlineExceeded), breaker.Suspect},
+		{"WRONGPASS", reply("WRONGPASS invalid username-password pair or user is disabled."), breaker.Fatal},
+		{"NOAUTH", reply("NOAUTH Authentication required."), breaker.Fatal},
+		{"NOPERM", reply("NOPERM User app has no permissions to run the 'flushall' command"), breaker.Success},
+		{"untrusted certificate", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, breaker.Fatal},
+		{"user hook error", errors.New("tracing: exporter queue full"), breaker.Ignored},
 		{"LOADING", reply("LOADING Redis is loading the dataset in memory"), breaker.Failure},
 		{"MASTERDOWN", reply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), breaker.Failure},
 		{"CLUSTERDOWN", reply("CLUSTERDOWN The cluster is down"), breaker.Failure},

@@ -3,46 +3,93 @@ package breaker
 import (
 	"context"
 	"errors"
+	"net"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // Hook is a go-redis hook that guards one client's commands with a
-// [Breaker]: while the circuit is not closed, commands and pipelines fail at
-// once with an [*UnavailableError] and never touch the network; otherwise
-// each one is admitted and its outcome reported ([Classify]).
+// [Breaker]: while the circuit is not closed, commands, pipelines and dials
+// fail at once with an [*UnavailableError] and never touch the network;
+// otherwise each command runs and its outcome is judged ([Classify]), a
+// pipeline or transaction by every command's result.
 //
-// Get one with [Breaker.NewHook] and install it with the client's AddHook.
+// Get one with [Breaker.NewHook] and install it with the client's AddHook;
+// for a cluster, see [Hook.NodeGuard].
 type Hook struct {
-	b            *Breaker
-	onClosed     func()
-	onTransition func(ctx context.Context, from, to State)
-	bypass       atomic.Bool
+	b  *Breaker
+	ev HookEvents
+
+	// bypass is the hook's own, or for a node guard its cluster hook's.
+	bypass *atomic.Bool
+	// node marks a cluster node's guard: it refuses, and stops go-redis'
+	// retries after a transport error unless retries is set; the cluster
+	// hook judges.
+	node    bool
+	retries bool
+	own     atomic.Bool
 }
 
 var _ redis.Hook = (*Hook)(nil)
 
-// NewHook returns a guarding [Hook] for one client. onClientClosed, if not
-// nil, is called each time a command finds the client closed
-// ([redis.ErrClosed]), so that the client's owner can replace it.
-// onTransition, if not nil, is called with the command's context when a
-// command's outcome changed the circuit's state (to put an event on the
-// command's span, say).
-func (b *Breaker) NewHook(onClientClosed func(), onTransition func(ctx context.Context, from, to State)) *Hook {
-	return &Hook{b: b, onClosed: onClientClosed, onTransition: onTransition}
+// HookEvents are the callbacks of a [Hook]; each may be nil.
+type HookEvents struct {
+	// ClientClosed is called each time a command finds the client closed
+	// ([redis.ErrClosed]), so that the client's owner can replace it.
+	ClientClosed func()
+	// Transition is called with the command's context when a command's
+	// outcome changed the circuit's state (to put an event on its span).
+	Transition func(ctx context.Context, from, to State)
+	// Suspect is called when a command timed out, found the pool
+	// saturated or failed on a closed circuit: the owner may confirm
+	// whether Redis serves. It must return at once.
+	Suspect func(epoch uint64)
+}
+
+// NewHook returns a guarding [Hook] for one client.
+func (b *Breaker) NewHook(ev HookEvents) *Hook {
+	h := &Hook{b: b, ev: ev}
+	h.bypass = &h.own
+	return h
+}
+
+// NodeGuard returns the hook for the nodes of a cluster client whose
+// cluster-level hook is h: it refuses while the circuit is not closed (the
+// cluster's own commands, such as CLUSTER SLOTS, included) and, unless
+// retries is true, turns a transport error or timeout into one that
+// go-redis' ClusterClient does not retry, so that a command that may have
+// run is not sent again and counts once. h restores the original error.
+func (h *Hook) NodeGuard(retries bool) *Hook {
+	return &Hook{b: h.b, bypass: h.bypass, node: true, retries: retries}
 }
 
 // SetBypass turns pass-through mode on or off. In pass-through mode commands
-// are neither refused nor counted: a connect attempt that was admitted once
+// are neither refused nor judged: a connect attempt that was admitted once
 // through [Breaker.Allow] runs its handshake and PING this way and reports
 // its own outcome, so that a half-open probe is not refused by its own
 // circuit. A new Hook guards.
 func (h *Hook) SetBypass(on bool) { h.bypass.Store(on) }
 
-// DialHook returns next unchanged: dial failures reach the breaker as the
-// errors of the commands that needed the connection.
-func (h *Hook) DialHook(next redis.DialHook) redis.DialHook { return next }
+// DialHook refuses dials while the circuit is not closed: go-redis dials
+// in the background too (a pool that saw PoolSize dial errors redials every
+// second; PubSub reconnects), and an open period must cost Redis no dial
+// but the connector's probe. The refusal is a connection that fails its
+// first read or write with the [*UnavailableError], not a dial error:
+// go-redis counts dial errors, and past PoolSize of them its pool fails
+// every command with the last one for up to a second after the circuit
+// has closed again.
+func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if h.bypass.Load() {
+			return next(ctx, network, addr)
+		}
+		if err := h.b.Refuse(); err != nil {
+			return refusedConn{err: err}, nil
+		}
+		return next(ctx, network, addr)
+	}
+}
 
 // ProcessHook guards a single command.
 func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
@@ -50,70 +97,157 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if h.bypass.Load() {
 			return next(ctx, cmd)
 		}
+		if err := h.b.Refuse(); err != nil {
+			cmd.SetErr(err)
+			return err
+		}
+		if h.node {
+			err := next(ctx, cmd)
+			if h.stopsRetry(err) {
+				err = &noRetryError{err: err}
+				cmd.SetErr(err)
+			}
+			return err
+		}
 		if isHandshake(cmd) {
-			return h.handshake(ctx, cmd, next)
+			// A connection-initialisation command (HELLO, AUTH, …) that
+			// go-redis runs through the hooks of the command that needed
+			// the connection: that command is judged already.
+			return next(ctx, cmd)
 		}
-		before := h.b.State()
-		err := h.b.Do(func() error { return next(ctx, cmd) })
-		if err != nil {
-			h.failed(ctx, before, err, cmd)
+		epoch := h.b.Epoch()
+		err := next(ctx, cmd)
+		if err == nil {
+			h.b.Observe(epoch, Success)
+			return nil
 		}
+		err = restore(err, cmd)
+		h.judged(ctx, epoch, Classify(err), err)
 		return err
 	}
 }
 
-// ProcessPipelineHook guards a pipeline or transaction as one request.
+// ProcessPipelineHook guards a pipeline or transaction as one request,
+// judged by every command's result.
 func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		if h.bypass.Load() {
 			return next(ctx, cmds)
 		}
-		if allHandshake(cmds) {
-			if err := h.b.Refuse(); err != nil {
-				for _, cmd := range cmds {
-					cmd.SetErr(err)
-				}
-				return err
+		if err := h.b.Refuse(); err != nil {
+			for _, cmd := range cmds {
+				cmd.SetErr(err)
 			}
+			return err
+		}
+		if h.node {
+			return h.nodePipeline(ctx, cmds, next)
+		}
+		if allHandshake(cmds) {
 			return next(ctx, cmds)
 		}
-		before := h.b.State()
-		err := h.b.Do(func() error { return next(ctx, cmds) })
-		if err != nil {
-			h.failed(ctx, before, err, cmds...)
-		}
-		return err
-	}
-}
-
-// handshake runs a connection-initialisation command (HELLO, AUTH, …) that
-// go-redis issues through the hooks of the command that needed a new
-// connection. That command is admitted and counted already; counting its
-// handshake too would count one failure twice.
-func (h *Hook) handshake(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
-	if err := h.b.Refuse(); err != nil {
-		cmd.SetErr(err)
-		return err
-	}
-	return next(ctx, cmd)
-}
-
-// failed handles the error of a command or pipeline: a transition it
-// caused is reported, a refusal is set on every command (go-redis did not
-// run them), and a closed client is reported to its owner. (Only a failure
-// can open the circuit, and a command on a closed circuit cannot close it.)
-func (h *Hook) failed(ctx context.Context, before State, err error, cmds ...redis.Cmder) {
-	if after := h.b.State(); after != before && h.onTransition != nil {
-		h.onTransition(ctx, before, after)
-	}
-	switch {
-	case errors.Is(err, ErrUnavailable):
+		epoch := h.b.Epoch()
+		err := next(ctx, cmds)
 		for _, cmd := range cmds {
-			cmd.SetErr(err)
+			if e := cmd.Err(); e != nil {
+				restore(e, cmd)
+			}
 		}
-	case h.onClosed != nil && errors.Is(err, redis.ErrClosed):
-		h.onClosed()
+		if err != nil {
+			var nr *noRetryError
+			if errors.As(err, &nr) {
+				err = nr.err
+			}
+		}
+		h.judged(ctx, epoch, judgeAll(cmds, err), err)
+		return err
 	}
+}
+
+// nodePipeline runs a cluster node's part of a pipeline. go-redis decides
+// inside next which commands to send again; a retry of commands that
+// already failed in transit is answered with that failure instead.
+func (h *Hook) nodePipeline(ctx context.Context, cmds []redis.Cmder, next redis.ProcessPipelineHook) error {
+	if !h.retries {
+		for _, cmd := range cmds {
+			var nr *noRetryError
+			if errors.As(cmd.Err(), &nr) {
+				return nr
+			}
+		}
+	}
+	err := next(ctx, cmds)
+	if h.retries {
+		return err
+	}
+	for _, cmd := range cmds {
+		if e := cmd.Err(); h.stopsRetry(e) {
+			cmd.SetErr(&noRetryError{err: e})
+		}
+	}
+	if h.stopsRetry(err) {
+		err = &noRetryError{err: err}
+	}
+	return err
+}
+
+// judged acts on a judged command or pipeline whose outcome is o and whose
+// error is err (non-nil unless o is Success).
+func (h *Hook) judged(ctx context.Context, epoch uint64, o Outcome, err error) {
+	switch h.b.Observe(epoch, o) {
+	case Suspect:
+		if h.ev.Suspect != nil {
+			h.ev.Suspect(epoch)
+		}
+	case Failure, Fatal:
+		after := h.b.State()
+		if after != Closed && h.ev.Transition != nil {
+			h.ev.Transition(ctx, Closed, after)
+		}
+		if after == Closed && h.ev.Suspect != nil {
+			// Confirming a failure can open the circuit before
+			// FailureThreshold failures in a row: at one request a second,
+			// or when only one master of a cluster fails.
+			h.ev.Suspect(epoch)
+		}
+	case Ignored:
+		if h.ev.ClientClosed != nil && errors.Is(err, redis.ErrClosed) {
+			h.ev.ClientClosed()
+		}
+	}
+}
+
+// stopsRetry reports whether a cluster node's error is one after which
+// the command must not be sent again: a transport error or timeout (the
+// command may have run), unless the URL allows retries.
+func (h *Hook) stopsRetry(err error) bool {
+	if h.retries || err == nil {
+		return false
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		return false
+	}
+	o := Classify(err)
+	return o == Failure || o == Suspect
+}
+
+// noRetryError carries a cluster node's transport error past go-redis'
+// ClusterClient, which retries what it recognises as one: it does not
+// unwrap. The cluster hook restores the original error.
+type noRetryError struct{ err error }
+
+func (e *noRetryError) Error() string { return e.err.Error() }
+
+// restore returns err, or the original error if err is a node guard's
+// noRetryError, which it also sets back on cmd.
+func restore(err error, cmd redis.Cmder) error {
+	var nr *noRetryError
+	if errors.As(err, &nr) {
+		cmd.SetErr(nr.err)
+		return nr.err
+	}
+	return err
 }
 
 // isHandshake reports whether cmd is one that go-redis sends while

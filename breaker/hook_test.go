@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -22,7 +21,7 @@ func guarded(t *testing.T, mr *miniredis.Miniredis) (*redis.Client, *breaker.Bre
 	b := mustNew(t, breaker.Settings{})
 	var closed atomic.Int32
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
-	rdb.AddHook(b.NewHook(func() { closed.Add(1) }, nil))
+	rdb.AddHook(b.NewHook(breaker.HookEvents{ClientClosed: func() { closed.Add(1) }}))
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb, b, &closed
 }
@@ -169,9 +168,9 @@ func TestHookBypassAndHandshake(t *testing.T) {
 	mr := miniredis.RunT(t)
 	b := mustNew(t, breaker.Settings{FailureThreshold: 1})
 	var transitions []string
-	h := b.NewHook(nil, func(_ context.Context, from, to breaker.State) {
+	h := b.NewHook(breaker.HookEvents{Transition: func(_ context.Context, from, to breaker.State) {
 		transitions = append(transitions, from.String()+">"+to.String())
-	})
+	}})
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
 	rdb.AddHook(h)
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -213,31 +212,84 @@ func TestHookBypassAndHandshake(t *testing.T) {
 	}
 }
 
-// TestDoProbes: after the open period, Do is the probe; its success closes
-// the circuit.
-func TestDoProbes(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := mustNew(t, breaker.Settings{FailureThreshold: 1, DisableJitter: true})
-		_ = b.Do(func() error { return context.DeadlineExceeded })
-		if b.State() != breaker.Open {
-			t.Fatal("not open")
+// TestHookSuspects: a command whose caller's deadline ended, or that found
+// the pool saturated, counts no failure however often it happens: it is
+// reported as a suspicion, for the connector to confirm.
+func TestHookSuspects(t *testing.T) {
+	mr := miniredis.RunT(t)
+	b := mustNew(t, breaker.Settings{FailureThreshold: 1})
+	var suspicions atomic.Int32
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1,
+		PoolSize: 1, PoolTimeout: 20 * time.Millisecond, ContextTimeoutEnabled: true})
+	rdb.AddHook(b.NewHook(breaker.HookEvents{Suspect: func(uint64) { suspicions.Add(1) }}))
+	t.Cleanup(func() { _ = rdb.Close() })
+
+	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	for range 10 {
+		if err := rdb.Get(expired, "k").Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("GET with an expired deadline = %v", err)
 		}
-		time.Sleep(b.RetryAfter())
-		if err := b.Do(func() error { return nil }); err != nil || b.State() != breaker.Closed {
-			t.Fatalf("probe through Do: %v, state %v; want closed", err, b.State())
+	}
+	// The only connection is held by a blocking command: the pool times out.
+	blocked := make(chan error, 1)
+	go func() { blocked <- rdb.BLPop(t.Context(), time.Second, "q").Err() }()
+	time.Sleep(100 * time.Millisecond)
+	for range 3 {
+		if err := rdb.Get(t.Context(), "k").Err(); !errors.Is(err, redis.ErrPoolTimeout) {
+			t.Fatalf("GET on a saturated pool = %v, want ErrPoolTimeout", err)
 		}
-		var zero breaker.Ticket
-		zero.Report(breaker.Failure) // the zero Ticket admits nothing and reports nothing
-		if b.Failures() != 1 {
-			t.Errorf("Failures() = %d after a zero Ticket's report, want 1", b.Failures())
+	}
+	mr.Lpush("q", "x")
+	if err := <-blocked; err != nil {
+		t.Fatalf("BLPOP: %v", err)
+	}
+	if b.State() != breaker.Closed || b.Failures() != 0 || suspicions.Load() != 13 {
+		t.Errorf("state %v, %d failures, %d suspicions; want closed, 0, 13", b.State(), b.Failures(), suspicions.Load())
+	}
+}
+
+// TestCommandsNeverProbe: once the open period is over, commands are still
+// refused; only an admitted connect attempt (Allow) is the probe, and
+// while it runs commands are refused too.
+func TestCommandsNeverProbe(t *testing.T) {
+	mr := miniredis.RunT(t)
+	b := mustNew(t, breaker.Settings{FailureThreshold: 1, Timeout: 20 * time.Millisecond, DisableJitter: true})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
+	rdb.AddHook(b.NewHook(breaker.HookEvents{}))
+	defer rdb.Close()
+	ctx := t.Context()
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	_ = rdb.Get(ctx, "k").Err()
+	mr.SetError("")
+	time.Sleep(b.RetryAfter() + 50*time.Millisecond)
+	served := mr.CommandCount()
+	for range 10 {
+		if err := rdb.Get(ctx, "k").Err(); !errors.Is(err, breaker.ErrUnavailable) {
+			t.Fatalf("GET after the open period = %v, want refused", err)
 		}
-	})
+	}
+	probe, err := b.Allow()
+	if err != nil {
+		t.Fatalf("the probe was refused: %v", err)
+	}
+	if err := rdb.Get(ctx, "k").Err(); !errors.Is(err, breaker.ErrUnavailable) {
+		t.Fatalf("GET during the probe = %v, want refused", err)
+	}
+	if mr.CommandCount() != served {
+		t.Errorf("Redis saw %d commands while the circuit was not closed", mr.CommandCount()-served)
+	}
+	probe.Report(breaker.Success)
+	if err := rdb.Get(ctx, "k").Err(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("GET after the probe closed the circuit = %v, want redis.Nil", err)
+	}
 }
 
 func TestStrings(t *testing.T) {
 	for v, want := range map[fmt.Stringer]string{
 		breaker.Closed: "closed", breaker.HalfOpen: "half-open", breaker.Open: "open", breaker.State(9): "unknown",
-		breaker.Success: "success", breaker.Failure: "failure", breaker.Ignored: "ignored", breaker.Outcome(9): "unknown",
+		breaker.Success: "success", breaker.Failure: "failure", breaker.Ignored: "ignored", breaker.Fatal: "fatal",
+		breaker.Suspect: "suspect", breaker.Outcome(9): "unknown",
 	} {
 		if got := v.String(); got != want {
 			t.Errorf("%#v.String() = %q, want %q", v, got, want)

@@ -13,38 +13,53 @@ type Settings struct {
 	// Default: "redis".
 	Name string
 
-	// Timeout is how long the circuit stays open before it lets one probe
-	// through.
+	// Timeout is the longest the circuit stays open before the connector
+	// probes Redis again. The first open period of an outage is
+	// BaseTimeout; each failed probe doubles it, up to Timeout, so that a
+	// blip recovers in about its own length and a long outage costs Redis
+	// one probe per Timeout. A successful probe closes the circuit and
+	// starts the next outage at BaseTimeout again.
 	//
 	// Default: 5s.
 	Timeout time.Duration
 
+	// BaseTimeout is the first open period of an outage (see Timeout). It
+	// is at most Timeout; set it equal to Timeout for a fixed open period.
+	//
+	// Default: 100ms, or Timeout if that is shorter.
+	BaseTimeout time.Duration
+
 	// Jitter randomly lengthens or shortens each open period by up to this
-	// fraction of Timeout, so that a fleet of processes that tripped together
+	// fraction of it, so that a fleet of processes that tripped together
 	// does not probe together. It must be in [0, 1).
 	//
 	// Default: 0.2 (±20 %). Set DisableJitter for a fixed period.
 	Jitter float64
 
-	// DisableJitter makes every open period exactly Timeout long.
+	// DisableJitter makes every open period exactly as long as the schedule
+	// of Timeout and BaseTimeout says.
 	DisableJitter bool
 
 	// FailureThreshold is the number of consecutive failures that trips the
 	// circuit. A success resets the count; see [Classify] for what counts.
+	// A failure that retrying cannot fix (refused credentials, an untrusted
+	// certificate) and a hang the connector has confirmed trip it at once.
 	//
 	// Default: 5.
 	FailureThreshold uint32
 
 	// OnStateChange, if not nil, is called on every transition of the
-	// circuit, after the Breaker's own state has changed. It runs while
-	// gobreaker holds its lock: it must return quickly and must not call the
-	// Breaker.
+	// circuit, in order, after the circuit's state has changed. The
+	// connector calls it from a goroutine of its own that holds no lock: it
+	// may call the connector (even Close); a panic in it is recovered and
+	// reported to otel.Handle.
 	OnStateChange func(name string, from, to State)
 }
 
 const (
 	defaultName             = "redis"
 	defaultTimeout          = 5 * time.Second
+	defaultBaseTimeout      = 100 * time.Millisecond
 	defaultJitter           = 0.2
 	defaultFailureThreshold = 5
 )
@@ -60,6 +75,14 @@ func (s Settings) withDefaults() (Settings, error) {
 		return s, fmt.Errorf("redismw: breaker.Settings.Timeout is negative (%s)", s.Timeout)
 	case s.Timeout == 0:
 		s.Timeout = defaultTimeout
+	}
+	switch {
+	case s.BaseTimeout < 0:
+		return s, fmt.Errorf("redismw: breaker.Settings.BaseTimeout is negative (%s)", s.BaseTimeout)
+	case s.BaseTimeout > s.Timeout:
+		return s, fmt.Errorf("redismw: breaker.Settings.BaseTimeout (%s) is longer than Timeout (%s)", s.BaseTimeout, s.Timeout)
+	case s.BaseTimeout == 0:
+		s.BaseTimeout = min(defaultBaseTimeout, s.Timeout)
 	}
 	switch {
 	case s.DisableJitter:

@@ -28,30 +28,46 @@ type Connector struct {
 	log  *slog.Logger
 	tel  *telemetry.Connector
 
-	// ready is the published client: non-nil only while it is usable and
-	// the circuit is closed. Client's fast path is one load of it.
+	// events runs the user's callbacks and the log lines of transitions,
+	// in order, on a goroutine that holds no lock.
+	events notifier
+
+	// ready is the client Client returns at once: the connector's client
+	// while the circuit is closed, nil otherwise. Only refresh writes it.
 	ready atomic.Pointer[handle]
 
-	// ctx ends when Close is called; the shared connect runs under it.
+	// ctx ends when Close is called; connects and checks run under it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the connect goroutine and client retirements
+	wg     sync.WaitGroup // connect and check goroutines
 
+	// closed is set once, by Close, under mu; it is read without mu.
+	closed atomic.Bool
+
+	// mu guards the fields below. Lock order: gobreaker's lock (held
+	// while the circuit changes state, see onTransition), then mu: never
+	// call into the breaker's Allow, Report or Trip with mu held.
 	mu sync.Mutex
-	// Guarded by mu.
-	closed   bool
-	current  *handle               // the published client, as ready
+	// client is the connector's client, kept across outages (its hook
+	// refuses commands while the circuit is open); nil before the first
+	// connect, after Close, and once its user closed it.
+	client   *handle
 	inflight *call                 // the shared connect, nil when none
 	trying   redis.UniversalClient // the client of the attempt under way
+	checking redis.UniversalClient // the client of the check under way
+	probe    *time.Timer           // the next probe, while the circuit is open
+	probing  bool                  // probe is armed
 
-	isClosed atomic.Bool // closed, readable without mu
+	// checks is 0 when no check runs, 1 while one runs, 2 while one runs
+	// and another was asked for.
+	checks    atomic.Int32
+	lastCheck time.Time // when the last check started; only the check goroutine uses it
 
 	connects        atomic.Uint64
 	attempts        atomic.Uint64
 	attemptFailures atomic.Uint64
 	lastLatency     atomic.Int64
 	lastErr         atomic.Pointer[string]
-	retiredTimeouts atomic.Int64 // pool timeouts of retired clients
 }
 
 // handle is a client together with the hook that guards it.
@@ -92,7 +108,7 @@ func New(cfg Config) (*Connector, error) {
 	bs.OnStateChange = func(name string, from, to breaker.State) {
 		c.onTransition(from, to)
 		if userChange != nil {
-			userChange(name, from, to)
+			c.events.post(func() { userChange(name, from, to) })
 		}
 	}
 	if c.brk, err = breaker.New(bs); err != nil {
@@ -104,15 +120,18 @@ func New(cfg Config) (*Connector, error) {
 		Max:             size,
 		IdleMax:         idleMax,
 		IdleMin:         idleMin,
-		RetiredTimeouts: c.retiredTimeouts.Load,
+		RetiredTimeouts: func() int64 { return 0 },
 	})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }
 
-// poolStats returns the pool statistics of the published client, or nil.
+// poolStats returns the pool statistics of the connector's client, or nil.
 func (c *Connector) poolStats() *redis.PoolStats {
-	if h := c.ready.Load(); h != nil {
+	c.mu.Lock()
+	h := c.client
+	c.mu.Unlock()
+	if h != nil {
 		return h.client.PoolStats()
 	}
 	return nil
@@ -121,16 +140,19 @@ func (c *Connector) poolStats() *redis.PoolStats {
 // Client returns the ready client, connecting first if there is none.
 //
 // On a ready connector with a closed circuit it returns the same client
-// every time, with one atomic load: no lock, no allocation. Otherwise all
-// concurrent callers share one connect, which runs detached from them: a
-// caller whose ctx ends returns ctx's error at once and the connect goes on
-// for the others. While the circuit is open Client fails at once with an
-// [*UnavailableError] (see [ErrUnavailable]); after [Connector.Close] it
-// returns [ErrClosed].
+// every time, with one atomic load: no lock, no allocation. Before the
+// first connect, all concurrent callers share one connect, which runs
+// detached from them: a caller whose ctx ends returns ctx's error at once
+// and the connect goes on for the others. While the circuit is open, or
+// its probe is in flight, Client fails at once with an [*UnavailableError]
+// (see [ErrUnavailable]): the connector probes Redis on its own when the
+// open period ends. After [Connector.Close] it returns [ErrClosed].
 //
-// Use the client for the work at hand and ask again next time: after an
-// outage the connector replaces it. A client closed by its user is replaced
-// once a command on it has failed with [redis.ErrClosed].
+// The client lives across outages: while the circuit is open its commands
+// fail at once with an error matching ErrUnavailable, and once the circuit
+// closes they work again, so a long-lived holder (a worker, a PubSub
+// subscriber) may keep it. A client closed by its user is replaced once a
+// command on it has failed with [redis.ErrClosed].
 func (c *Connector) Client(ctx context.Context) (redis.UniversalClient, error) {
 	if h := c.ready.Load(); h != nil {
 		return h.client, nil
@@ -150,7 +172,7 @@ func (c *Connector) Ready() (redis.UniversalClient, bool) {
 
 // wait is Client's slow path: join or start the shared connect.
 func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
-	if c.isClosed.Load() {
+	if c.closed.Load() {
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -191,22 +213,29 @@ func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
 func (c *Connector) join(ctx context.Context) (*call, *handle, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case c.closed:
+	if c.closed.Load() {
 		return nil, nil, ErrClosed
-	case c.current != nil:
-		return nil, c.current, nil
 	}
-	cl := c.inflight
-	if cl == nil {
-		cl = &call{done: make(chan struct{})}
-		cl.ctx, cl.span = c.tel.StartConnect(c.ctx, ctx)
-		c.inflight = cl
-		c.wg.Add(1)
-		go c.run(cl)
+	if h := c.ready.Load(); h != nil {
+		return nil, h, nil
 	}
+	cl := c.startLocked(ctx)
 	cl.waiters.Add(1)
 	return cl, nil, nil
+}
+
+// startLocked returns the shared connect, starting it if none is under
+// way. c.mu must be held and the connector open.
+func (c *Connector) startLocked(ctx context.Context) *call {
+	if c.inflight != nil {
+		return c.inflight
+	}
+	cl := &call{done: make(chan struct{})}
+	cl.ctx, cl.span = c.tel.StartConnect(c.ctx, ctx)
+	c.inflight = cl
+	c.wg.Add(1)
+	go c.run(cl)
+	return cl
 }
 
 // outcome names how a connect ended, for spans, metrics and logs.
@@ -227,26 +256,33 @@ func outcome(err error) string {
 }
 
 // run performs the shared connect cl and hands its result to the waiters.
-// Whatever happens, even a panic, the connect is no longer in flight
-// afterwards, so a later Client call can start another; its span ends and
-// its outcome is logged.
+// Whatever happens — an error, a panic, runtime.Goexit in user code — the
+// connect is no longer in flight afterwards, so a later call can start
+// another, and no waiter gets a nil client with a nil error.
 func (c *Connector) run(cl *call) {
 	defer c.wg.Done()
 	start := time.Now()
 	attempts := 0
+	returned := false
 	defer func() {
-		if v := recover(); v != nil {
-			cl.panic = &panicError{value: v, stack: debug.Stack()}
-			cl.client, cl.err = nil, cl.panic
-			c.setLastErr(cl.panic)
+		if !returned {
+			if v := recover(); v != nil {
+				cl.panic = &panicError{value: v, stack: debug.Stack()}
+				cl.client, cl.err = nil, cl.panic
+			} else {
+				cl.client, cl.err = nil, errGoexit
+			}
+			c.setLastErr(cl.err)
 		}
 		c.finish(cl, start, attempts)
 		c.mu.Lock()
 		c.inflight = nil
 		c.mu.Unlock()
 		close(cl.done)
+		c.scheduleProbe()
 	}()
 	cl.client, attempts, cl.err = c.connect(cl.ctx)
+	returned = true
 }
 
 // finish records the end of connect cl: its span, metric and log line.
@@ -256,45 +292,44 @@ func (c *Connector) finish(cl *call, start time.Time, attempts int) {
 	state := c.brk.State()
 	c.tel.EndConnect(cl.ctx, cl.span, start, attempts, out, state, cl.err)
 	attrs := []any{"server.address", c.addr, "outcome", out, "attempts", attempts, "duration", took, "circuit", state.String()}
-	if cl.err == nil {
+	switch {
+	case cl.err == nil:
 		c.lastLatency.Store(int64(took))
-		c.log.Info("redismw: connected", attrs...)
-		return
+		c.events.post(func() { c.log.Info("redismw: connected", attrs...) })
+	case out == "closed", out == "refused":
+		// Close cut it short, or the circuit was open: not a failure.
+		c.events.post(func() { c.log.Debug("redismw: connect ended", attrs...) })
+	case cl.panic != nil:
+		attrs = append(attrs, "error.type", telemetry.ErrorType(cl.err), "error", cl.err.Error(), "waiters", cl.waiters.Load())
+		c.events.post(func() { c.log.Error("redismw: panic during connect", attrs...) })
+	default:
+		attrs = append(attrs, "error.type", telemetry.ErrorType(cl.err), "error", cl.err.Error())
+		c.events.post(func() { c.log.Warn("redismw: connect failed", attrs...) })
 	}
-	attrs = append(attrs, "error.type", telemetry.ErrorType(cl.err), "error", cl.err.Error())
-	if cl.panic != nil {
-		attrs = append(attrs, "waiters", cl.waiters.Load())
-		c.log.Error("redismw: panic during connect", attrs...)
-		return
-	}
-	c.log.Warn("redismw: connect failed", attrs...)
 }
 
 // connect makes up to MaxAttempts attempts, with backoff between them, and
-// publishes the first client that answers. It returns how many attempts it
-// made. ctx carries the connect's span and ends on Close.
+// returns the connector's client once one answers. It returns how many
+// attempts it made. ctx carries the connect's span and ends on Close.
 func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, error) {
 	c.connects.Add(1)
 	var last error
 	failed := 0
 	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
 		before := c.brk.State()
-		h, err := c.attempt(ctx)
+		h, o, err := c.attempt(ctx)
 		if after := c.brk.State(); after != before {
 			telemetry.TransitionEvent(ctx, before, after)
 		}
 		switch {
 		case err == nil:
 			c.tel.Attempt(ctx, "success")
-			if err = c.publish(h); err != nil {
-				return nil, attempt + 1, err
-			}
-			return h.client, attempt + 1, nil
+			client, err := c.adopt(h)
+			return client, attempt + 1, err
 		case c.ctx.Err() != nil:
 			c.tel.Attempt(ctx, "closed")
 			return nil, attempt + 1, ErrClosed
-		}
-		if errors.Is(err, ErrUnavailable) {
+		case errors.Is(err, ErrUnavailable):
 			// The circuit is open: no more attempts until its probe.
 			if last == nil {
 				return nil, attempt, err // refused before any I/O
@@ -305,10 +340,16 @@ func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, er
 		failed++
 		last = redactErr(err, c.dep.secrets...)
 		c.setLastErr(last)
-		if permanent(err) {
+		switch o {
+		case breaker.Fatal:
 			// Retrying cannot fix it, and the circuit has opened: stop.
 			c.tel.AttemptFailed(ctx, attempt+1, last, 0)
 			return nil, attempt + 1, c.failure(failed, last, true)
+		case breaker.Ignored:
+			// User code failed (OnNewClient): not Redis' doing, and
+			// trying again would fail the same way.
+			c.tel.AttemptFailed(ctx, attempt+1, last, 0)
+			return nil, attempt + 1, &UnavailableError{Err: last}
 		}
 		var pause time.Duration
 		if attempt+1 < c.cfg.MaxAttempts {
@@ -333,57 +374,73 @@ func (c *Connector) failure(attempts int, last error, permanent bool) error {
 }
 
 // attempt is one connect attempt, admitted by the circuit and bounded by
-// AttemptTimeout: a new client, its handshake and a PING. Its outcome is
-// reported to the circuit even if it panics; a failed attempt's client is
-// closed.
-func (c *Connector) attempt(spanCtx context.Context) (_ *handle, err error) {
+// AttemptTimeout: a new client, its handshake and a PING. It returns the
+// client, the outcome it reported to the circuit, and the error. A failed
+// attempt's client is closed. If user code panics or exits the goroutine,
+// the attempt is reported as Ignored and the panic goes on.
+func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outcome, err error) {
 	t, err := c.brk.Allow()
 	if err != nil {
-		return nil, err
+		return nil, breaker.Ignored, err
 	}
 	c.attempts.Add(1)
-	failed := true
+	o = breaker.Ignored
+	reported := false
 	defer func() {
-		switch {
-		case !failed:
-			t.Report(breaker.Success)
-		case c.ctx.Err() != nil:
-			t.Report(breaker.Ignored) // Close cut it short: that says nothing about Redis
-		case err != nil && permanent(err):
-			c.attemptFailures.Add(1)
-			t.Report(breaker.Fatal)
-		default:
-			c.attemptFailures.Add(1)
-			t.Report(breaker.Failure)
+		if !reported { // a panic or runtime.Goexit in user code
+			t.Report(breaker.Ignored)
 		}
 	}()
-
-	fresh, err := c.newClient()
-	if err != nil {
-		return nil, err
+	report := func(outcome breaker.Outcome) {
+		o, reported = outcome, true
+		if outcome != breaker.Success && outcome != breaker.Ignored {
+			c.attemptFailures.Add(1)
+		}
+		t.Report(outcome)
 	}
+
+	fresh, err := c.newClient(true)
+	if err != nil {
+		report(breaker.Ignored)
+		return nil, o, err
+	}
+	c.mu.Lock()
+	c.trying = fresh.client
+	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		c.trying = nil
 		c.mu.Unlock()
-		if failed {
+		if o != breaker.Success {
 			_ = fresh.client.Close()
 		}
 	}()
 	ctx, cancel := context.WithTimeout(spanCtx, c.cfg.AttemptTimeout)
 	defer cancel()
-	if err := ping(ctx, fresh.client); err != nil {
-		return nil, err
+	err = ping(ctx, fresh.client)
+	switch {
+	case answered(err):
+		report(breaker.Success)
+		return fresh, o, nil
+	case c.ctx.Err() != nil:
+		report(breaker.Ignored) // Close cut it short: that says nothing about Redis
+	case breaker.Classify(err) == breaker.Fatal || forbidden(err):
+		report(breaker.Fatal)
+	default:
+		report(breaker.Failure) // a timeout here is the connector's own deadline
 	}
-	failed = false
-	return fresh, nil
+	return nil, o, err
 }
 
-// newClient makes a client for one attempt and registers it so that Close
-// can cut the attempt short. Its hook lets the attempt's own commands
-// through: the attempt was admitted once and reports its own outcome.
-func (c *Connector) newClient() (*handle, error) {
+// newClient makes a client. A connect attempt's client (guarded) gets the
+// circuit's hook in bypass mode — the attempt was admitted once and
+// reports its own outcome — and the user's OnNewClient; a check's client
+// gets neither.
+func (c *Connector) newClient(guarded bool) (*handle, error) {
 	client := c.dep.newClient()
+	if !guarded {
+		return &handle{client: client}, nil
+	}
 	if c.cfg.OnNewClient != nil {
 		// First, so that hooks it adds wrap the circuit's: a command the
 		// circuit refuses still shows in their spans.
@@ -393,84 +450,114 @@ func (c *Connector) newClient() (*handle, error) {
 		}
 	}
 	h := &handle{client: client}
-	h.hook = c.brk.NewHook(func() { c.invalidate(h) }, telemetry.TransitionEvent)
+	h.hook = c.brk.NewHook(breaker.HookEvents{
+		ClientClosed: func() { c.invalidate(h) },
+		Transition:   telemetry.TransitionEvent,
+		Suspect:      c.suspect,
+	})
 	h.hook.SetBypass(true)
-	install(client, h.hook)
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		_ = client.Close()
-		return nil, ErrClosed
-	}
-	c.trying = client
+	install(client, h.hook, c.dep.retries())
 	return h, nil
 }
 
-// publish makes h the ready client, unless the connector was closed or the
-// circuit opened again meanwhile.
-func (c *Connector) publish(h *handle) error {
+// adopt takes the client of a successful attempt: it becomes the
+// connector's client if there is none; otherwise (a probe after an outage)
+// it is closed and the connector's client, whose hook lets commands through
+// again now that the circuit has closed, is handed out.
+func (c *Connector) adopt(h *handle) (redis.UniversalClient, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var err error
 	switch {
-	case c.closed:
-		err = ErrClosed
-	case c.brk.State() != breaker.Closed:
-		err = &UnavailableError{RetryAfter: c.brk.RetryAfter(), Err: errReopened}
-	default:
+	case c.closed.Load():
+		_ = h.client.Close()
+		return nil, ErrClosed
+	case c.client == nil:
 		h.hook.SetBypass(false)
-		c.current = h
-		c.ready.Store(h)
-		return nil
+		c.client = h
+	default:
+		_ = h.client.Close()
 	}
-	_ = h.client.Close()
-	return err
+	c.refreshLocked()
+	if r := c.ready.Load(); r != nil {
+		return r.client, nil
+	}
+	return nil, &UnavailableError{RetryAfter: c.brk.RetryAfter(), Err: errReopened}
 }
 
-// onTransition follows the circuit. When it opens, the published client is
-// retired: commands on it fail fast through its hook, and closing it stops
-// go-redis' own background redial, so that an open period costs Redis at
-// most one dial (the probe). It runs under gobreaker's lock; the client is
-// closed on another goroutine.
+// refreshLocked sets ready from the facts it derives from: the connector's
+// client, the circuit's state and Close. c.mu must be held.
+func (c *Connector) refreshLocked() {
+	if c.client != nil && !c.closed.Load() && c.brk.State() == breaker.Closed {
+		c.ready.Store(c.client)
+		return
+	}
+	c.ready.Store(nil)
+}
+
+// onTransition follows the circuit: ready follows its state, an open
+// circuit schedules its probe, and the transition is counted and logged.
+// It runs under gobreaker's lock.
 func (c *Connector) onTransition(from, to breaker.State) {
-	c.tel.Transition(context.Background(), from, to)
-	c.log.Info("redismw: circuit "+to.String(), "server.address", c.addr, "from", from.String(), "to", to.String(),
-		"retry_after", c.brk.RetryAfter())
-	if to != breaker.Open {
+	c.mu.Lock()
+	c.refreshLocked()
+	c.mu.Unlock()
+	if to == breaker.Open {
+		c.scheduleProbe()
+	}
+	retry := c.brk.RetryAfter()
+	cause := c.lastErr.Load()
+	c.events.post(func() {
+		c.tel.Transition(context.Background(), from, to)
+		attrs := []any{"server.address", c.addr, "from", from.String(), "to", to.String()}
+		switch to {
+		case breaker.Open:
+			attrs = append(attrs, "retry_after", retry)
+			if cause != nil {
+				attrs = append(attrs, "error", *cause)
+			}
+			c.log.Warn("redismw: circuit open", attrs...)
+		case breaker.Closed:
+			c.log.Info("redismw: circuit closed", attrs...)
+		default:
+			c.log.Debug("redismw: circuit "+to.String(), attrs...)
+		}
+	})
+}
+
+// scheduleProbe arms the probe for the end of the open period, unless the
+// circuit is closed or a probe is armed already.
+func (c *Connector) scheduleProbe() {
+	if c.brk.State() == breaker.Closed {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	h := c.current
-	if h == nil || c.closed {
+	if c.closed.Load() || c.probing {
 		return
 	}
-	c.current = nil
-	c.ready.Store(nil)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.retire(h)
-	}()
+	c.probing = true
+	c.probe = time.AfterFunc(c.brk.RetryAfter(), c.probeDue)
 }
 
-// retire closes a client that is no longer published, keeping its pool
-// timeouts for the metric that counts them.
-func (c *Connector) retire(h *handle) {
-	if st := h.client.PoolStats(); st != nil {
-		c.retiredTimeouts.Add(int64(st.Timeouts))
+// probeDue starts the probe: a connect of its own, with no caller waiting.
+// A connect already under way serves as the probe.
+func (c *Connector) probeDue() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.probing = false
+	if c.closed.Load() || c.brk.State() == breaker.Closed {
+		return
 	}
-	_ = h.client.Close()
+	c.startLocked(context.Background())
 }
 
-// invalidate forgets h if it is the published client: its user closed it.
+// invalidate forgets h if it is the connector's client: its user closed it.
 func (c *Connector) invalidate(h *handle) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.current == h {
-		c.current = nil
-		c.ready.Store(nil)
+	if c.client == h {
+		c.client = nil
+		c.refreshLocked()
 	}
 }
 
@@ -494,32 +581,38 @@ func (c *Connector) setLastErr(err error) {
 	c.lastErr.Store(&s)
 }
 
-// Close stops the connector: it ends the connect under way (closing the
-// client of an attempt blocked on a hung server), closes the ready client,
-// and returns once no goroutine of the connector is left. Waiting callers
-// and later calls get [ErrClosed]. Close is idempotent; it returns the
-// error of closing the ready client, if any.
+// Close stops the connector: it ends the connect or check under way
+// (closing the client of an attempt blocked on a hung server), closes the
+// connector's client, and returns once no goroutine of the connector is
+// left. Waiting callers and later calls get [ErrClosed]. Close is
+// idempotent, and may be called from a Breaker.OnStateChange callback; it
+// returns the error of closing the client, if any.
 func (c *Connector) Close() error {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed.Load() {
 		c.mu.Unlock()
 		return nil
 	}
-	c.closed = true
-	c.isClosed.Store(true)
+	c.closed.Store(true)
 	c.cancel()
-	trying, cur := c.trying, c.current
-	c.current = nil
-	c.ready.Store(nil)
+	if c.probe != nil {
+		c.probe.Stop()
+	}
+	trying, checking, h := c.trying, c.checking, c.client
+	c.client = nil
+	c.refreshLocked()
 	c.mu.Unlock()
 
-	if trying != nil {
-		_ = trying.Close() // unblocks a read that honours only deadlines
+	for _, client := range []redis.UniversalClient{trying, checking} {
+		if client != nil {
+			_ = client.Close() // unblocks a read that honours only deadlines
+		}
 	}
 	c.wg.Wait()
+	c.events.stop()
 	c.tel.Close()
-	if cur != nil {
-		return cur.client.Close()
+	if h != nil {
+		return h.client.Close()
 	}
 	return nil
 }

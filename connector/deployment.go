@@ -3,7 +3,6 @@ package connector
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/telemetry"
 )
 
@@ -191,14 +191,52 @@ func (d *deployment) newClient() redis.UniversalClient {
 	}
 }
 
-// install adds hook to client: to every node of a cluster as it appears,
-// so that every node's failures reach the circuit.
-func install(client redis.UniversalClient, hook redis.Hook) {
+// install adds hook to client. A cluster client gets it at the cluster
+// level, where it judges each command once, whatever go-redis redirects
+// and retries underneath, and every node gets the hook's node guard as
+// go-redis creates it, so that nothing reaches a node while the circuit is
+// open and, unless retries is set, no command is sent twice.
+func install(client redis.UniversalClient, hook *breaker.Hook, retries bool) {
 	if cc, ok := client.(*redis.ClusterClient); ok {
-		cc.OnNewNode(func(node *redis.Client) { node.AddHook(hook) })
-		return
+		guard := hook.NodeGuard(retries)
+		cc.OnNewNode(func(node *redis.Client) { node.AddHook(guard) })
 	}
 	client.AddHook(hook)
+}
+
+// retries reports whether the options allow command retries: the URL or
+// Options set MaxRetries (max_retries) to a positive number.
+func (d *deployment) retries() bool {
+	switch d.kind {
+	case cluster:
+		return d.cluster.MaxRetries > 0
+	case sentinel:
+		return d.failover.MaxRetries > 0
+	default:
+		return d.single.MaxRetries > 0
+	}
+}
+
+// checkTimeout bounds the connector's check of a suspicion: the
+// deployment's read timeout (go-redis' default 5s when unset), or
+// fallback when reads have no timeout.
+func (d *deployment) checkTimeout(fallback time.Duration) time.Duration {
+	var rt time.Duration
+	switch d.kind {
+	case cluster:
+		rt = d.cluster.ReadTimeout
+	case sentinel:
+		rt = d.failover.ReadTimeout
+	default:
+		rt = d.single.ReadTimeout
+	}
+	switch {
+	case rt == 0:
+		return 5 * time.Second
+	case rt < 0:
+		return fallback
+	}
+	return rt
 }
 
 // ping checks that client is ready: a PING to the server, to the current
@@ -250,18 +288,4 @@ func (d *deployment) pool() (size, idleMax, idleMin int) {
 	default:
 		return d.single.PoolSize, d.single.MaxIdleConns, d.single.MinIdleConns
 	}
-}
-
-// permanent reports whether a connect attempt's error is one that retrying
-// cannot fix: the server's certificate is not trusted or does not match,
-// TLS spoken to a plain server, or credentials refused.
-func permanent(err error) bool {
-	var unknownCA x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var verify *tls.CertificateVerificationError
-	var record tls.RecordHeaderError
-	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		errors.As(err, &verify) || errors.As(err, &record) ||
-		redis.IsAuthError(err) || redis.IsPermissionError(err)
 }

@@ -26,6 +26,10 @@ var ErrClosed = errors.New("redismw: connector closed")
 // opened again meanwhile, so its client was not published.
 var errReopened = errors.New("the circuit opened again during the connect")
 
+// errGoexit is the error of a connect whose goroutine was ended by
+// runtime.Goexit in user code (OnNewClient, a hook, Backoff).
+var errGoexit = errors.New("redismw: the connect's goroutine exited (runtime.Goexit in user code) before it ended")
+
 // panicError carries a panic raised during a shared connect to every caller
 // waiting on it, with the stack of the goroutine that panicked.
 type panicError struct {

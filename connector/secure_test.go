@@ -102,6 +102,7 @@ func TestACL(t *testing.T) {
 	for range 50 {
 		_, _ = bad.Client(t.Context())
 	}
+	eventually(t, 5*time.Second, "the transition reaching OnStateChange", func() bool { return transitions.Load() >= 1 })
 	s := bad.Stats()
 	if s.Attempts != 1 || dials.Dials() != 1 || s.Circuit != breaker.Open || s.AttemptFailures != 1 || transitions.Load() != 1 {
 		t.Errorf("51 calls with a wrong password: %d attempts, %d dials, circuit %v after %d transitions; want 1, 1, open after 1",

@@ -17,8 +17,8 @@ const (
 	StateConnecting
 	// StateReady: a client is published; Client returns it at once.
 	StateReady
-	// StateCircuitOpen: the circuit is open; Client fails at once until
-	// the next probe is due.
+	// StateCircuitOpen: the circuit is open (or its probe is in flight);
+	// Client fails at once until a probe succeeds.
 	StateCircuitOpen
 	// StateClosed: [Connector.Close] was called.
 	StateClosed
@@ -93,7 +93,7 @@ func (c *Connector) Stats() Stats {
 		s.LastError = *p
 	}
 	c.mu.Lock()
-	closed, inflight := c.closed, c.inflight
+	closed, inflight := c.closed.Load(), c.inflight
 	c.mu.Unlock()
 	if inflight != nil {
 		s.Waiting = inflight.waiters.Load()
@@ -105,7 +105,7 @@ func (c *Connector) Stats() Stats {
 		s.State = StateReady
 	case inflight != nil:
 		s.State = StateConnecting
-	case s.Circuit == breaker.Open && s.RetryAfter > 0:
+	case s.Circuit != breaker.Closed:
 		s.State = StateCircuitOpen
 	default:
 		s.State = StateIdle

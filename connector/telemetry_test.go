@@ -222,10 +222,10 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 	if err := proxy.SetMode(faultproxy.Pass); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(ue.RetryAfter)
-	if _, err := c.Client(t.Context()); err != nil {
-		t.Fatalf("recovery: %v", err)
-	}
+	eventually(t, 10*time.Second, "the probe closing the circuit", func() bool {
+		_, err := c.Client(t.Context())
+		return err == nil
+	})
 	m = p.Collect(t)
 	for _, ft := range [][2]string{{"closed", "open"}, {"open", "half-open"}, {"half-open", "closed"}} {
 		if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, "redismw.circuit.from="+ft[0], "redismw.circuit.to="+ft[1]); n != 1 {

@@ -1,0 +1,136 @@
+package connector
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// A check confirms a suspicion. A command that timed out, or found its
+// pool saturated, proves nothing about Redis: the caller's deadline may be
+// shorter than the command's legitimate server time (a slow script, a
+// BLPOP), or the pool busy with blocking commands. So the hook counts no
+// failure for it; it asks for a check instead: a PING of the connector's
+// own, on a fresh connection (so no pool and no caller's deadline are in
+// the way), bounded by read_timeout. If Redis does not answer it, Redis
+// failed to serve within the connection's own deadline: the circuit opens
+// at once. If it answers, the suspicion is dismissed.
+//
+// At most one check runs at a time, and they start at most one
+// checkInterval apart: a suspicion during a check asks for one more after
+// it. So a hang is confirmed within 2 × read_timeout of its start (the
+// first command to time out, then the check), at any traffic level, and a
+// storm of callers' deadlines on a healthy Redis costs it one connection
+// per read_timeout.
+
+// suspect asks for a check; it is the hooks' Suspect event and returns at
+// once.
+func (c *Connector) suspect(uint64) {
+	for {
+		switch n := c.checks.Load(); n {
+		case 0:
+			if c.checks.CompareAndSwap(0, 1) {
+				c.startCheck()
+				return
+			}
+		case 1:
+			if c.checks.CompareAndSwap(1, 2) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// startCheck starts the check goroutine, unless the connector is closed.
+func (c *Connector) startCheck() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		c.checks.Store(0)
+		return
+	}
+	c.wg.Add(1)
+	go c.checkLoop()
+}
+
+// checkLoop runs checks while they are asked for.
+func (c *Connector) checkLoop() {
+	defer c.wg.Done()
+	for {
+		interval := c.dep.checkTimeout(c.cfg.AttemptTimeout)
+		if !c.pause(time.Until(c.lastCheck.Add(interval))) {
+			c.checks.Store(0)
+			return
+		}
+		c.lastCheck = time.Now()
+		c.check(interval)
+		if c.checks.CompareAndSwap(1, 0) {
+			return
+		}
+		c.checks.Store(1) // it was 2: one more
+	}
+}
+
+// check runs one check while the circuit is closed, and opens the circuit
+// if Redis does not answer a PING within timeout.
+func (c *Connector) check(timeout time.Duration) {
+	epoch := c.brk.Epoch()
+	if c.brk.Refuse() != nil {
+		return // open already: the probe decides
+	}
+	h, _ := c.newClient(false)
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		_ = h.client.Close()
+		return
+	}
+	c.checking = h.client
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.checking = nil
+		c.mu.Unlock()
+		_ = h.client.Close()
+	}()
+
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	defer cancel()
+	err := ping(ctx, h.client)
+	switch {
+	case answered(err), c.ctx.Err() != nil:
+		return
+	}
+	c.setLastErr(&checkError{timeout: timeout, err: redactErr(err, c.dep.secrets...)})
+	c.brk.Trip(epoch)
+}
+
+// checkError is why a check opened the circuit.
+type checkError struct {
+	timeout time.Duration
+	err     error
+}
+
+func (e *checkError) Error() string {
+	return "redis did not answer the connector's PING within read_timeout (" + e.timeout.String() + ") after a command timed out: " + e.err.Error()
+}
+
+func (e *checkError) Unwrap() error { return e.err }
+
+// answered reports whether the reply to a readiness PING says that Redis
+// serves: no error, or NOPERM for PING itself (an ACL user without +ping
+// is authenticated and served; its own commands may not need PING).
+func answered(err error) bool {
+	return err == nil || redis.IsPermissionError(err) && strings.Contains(err.Error(), "'ping'")
+}
+
+// forbidden reports whether err is a NOPERM reply to something other than
+// the readiness PING (SELECT of the URL's database, say): the user cannot
+// work with this configuration, and retrying will not change that.
+func forbidden(err error) bool {
+	return redis.IsPermissionError(err) && !answered(err)
+}
