@@ -101,6 +101,11 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			cmd.SetErr(err)
 			return err
 		}
+		if isHandshake(cmd) {
+			if ps, _ := ctx.Value(pipelineKey{}).(*pipelineState); ps != nil {
+				return ps.handshake(ctx, cmd, next)
+			}
+		}
 		if h.node {
 			err := next(ctx, cmd)
 			if h.stopsRetry(err) {
@@ -147,7 +152,20 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 			return next(ctx, cmds)
 		}
 		epoch := h.b.Epoch()
-		err := next(ctx, cmds)
+		pctx, cancel := context.WithCancelCause(ctx)
+		ps := &pipelineState{cancel: cancel}
+		err := next(context.WithValue(pctx, pipelineKey{}, ps), cmds)
+		cancel(nil)
+		if failed := ps.failed.Load(); failed != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+			// go-redis stopped on the cancellation after the failed
+			// handshake: the handshake's failure is the pipeline's.
+			err = *failed
+			for _, cmd := range cmds {
+				if errors.Is(cmd.Err(), context.Canceled) {
+					cmd.SetErr(err)
+				}
+			}
+		}
 		for _, cmd := range cmds {
 			if e := cmd.Err(); e != nil {
 				restore(e, cmd)
@@ -187,6 +205,36 @@ func (h *Hook) nodePipeline(ctx context.Context, cmds []redis.Cmder, next redis.
 	}
 	if h.stopsRetry(err) {
 		err = &noRetryError{err: err}
+	}
+	return err
+}
+
+// pipelineKey marks the context of a pipeline or transaction with its
+// pipelineState.
+type pipelineKey struct{}
+
+// pipelineState is what the hooks know of one pipeline or transaction
+// while go-redis runs it. go-redis gives a pipeline a connection from a
+// pool of its own and, if initialising a new one fails, falls back on the
+// main pool: against a hung Redis, a handshake of read_timeout and then a
+// pipeline of read_timeout more. A handshake that fails for lack of an
+// answer ends the pipeline instead (its context is cancelled, so the
+// fallback fails at once), so that a pipeline waits at most one
+// read_timeout, like a command.
+type pipelineState struct {
+	cancel context.CancelCauseFunc
+	failed atomic.Pointer[error]
+}
+
+func (ps *pipelineState) handshake(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+	if err := ps.failed.Load(); err != nil {
+		cmd.SetErr(*err)
+		return *err
+	}
+	err := next(ctx, cmd)
+	if o := Classify(err); o == Suspect || o == Failure {
+		ps.failed.Store(&err)
+		ps.cancel(err)
 	}
 	return err
 }

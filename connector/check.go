@@ -102,11 +102,16 @@ func (c *Connector) check(timeout time.Duration) {
 	defer cancel()
 	err := ping(ctx, h.client)
 	switch {
-	case answered(err), c.ctx.Err() != nil:
+	case c.ctx.Err() != nil:
+		return
+	case answered(err):
+		c.checksRun.Add(1)
 		return
 	}
 	c.setLastErr(&checkError{timeout: timeout, err: redactErr(err, c.dep.secrets...)})
 	c.brk.Trip(epoch)
+	c.checksFailed.Add(1)
+	c.checksRun.Add(1)
 }
 
 // checkError is why a check opened the circuit.

@@ -63,6 +63,8 @@ type Connector struct {
 	checks    atomic.Int32
 	lastCheck time.Time // when the last check started; only the check goroutine uses it
 
+	checksRun       atomic.Uint64
+	checksFailed    atomic.Uint64
 	connects        atomic.Uint64
 	attempts        atomic.Uint64
 	attemptFailures atomic.Uint64
@@ -444,7 +446,15 @@ func (c *Connector) newClient(guarded bool) (*handle, error) {
 	if c.cfg.OnNewClient != nil {
 		// First, so that hooks it adds wrap the circuit's: a command the
 		// circuit refuses still shows in their spans.
-		if err := c.cfg.OnNewClient(client); err != nil {
+		returned := false
+		defer func() {
+			if !returned { // a panic or runtime.Goexit in OnNewClient
+				_ = client.Close()
+			}
+		}()
+		err := c.cfg.OnNewClient(client)
+		returned = true
+		if err != nil {
 			_ = client.Close()
 			return nil, fmt.Errorf("redismw: OnNewClient: %w", err)
 		}

@@ -1,8 +1,11 @@
 package connector_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -35,3 +38,18 @@ func newConnector(t *testing.T, url string, mod func(*connector.Config)) *connec
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// goexit ends the calling goroutine, as a misbehaving callback might.
+func goexit() { runtime.Goexit() }
+
+// slogPanicking returns a logger whose every line panics.
+func slogPanicking() *slog.Logger { return slog.New(panicHandler{}) }
+
+type panicHandler struct{}
+
+func (panicHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (panicHandler) Handle(context.Context, slog.Record) error { panic("logger bug") }
+func (h panicHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
+func (h panicHandler) WithGroup(string) slog.Handler           { return h }

@@ -66,6 +66,13 @@ type Stats struct {
 	// FastFails counts calls and commands refused by the open circuit
 	// without network I/O.
 	FastFails uint64
+	// Checks counts the connector's own PINGs that confirmed or dismissed
+	// a suspicion (a command that timed out, found the pool saturated or
+	// failed); see [Connector.Client].
+	Checks uint64
+	// ChecksFailed counts the checks Redis did not answer in time: each
+	// opened the circuit.
+	ChecksFailed uint64
 	// Waiting is the number of callers waiting on the shared connect now.
 	Waiting int64
 
@@ -87,6 +94,8 @@ func (c *Connector) Stats() Stats {
 		AttemptFailures:    c.attemptFailures.Load(),
 		Failures:           c.brk.Failures(),
 		FastFails:          c.brk.Refusals(),
+		Checks:             c.checksRun.Load(),
+		ChecksFailed:       c.checksFailed.Load(),
 		LastConnectLatency: time.Duration(c.lastLatency.Load()),
 	}
 	if p := c.lastErr.Load(); p != nil {

@@ -161,6 +161,22 @@ func (s *Server) Kill() {
 	s.cmd = nil
 }
 
+// Pause stops the server with SIGSTOP: it keeps its connections and its
+// port but answers nothing, as a hung Redis does. Resume undoes it; Kill
+// and the test's end work on a paused server too.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a server stopped by [Server.Pause] with SIGCONT.
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(sig)
+	}
+}
+
 // waitReady dials addr and sends PING until it answers PONG or timeout
 // passes.
 func waitReady(addr string, tlsConf *tls.Config, timeout time.Duration) error {

@@ -1,0 +1,537 @@
+package connector_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/faultproxy"
+	"github.com/ankitoon/redismw/internal/redistest"
+)
+
+// busyScript keeps Redis busy for ARGV[1] microseconds, after an INCR of
+// KEYS[1] when there is one: a legitimately slow command.
+const busyScript = `
+if KEYS[1] then redis.call('INCR', KEYS[1]) end
+local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat
+	t = redis.call('TIME')
+until t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1])
+return 1`
+
+// settled waits until the connector has run at least n checks, so that
+// what they decided is in the circuit's state.
+func settled(t *testing.T, c *connector.Connector, n uint64) {
+	t.Helper()
+	eventually(t, 10*time.Second, "the connector's checks", func() bool { return c.Stats().Checks >= n })
+}
+
+// closedAfter fails the test unless the circuit is closed and counted no
+// failure.
+func closedAfter(t *testing.T, c *connector.Connector, what string) {
+	t.Helper()
+	if s := c.Stats(); s.Circuit != breaker.Closed || s.Failures != 0 {
+		t.Errorf("after %s: circuit %v, %d failures; want closed, 0: a healthy Redis must never open the circuit", what, s.Circuit, s.Failures)
+	}
+}
+
+// TestHealthyRedisNeverOpens: what callers do — expired deadlines,
+// deadlines shorter than a command's legitimate server time, a saturated
+// pool, a failing OnNewClient — never opens the circuit on a healthy,
+// real Redis with the default threshold.
+func TestHealthyRedisNeverOpens(t *testing.T) {
+	t.Run("expired caller deadlines", func(t *testing.T) {
+		srv := redistest.Start(t)
+		c := newConnector(t, srv.URL(), nil)
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+		defer cancel()
+		for range 20 {
+			if err := rdb.Get(expired, "k").Err(); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("GET with an expired deadline: %v", err)
+			}
+		}
+		settled(t, c, 1)
+		closedAfter(t, c, "20 commands with expired deadlines")
+	})
+
+	t.Run("deadlines shorter than the command", func(t *testing.T) {
+		srv := redistest.Start(t)
+		c := newConnector(t, srv.URL(), nil)
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			err := rdb.Eval(ctx, busyScript, nil, 200_000).Err()
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+				t.Fatalf("a 200ms script with a 100ms deadline: %v, want a timeout", err)
+			}
+		}
+		for range 5 {
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			err := rdb.BLPop(ctx, 2*time.Second, "empty").Err()
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) && !isTimeout(err) {
+				t.Fatalf("BLPOP 2s with a 100ms deadline: %v, want a timeout", err)
+			}
+		}
+		settled(t, c, 1)
+		closedAfter(t, c, "10 commands whose callers allowed less than their server time")
+		if err := rdb.Set(t.Context(), "k", "v", 0).Err(); err != nil {
+			t.Errorf("SET afterwards: %v", err)
+		}
+	})
+
+	t.Run("saturated pool", func(t *testing.T) {
+		srv := redistest.Start(t)
+		c := newConnector(t, srv.URL()+"?pool_size=2&pool_timeout=200ms", nil)
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var blpops sync.WaitGroup
+		results := make(chan error, 2)
+		for range 2 {
+			blpops.Go(func() { results <- rdb.BLPop(t.Context(), 3*time.Second, "jobs").Err() })
+		}
+		eventually(t, 5*time.Second, "both BLPOPs holding a connection", func() bool {
+			st := rdb.PoolStats()
+			return st.TotalConns == 2 && st.IdleConns == 0
+		})
+		for range 5 {
+			if err := rdb.Get(t.Context(), "k").Err(); !errors.Is(err, redis.ErrPoolTimeout) {
+				t.Fatalf("GET on a saturated pool: %v, want redis.ErrPoolTimeout", err)
+			}
+		}
+		settled(t, c, 1)
+		closedAfter(t, c, "5 pool timeouts")
+		plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer plain.Close()
+		if err := plain.RPush(t.Context(), "jobs", "a", "b").Err(); err != nil {
+			t.Fatal(err)
+		}
+		blpops.Wait()
+		close(results)
+		for err := range results {
+			if err != nil {
+				t.Errorf("a healthy BLPOP ended with %v: the circuit harmed it", err)
+			}
+		}
+	})
+
+	t.Run("failing OnNewClient", func(t *testing.T) {
+		_, proxy := behindProxy(t)
+		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+			cfg.OnNewClient = func(redis.UniversalClient) error { return errors.New("instrumentation unavailable") }
+		})
+		for range 10 {
+			_, err := c.Client(t.Context())
+			if err == nil || !strings.Contains(err.Error(), "OnNewClient: instrumentation unavailable") {
+				t.Fatalf("Client with a failing OnNewClient: %v", err)
+			}
+		}
+		closedAfter(t, c, "10 failing OnNewClient calls")
+		if n := proxy.Accepted(); n != 0 {
+			t.Errorf("Redis saw %d connections, want 0", n)
+		}
+	})
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestHangDetected: a real redis-server stopped with SIGSTOP (connections
+// open, nothing answered) opens the circuit within 2 × read_timeout of the
+// hang, at one request at a time, with pipelines, under 1000 concurrent
+// requests, and when every caller's deadline is shorter than read_timeout;
+// no request waits much longer than read_timeout; after SIGCONT the circuit
+// closes again on its own.
+func TestHangDetected(t *testing.T) {
+	const rt = 500 * time.Millisecond
+	// Generous: the bound is 2 × read_timeout; CI's two cores also run the
+	// race detector and the other tests.
+	const slack = 1500 * time.Millisecond
+	run := func(t *testing.T, concurrency int, request func(context.Context, redis.UniversalClient) error) {
+		srv := redistest.Start(t)
+		c := newConnector(t, srv.URL()+"?read_timeout=500ms&pool_size=50", nil)
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := request(t.Context(), rdb); err != nil {
+			t.Fatalf("before the hang: %v", err)
+		}
+		srv.Pause()
+		hung := time.Now()
+		var slowest atomic.Int64
+		var open atomic.Int64
+		var wg sync.WaitGroup
+		wg.Go(func() { // when the circuit opens, whatever the requests are doing
+			for open.Load() == 0 && time.Since(hung) < 4*rt+slack {
+				if c.Stats().Circuit != breaker.Closed {
+					open.CompareAndSwap(0, int64(time.Since(hung)))
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+		for range concurrency {
+			wg.Go(func() {
+				for time.Since(hung) < 4*rt+slack && c.Stats().Circuit == breaker.Closed {
+					start := time.Now()
+					_ = request(t.Context(), rdb)
+					took := time.Since(start)
+					for cur := slowest.Load(); int64(took) > cur && !slowest.CompareAndSwap(cur, int64(took)); cur = slowest.Load() {
+					}
+				}
+			})
+		}
+		wg.Wait()
+		detected := time.Duration(open.Load())
+		if detected == 0 || detected > 2*rt+slack {
+			t.Errorf("circuit open %v after the hang, want within 2 × read_timeout (%v, +%v slack)", detected, 2*rt, slack)
+		}
+		if s := time.Duration(slowest.Load()); s > rt+slack {
+			t.Errorf("slowest request %v, want at most read_timeout (%v, +%v slack)", s, rt, slack)
+		}
+		for range 100 {
+			if err := request(t.Context(), rdb); !errors.Is(err, connector.ErrUnavailable) {
+				t.Fatalf("request on the open circuit: %v", err)
+			}
+		}
+		t.Logf("%d concurrent: circuit open %v after the hang, slowest request %v", concurrency,
+			detected.Round(time.Millisecond), time.Duration(slowest.Load()).Round(time.Millisecond))
+		srv.Resume()
+		eventually(t, 15*time.Second, "the circuit closing after SIGCONT", func() bool {
+			return request(t.Context(), rdb) == nil
+		})
+	}
+	get := func(ctx context.Context, rdb redis.UniversalClient) error {
+		err := rdb.Get(ctx, "k").Err()
+		if errors.Is(err, redis.Nil) {
+			return nil
+		}
+		return err
+	}
+	t.Run("one request at a time", func(t *testing.T) { run(t, 1, get) })
+	t.Run("pipelines", func(t *testing.T) {
+		run(t, 1, func(ctx context.Context, rdb redis.UniversalClient) error {
+			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.Incr(ctx, "n")
+				p.Set(ctx, "k", "v", 0)
+				return nil
+			})
+			return err
+		})
+	})
+	t.Run("transactions", func(t *testing.T) {
+		run(t, 1, func(ctx context.Context, rdb redis.UniversalClient) error {
+			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Incr(ctx, "n")
+				return nil
+			})
+			return err
+		})
+	})
+	t.Run("1000 concurrent", func(t *testing.T) { run(t, 1000, get) })
+	t.Run("callers' deadlines shorter than read_timeout", func(t *testing.T) {
+		run(t, 1, func(ctx context.Context, rdb redis.UniversalClient) error {
+			ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			return get(ctx, rdb)
+		})
+	})
+}
+
+// TestOpeningKeepsHealthyWork: opening the circuit destroys nothing that
+// Redis serves: a command in flight gets its reply, a PubSub subscriber
+// resumes after a restart, and an open period costs Redis no dial but the
+// probe's.
+func TestOpeningKeepsHealthyWork(t *testing.T) {
+	t.Run("in-flight reply delivered", func(t *testing.T) {
+		srv, proxy := behindProxy(t)
+		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) { cfg.Breaker.FailureThreshold = 3 })
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The script holds the one pooled connection for 400ms, after an
+		// INCR; meanwhile every new connection is reset: the circuit opens.
+		done := make(chan error, 1)
+		go func() { done <- rdb.Eval(t.Context(), busyScript, []string{"applied"}, 400_000).Err() }()
+		eventually(t, 5*time.Second, "the script holding its connection", func() bool { return rdb.PoolStats().IdleConns == 0 })
+		if err := proxy.SetMode(faultproxy.Reset); err != nil {
+			t.Fatal(err)
+		}
+		for c.Stats().Circuit == breaker.Closed {
+			_ = rdb.Get(t.Context(), "k").Err()
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("the script in flight when the circuit opened: %v; want its reply", err)
+		}
+		plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer plain.Close()
+		if n, err := plain.Get(t.Context(), "applied").Int(); err != nil || n != 1 {
+			t.Errorf("the script's INCR applied %d times (%v), want once", n, err)
+		}
+	})
+
+	t.Run("PubSub resumes", func(t *testing.T) {
+		srv := redistest.Start(t)
+		c := newConnector(t, srv.URL(), nil)
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := rdb.Subscribe(t.Context(), "news")
+		defer sub.Close()
+		if _, err := sub.Receive(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		msgs := sub.Channel()
+		srv.Kill()
+		for c.Stats().Circuit == breaker.Closed {
+			_ = rdb.Get(t.Context(), "k").Err()
+		}
+		srv.Restart()
+		eventually(t, 15*time.Second, "the circuit closing after the restart", func() bool {
+			_, err := c.Client(t.Context())
+			return err == nil
+		})
+		plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer plain.Close()
+		deadline := time.After(15 * time.Second)
+		for {
+			_ = plain.Publish(t.Context(), "news", "back").Err()
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					t.Fatal("the subscriber's channel closed")
+				}
+				if m.Payload != "back" {
+					t.Fatalf("message %q", m.Payload)
+				}
+				return
+			case <-time.After(100 * time.Millisecond):
+			case <-deadline:
+				t.Fatal("the subscriber got nothing within 15s of the restart")
+			}
+		}
+	})
+}
+
+// TestNothingWedges: only the connector probes, and nothing user code does
+// — a stale Conn pinging in a loop, a panicking hook, Close from
+// OnStateChange, a panicking Logger, runtime.Goexit — leaves the circuit
+// stuck or a caller with a nil client and a nil error.
+func TestNothingWedges(t *testing.T) {
+	t.Run("stale Conn pinging every millisecond", func(t *testing.T) {
+		srv, proxy := behindProxy(t)
+		c := newConnector(t, proxy.URL(), nil)
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := rdb.(*redis.Client).Conn()
+		defer conn.Close()
+		stop := make(chan struct{})
+		var worker sync.WaitGroup
+		worker.Go(func() {
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Millisecond):
+					_ = conn.Ping(t.Context()).Err()
+				}
+			}
+		})
+		defer func() { close(stop); worker.Wait() }()
+		srv.Kill()
+		eventually(t, 10*time.Second, "the circuit opening", func() bool { return c.Stats().Circuit != breaker.Closed })
+		srv.Restart()
+		// 15 open periods of 400ms, as the issue's reproduction allowed.
+		eventually(t, 6*time.Second, "the connector recovering despite the worker", func() bool {
+			_, err := c.Client(t.Context())
+			return err == nil
+		})
+	})
+
+	t.Run("panicking hook during the probe", func(t *testing.T) {
+		srv, proxy := behindProxy(t)
+		var panicking atomic.Bool
+		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+			cfg.OnNewClient = func(rdb redis.UniversalClient) error {
+				rdb.AddHook(panicHook{&panicking})
+				return nil
+			}
+		})
+		if _, err := c.Client(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		srv.Kill()
+		eventually(t, 10*time.Second, "the circuit opening", func() bool {
+			if rdb, ok := c.Ready(); ok {
+				_ = rdb.Get(t.Context(), "k").Err()
+			}
+			return c.Stats().Circuit != breaker.Closed
+		})
+		panicking.Store(true)
+		srv.Restart()
+		eventually(t, 10*time.Second, "a probe that panicked", func() bool { return c.Stats().Attempts >= 3 })
+		panicking.Store(false)
+		eventually(t, 10*time.Second, "recovery after the panicking probes", func() bool {
+			_, err := c.Client(t.Context())
+			return err == nil
+		})
+	})
+
+	t.Run("Close from OnStateChange", func(t *testing.T) {
+		_, proxy := behindProxy(t)
+		var c *connector.Connector
+		closed := make(chan error, 1)
+		c = newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+			cfg.Breaker.FailureThreshold = 1
+			cfg.Breaker.OnStateChange = func(_ string, _, to breaker.State) {
+				if to == breaker.Open {
+					closed <- c.Close()
+				}
+			}
+		})
+		if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Client(t.Context())
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Errorf("Close from OnStateChange: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close from OnStateChange did not return: deadlock")
+		}
+		if _, err := c.Client(t.Context()); !errors.Is(err, connector.ErrClosed) {
+			t.Errorf("Client after Close: %v", err)
+		}
+	})
+
+	t.Run("panicking Logger", func(t *testing.T) {
+		_, proxy := behindProxy(t)
+		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+			cfg.Logger = slogPanicking()
+			cfg.Breaker.FailureThreshold = 1
+		})
+		if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Client(t.Context()); err == nil {
+			t.Fatal("connect succeeded with nothing listening")
+		}
+		if err := proxy.SetMode(faultproxy.Pass); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "recovery with a panicking Logger", func() bool {
+			_, err := c.Client(t.Context())
+			return err == nil
+		})
+	})
+
+	t.Run("runtime.Goexit in OnNewClient", func(t *testing.T) {
+		_, proxy := behindProxy(t)
+		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+			cfg.OnNewClient = func(redis.UniversalClient) error { goexit(); return nil }
+		})
+		for range 3 {
+			rdb, err := c.Client(t.Context())
+			if rdb != nil || err == nil || !strings.Contains(err.Error(), "Goexit") {
+				t.Fatalf("Client when OnNewClient exits its goroutine: %v, %v; want nil and an error naming Goexit", rdb, err)
+			}
+		}
+		closedAfter(t, c, "OnNewClient calling runtime.Goexit")
+	})
+}
+
+// panicHook panics on PING while its flag is set.
+type panicHook struct{ on *atomic.Bool }
+
+func (panicHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h panicHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.on.Load() && cmd.Name() == "ping" {
+			panic("instrumentation bug")
+		}
+		return next(ctx, cmd)
+	}
+}
+func (panicHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestPipelineJudgedByEveryCommand: against a read-only replica, pipelines
+// whose first command is a GET of a missing key (redis.Nil) and whose SET
+// answers READONLY count as failures, and so does a transaction aborted
+// (EXECABORT) by a READONLY.
+func TestPipelineJudgedByEveryCommand(t *testing.T) {
+	master := redistest.Start(t)
+	replica := redistest.Start(t, "--replicaof", "127.0.0.1", itoa(master.Port))
+	for _, tt := range []struct {
+		name string
+		run  func(ctx context.Context, rdb redis.UniversalClient) error
+	}{
+		{"pipeline", func(ctx context.Context, rdb redis.UniversalClient) error {
+			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.Get(ctx, "missing")
+				p.Set(ctx, "k", "v", 0)
+				return nil
+			})
+			return err
+		}},
+		{"transaction", func(ctx context.Context, rdb redis.UniversalClient) error {
+			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Get(ctx, "missing")
+				p.Set(ctx, "k", "v", 0)
+				return nil
+			})
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newConnector(t, replica.URL(), func(cfg *connector.Config) {
+				cfg.Breaker.Timeout = time.Minute
+				cfg.Breaker.BaseTimeout = time.Minute
+			})
+			rdb, err := c.Client(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 20 {
+				err := tt.run(t.Context(), rdb)
+				if errors.Is(err, connector.ErrUnavailable) {
+					break
+				}
+				if err == nil {
+					t.Fatalf("%s %d on a replica succeeded", tt.name, i)
+				}
+			}
+			if s := c.Stats(); s.Circuit != breaker.Open || s.Failures < 5 {
+				t.Errorf("after 20 %ss hitting READONLY: circuit %v, %d failures; want open after 5", tt.name, s.Circuit, s.Failures)
+			}
+		})
+	}
+}
