@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
 )
 
@@ -125,7 +126,11 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	res, ok := h.result(r.Context())
 	if !ok {
-		return // the request's own context ended: nobody to answer
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			return // the request was cancelled: nobody to answer
+		}
+		// Its deadline ended while the probe ran: down, for now.
+		res = probeResult{at: time.Now(), err: r.Context().Err()}
 	}
 	st := h.c.Stats()
 	rep := healthReport{
@@ -205,7 +210,10 @@ func (h *health) probe(ctx context.Context) probeResult {
 	rdb, err := h.c.Client(ctx)
 	if err == nil {
 		start := time.Now()
-		err = rdb.Ping(ctx).Err()
+		if err = rdb.Ping(ctx).Err(); breaker.Classify(err) == breaker.Success {
+			// Redis answered: an ACL user without +ping gets NOPERM.
+			err = nil
+		}
 		res.latency, res.pinged = time.Since(start), err == nil
 	}
 	res.ok, res.err = err == nil, err

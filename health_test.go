@@ -1,6 +1,7 @@
 package redismw_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,10 @@ import (
 	"time"
 
 	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/faultproxy"
+	"github.com/ankitoon/redismw/internal/redistest"
 	"github.com/ankitoon/redismw/redismwtest"
 )
 
@@ -104,4 +109,44 @@ func TestHealthCachesProbes(t *testing.T) {
 		t.Errorf("1000 probes sent %d commands to Redis, want 1 (at most 3 if the run spans periods)", pings)
 	}
 	t.Logf("1000 concurrent probes: %d PING(s) at the server", pings)
+}
+
+// TestHealthProbeDeadline: readiness probes whose own deadline (1s) is
+// shorter than a slow but healthy Redis' answers (1.3s, well under
+// read_timeout) report down without opening the circuit; a probe request
+// whose deadline ends while it waits gets 503, never an empty 200.
+func TestHealthProbeDeadline(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := faultproxy.New(t, srv.Addr)
+	c, err := connector.New(connector.Config{URL: proxy.URL(), Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Client(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetLatency(1300 * time.Millisecond)
+	h := redismw.HealthHandler(c, redismw.WithHealthCache(time.Millisecond))
+	for i := range 5 {
+		if rec := get(t, h, "/healthz"); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("probe %d against a 1.3s Redis: %d, want 503 (its 1s timeout ended)", i, rec.Code)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/healthz", nil))
+	if rec.Code != http.StatusServiceUnavailable || decode(t, rec).Status != "down" {
+		t.Errorf("probe whose deadline ended while it waited: %d %q, want 503 down", rec.Code, rec.Body)
+	}
+	eventually(t, 20*time.Second, "the connector's checks of the timeouts", func() bool { return c.Stats().Checks >= 1 })
+	if s := c.Stats(); s.Circuit != breaker.Closed || s.Failures != 0 {
+		t.Errorf("after 5 readiness probes with a 1s timeout against a healthy 1.3s Redis: circuit %v, %d failures; want closed, 0", s.Circuit, s.Failures)
+	}
+	if rdb, ok := c.Ready(); !ok {
+		t.Error("no ready client")
+	} else if err := rdb.Incr(t.Context(), "n").Err(); err != nil {
+		t.Errorf("INCR without a deadline: %v", err)
+	}
 }

@@ -129,13 +129,15 @@ func WithWaitBudget(d time.Duration) Option {
 // client. [WithErrorHandler] replaces that answer, and [WithFailOpen] calls
 // the handler without a client instead.
 //
-// A request whose own context ends while it waits gets nothing written: its
-// client is gone, or whoever ended the context (a timeout middleware, say)
-// owns the answer. It counts as no Redis failure.
+// A request whose own context ends while it waits counts as no Redis
+// failure. A cancelled request gets nothing written: its client is gone,
+// or whoever cancelled it owns the answer. A request whose deadline ended
+// gets the unavailable answer (503, or the error handler), never an empty
+// 200; writing it after an http.TimeoutHandler has answered is harmless.
 //
 // Every request answered as unavailable, or passed on without a client
 // when failing open, is counted in redismw.middleware.rejections by reason
-// (circuit_open, connect_failed, wait_budget, closed); see
+// (circuit_open, connect_failed, wait_budget, deadline, closed); see
 // [WithMeterProvider].
 //
 // The middleware never mutates the request: it passes a copy with the new
@@ -168,8 +170,14 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 			switch {
 			case err == nil:
 				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), rdb)))
+			case errors.Is(r.Context().Err(), context.Canceled):
+				// The request was cancelled: its client is gone, or the
+				// canceller owns the answer. Write nothing.
 			case r.Context().Err() != nil:
-				// The request's own context ended: write nothing.
+				// The request's deadline ended while it waited: it gets
+				// the unavailable answer, never an empty 200.
+				tel.Reject(r.Context(), telemetry.ReasonDeadline)
+				cfg.onError(w, r, &connector.UnavailableError{Err: err})
 			case cfg.failOpen:
 				tel.Reject(r.Context(), reason(err))
 				next.ServeHTTP(w, r)
@@ -187,7 +195,7 @@ func wait(ctx context.Context, c *connector.Connector, budget time.Duration) (re
 	bctx, cancel := context.WithTimeoutCause(ctx, budget, ErrWaitBudget)
 	defer cancel()
 	rdb, err := c.Client(bctx)
-	if err != nil && err == bctx.Err() && ctx.Err() == nil {
+	if err != nil && errors.Is(err, bctx.Err()) && ctx.Err() == nil {
 		// Client left on bctx's end, and the request's own context is
 		// alive: the budget ran out.
 		return nil, &connector.UnavailableError{Err: ErrWaitBudget}

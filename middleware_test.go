@@ -230,24 +230,51 @@ func (w *writeSpy) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-func TestMiddlewareCanceledRequest(t *testing.T) {
-	c, _ := hungConnector(t)
-	p := &probe{}
-	h := redismw.Middleware(c, redismw.WithWaitBudget(time.Minute))(p)
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	spy := &writeSpy{ResponseWriter: httptest.NewRecorder()}
-	start := time.Now()
-	h.ServeHTTP(spy, httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil))
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("canceled request returned after %v, want soon after its 50ms deadline", took)
-	}
-	if spy.wrote.Load() || p.calls.Load() != 0 {
-		t.Errorf("wrote %v, handler calls %d; want nothing written, no handler", spy.wrote.Load(), p.calls.Load())
-	}
-	_ = c.Close() // cuts the hung attempt short; it must not count either
-	if s := c.Stats(); s.Failures != 0 || s.AttemptFailures != 0 {
-		t.Errorf("stats %+v; a request that left must count no failure", s)
+// TestMiddlewareRequestContextEnds: a request whose own context ends while
+// it waits counts no failure; a cancelled one gets nothing written, one
+// whose deadline ended gets the 503 (never an empty 200).
+func TestMiddlewareRequestContextEnds(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		ctx    func(context.Context) (context.Context, context.CancelFunc)
+		status int // 0: nothing written
+	}{
+		{"cancelled", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(ctx)
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}, 0},
+		{"deadline", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, 50*time.Millisecond)
+		}, http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := hungConnector(t)
+			p := &probe{}
+			h := redismw.Middleware(c, redismw.WithWaitBudget(time.Minute))(p)
+			ctx, cancel := tt.ctx(t.Context())
+			defer cancel()
+			rec := httptest.NewRecorder()
+			spy := &writeSpy{ResponseWriter: rec}
+			start := time.Now()
+			h.ServeHTTP(spy, httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil))
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("request returned after %v, want soon after its context ended at 50ms", took)
+			}
+			if p.calls.Load() != 0 {
+				t.Errorf("handler ran %d times without a client", p.calls.Load())
+			}
+			switch {
+			case tt.status == 0 && spy.wrote.Load():
+				t.Errorf("a cancelled request got %d %q, want nothing written", rec.Code, rec.Body)
+			case tt.status != 0 && (rec.Code != tt.status || rec.Header().Get("Content-Type") != "application/problem+json"):
+				t.Errorf("request whose deadline ended: %d %q, want %d with a problem body", rec.Code, rec.Body, tt.status)
+			}
+			_ = c.Close() // cuts the hung attempt short; it must not count either
+			if s := c.Stats(); s.Failures != 0 || s.AttemptFailures != 0 {
+				t.Errorf("stats %+v; a request that left must count no failure", s)
+			}
+		})
 	}
 }
 

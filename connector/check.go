@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"context"
 	"strings"
 	"time"
 
@@ -16,7 +15,10 @@ import (
 // own, on a fresh connection (so no pool and no caller's deadline are in
 // the way), bounded by read_timeout. If Redis does not answer it, Redis
 // failed to serve within the connection's own deadline: the circuit opens
-// at once. If it answers, the suspicion is dismissed.
+// at once. If it answers, the suspicion is dismissed. Each round trip of
+// the check (the fresh connection's handshake, then the PING) gets
+// read_timeout, as a command's read does: a Redis that answers every
+// command slowly, but within read_timeout, passes.
 //
 // At most one check runs at a time, and they start at most one
 // checkInterval apart: a suspicion during a check asks for one more after
@@ -82,25 +84,23 @@ func (c *Connector) check(timeout time.Duration) {
 	if c.brk.Refuse() != nil {
 		return // open already: the probe decides
 	}
-	h, _ := c.newClient(false)
+	client := c.dep.newClientWith(timeout)
 	c.mu.Lock()
 	if c.closed.Load() {
 		c.mu.Unlock()
-		_ = h.client.Close()
+		_ = client.Close()
 		return
 	}
-	c.checking = h.client
+	c.checking = client // Close closes it: a blocked read ends at once
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		c.checking = nil
 		c.mu.Unlock()
-		_ = h.client.Close()
+		_ = client.Close()
 	}()
 
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
-	defer cancel()
-	err := ping(ctx, h.client)
+	err := ping(c.ctx, client)
 	switch {
 	case c.ctx.Err() != nil:
 		return

@@ -152,3 +152,39 @@ func TestCluster(t *testing.T) {
 	}
 	t.Logf("master killed: 300 commands refused, slowest %v; restarted: connector ready %v after the restart", slowest, time.Since(back).Round(time.Millisecond))
 }
+
+// TestClusterNoRetry: go-redis' ClusterClient retries a command after a
+// timeout or network error within max_redirects; through the connector it
+// does not (unless the URL sets max_retries): an EVAL that runs an INCR
+// and then 300ms of work, with read_timeout=100ms, applies the INCR once
+// and counts at most one failure.
+func TestClusterNoRetry(t *testing.T) {
+	nodes := startCluster(t)
+	url := fmt.Sprintf("redis://%s?addr=%s&addr=%s&read_timeout=100ms", nodes[0].Addr, nodes[1].Addr, nodes[2].Addr)
+	c := newConnector(t, url, nil)
+	rdb, err := c.Client(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = rdb.Eval(t.Context(), busyScript, []string{"counter"}, 300_000).Err()
+	took := time.Since(start)
+	if err == nil || !isTimeout(err) {
+		t.Fatalf("EVAL of 300ms with read_timeout=100ms: %v, want a timeout", err)
+	}
+	plain := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].Addr}})
+	defer plain.Close()
+	eventually(t, 10*time.Second, "the script finishing", func() bool {
+		return plain.Get(t.Context(), "counter").Err() == nil
+	})
+	if n, err := plain.Get(t.Context(), "counter").Int(); err != nil || n != 1 {
+		t.Errorf("the INCR was applied %d times (%v), want once: the command was retried", n, err)
+	}
+	if f := c.Stats().Failures; f > 1 {
+		t.Errorf("one command counted %d failures, want at most 1", f)
+	}
+	if took > 250*time.Millisecond+time.Second {
+		t.Errorf("the EVAL took %v: retried after its timeout", took)
+	}
+	t.Logf("EVAL with read_timeout=100ms: %v after %v; INCR applied once; %d failure(s) counted", err, took.Round(time.Millisecond), c.Stats().Failures)
+}

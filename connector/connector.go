@@ -401,7 +401,7 @@ func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outco
 		t.Report(outcome)
 	}
 
-	fresh, err := c.newClient(true)
+	fresh, err := c.newClient()
 	if err != nil {
 		report(breaker.Ignored)
 		return nil, o, err
@@ -434,15 +434,11 @@ func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outco
 	return nil, o, err
 }
 
-// newClient makes a client. A connect attempt's client (guarded) gets the
-// circuit's hook in bypass mode — the attempt was admitted once and
-// reports its own outcome — and the user's OnNewClient; a check's client
-// gets neither.
-func (c *Connector) newClient(guarded bool) (*handle, error) {
+// newClient makes a connect attempt's client: the user's OnNewClient runs
+// on it, and it gets the circuit's hook in bypass mode — the attempt was
+// admitted once and reports its own outcome.
+func (c *Connector) newClient() (*handle, error) {
 	client := c.dep.newClient()
-	if !guarded {
-		return &handle{client: client}, nil
-	}
 	if c.cfg.OnNewClient != nil {
 		// First, so that hooks it adds wrap the circuit's: a command the
 		// circuit refuses still shows in their spans.

@@ -175,18 +175,32 @@ func (d *deployment) tune(cfg Config) {
 }
 
 // newClient makes a client from a fresh copy of the options.
-func (d *deployment) newClient() redis.UniversalClient {
+func (d *deployment) newClient() redis.UniversalClient { return d.newClientWith(0) }
+
+// newClientWith makes a client from a fresh copy of the options; a
+// positive perRead bounds every read and write by itself instead of by the
+// context's deadline: the connector's check, where each round trip of the
+// handshake and the PING gets read_timeout, as a command would.
+func (d *deployment) newClientWith(perRead time.Duration) redis.UniversalClient {
+	set := func(read, write *time.Duration, ctxTimeout *bool) {
+		if perRead > 0 {
+			*read, *write, *ctxTimeout = perRead, perRead, false
+		}
+	}
 	switch d.kind {
 	case cluster:
 		o := *d.cluster
 		o.Addrs = append([]string(nil), o.Addrs...)
+		set(&o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		return redis.NewClusterClient(&o)
 	case sentinel:
 		o := *d.failover
 		o.SentinelAddrs = append([]string(nil), o.SentinelAddrs...)
+		set(&o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		return redis.NewFailoverClient(&o)
 	default:
 		o := *d.single
+		set(&o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		return redis.NewClient(&o)
 	}
 }

@@ -112,3 +112,50 @@ func TestACL(t *testing.T) {
 		t.Errorf("LastError %q; want WRONGPASS, without the password", s.LastError)
 	}
 }
+
+// TestACLWithoutPing: a least-privileged ACL user that may GET, SET and
+// INCR but not PING works with a plain go-redis client, and so it does
+// through the connector: readiness takes NOPERM for PING as an answer.
+func TestACLWithoutPing(t *testing.T) {
+	srv := redistest.Start(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	if err := admin.Do(t.Context(), "ACL", "SETUSER", "worker", "on", ">w-pass", "~*", "+get", "+set", "+incr").Err(); err != nil {
+		t.Fatal(err)
+	}
+	url := "redis://worker:w-pass@" + srv.Addr
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := redis.NewClient(opts)
+	defer plain.Close()
+	if err := plain.Incr(t.Context(), "n").Err(); err != nil {
+		t.Fatalf("INCR through a plain go-redis client as the user: %v", err)
+	}
+	if err := plain.Ping(t.Context()).Err(); !redis.IsPermissionError(err) {
+		t.Fatalf("PING as the user: %v, want NOPERM", err)
+	}
+
+	c := newConnector(t, url, nil)
+	rdb, err := c.Client(t.Context())
+	if err != nil {
+		t.Fatalf("Client as a user without +ping: %v", err)
+	}
+	if n, err := rdb.Incr(t.Context(), "n").Result(); err != nil || n != 2 {
+		t.Errorf("INCR through the connector: %d, %v; want 2", n, err)
+	}
+	if s := c.Stats(); s.Circuit != breaker.Closed || s.Failures != 0 {
+		t.Errorf("after connecting as a user without +ping: %+v", s)
+	}
+
+	// NOPERM on something the configuration needs (SELECT of db 1) is
+	// permanent: one attempt, the circuit open, an error naming it.
+	bad := newConnector(t, url+"/1", nil)
+	if _, err := bad.Client(t.Context()); !redis.IsPermissionError(err) || !strings.Contains(err.Error(), "not retried") {
+		t.Errorf("Client as the user on db 1: %v; want NOPERM, not retried", err)
+	}
+	if s := bad.Stats(); s.Attempts != 1 || s.Circuit != breaker.Open {
+		t.Errorf("after NOPERM on SELECT: %d attempts, circuit %v; want 1, open", s.Attempts, s.Circuit)
+	}
+}

@@ -13,6 +13,7 @@ const (
 	ReasonConnectFailed = "connect_failed"
 	ReasonWaitBudget    = "wait_budget"
 	ReasonClosed        = "closed"
+	ReasonDeadline      = "deadline"
 )
 
 // Middleware is the telemetry of one middleware.
@@ -29,7 +30,7 @@ func NewMiddleware(mp metric.MeterProvider) *Middleware {
 		metric.WithDescription("Requests the middleware answered as unavailable (or passed on without a client when failing open), by reason."))
 	handle(err)
 	m := &Middleware{rejections: c, reasons: map[string]metric.AddOption{}}
-	for _, r := range []string{ReasonCircuitOpen, ReasonConnectFailed, ReasonWaitBudget, ReasonClosed} {
+	for _, r := range []string{ReasonCircuitOpen, ReasonConnectFailed, ReasonWaitBudget, ReasonClosed, ReasonDeadline} {
 		m.reasons[r] = metric.WithAttributeSet(attribute.NewSet(AttrReason.String(r)))
 	}
 	return m

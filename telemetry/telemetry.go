@@ -75,7 +75,7 @@ const (
 	AttrFrom = attribute.Key("redismw.circuit.from")
 	AttrTo   = attribute.Key("redismw.circuit.to")
 	// AttrReason is why the middleware rejected a request: circuit_open,
-	// connect_failed, wait_budget or closed.
+	// connect_failed, wait_budget, deadline (the request's own) or closed.
 	AttrReason = attribute.Key("redismw.rejection.reason")
 	// AttrWaited is how long a caller waited on the shared connect, in
 	// seconds.
