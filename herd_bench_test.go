@@ -198,17 +198,18 @@ func (p *perRequest) close() {
 // benchRedis is the Redis the benchmarks use: a real redis-server when one
 // is on PATH, miniredis otherwise.
 type benchRedis struct {
-	Addr    string
-	kill    func()
-	restart func()
-	real    bool
+	Addr          string
+	kill          func()
+	restart       func()
+	pause, resume func() // SIGSTOP, SIGCONT; nil for miniredis
+	real          bool
 }
 
 func startBenchRedis(b *testing.B, args ...string) *benchRedis {
 	b.Helper()
 	if _, err := exec.LookPath("redis-server"); err == nil {
 		s := redistest.Start(b, args...)
-		return &benchRedis{Addr: s.Addr, kill: s.Kill, restart: s.Restart, real: true}
+		return &benchRedis{Addr: s.Addr, kill: s.Kill, restart: s.Restart, pause: s.Pause, resume: s.Resume, real: true}
 	}
 	b.Logf("redis-server not on PATH: using miniredis")
 	mr := miniredis.RunT(b)
@@ -476,4 +477,98 @@ func recovery(b *testing.B, srv *benchRedis, name string) time.Duration {
 	}
 	b.Fatalf("%s did not recover within 30s", name)
 	return 0
+}
+
+// BenchmarkDetect: how soon a hung Redis (a real redis-server stopped with
+// SIGSTOP: connections open, nothing answered) opens the circuit, with the
+// connector's defaults (go-redis' read_timeout 5s), under N concurrent
+// request loops (get a client, GET). One op is one hang.
+//
+// Reported: detect-ms, from SIGSTOP to the circuit open (bound: 2 ×
+// read_timeout); slowest-ms, the slowest request during the hang;
+// fast-p99-ms, the p99 of requests once the circuit is open.
+func BenchmarkDetect(b *testing.B) {
+	srv := startBenchRedis(b)
+	if srv.pause == nil {
+		b.Skip("needs a real redis-server (SIGSTOP)")
+	}
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("callers=%d", n), func(b *testing.B) {
+			var detect, slowest []time.Duration
+			var fast []time.Duration
+			for b.Loop() {
+				d, s, f := detectOnce(b, srv, n)
+				detect, slowest, fast = append(detect, d), append(slowest, s), append(fast, f...)
+			}
+			b.ReportMetric(percentile(detect, 50), "detect-ms")
+			b.ReportMetric(percentile(slowest, 100), "slowest-ms")
+			b.ReportMetric(percentile(fast, 99), "fast-p99-ms")
+		})
+	}
+}
+
+func detectOnce(b *testing.B, srv *benchRedis, callers int) (detect, slowest time.Duration, fast []time.Duration) {
+	c, err := connector.New(connector.Config{URL: "redis://" + srv.Addr, Logger: discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	request := func() error {
+		rdb, err := c.Client(ctx)
+		if err != nil {
+			return err
+		}
+		if err := rdb.Get(ctx, "detect").Err(); !errors.Is(err, redis.Nil) {
+			return err
+		}
+		return nil
+	}
+	if err := request(); err != nil {
+		b.Fatalf("healthy request: %v", err)
+	}
+	srv.pause()
+	defer srv.resume()
+	hung := time.Now()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var opened atomic.Int64
+	wg.Go(func() {
+		for opened.Load() == 0 && time.Since(hung) < 30*time.Second {
+			if c.Stats().Circuit != breaker.Closed {
+				opened.Store(int64(time.Since(hung)))
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	for range callers {
+		wg.Go(func() {
+			var mine, fastMine []time.Duration
+			for time.Since(hung) < 30*time.Second {
+				open := opened.Load() != 0
+				t0 := time.Now()
+				_ = request()
+				took := time.Since(t0)
+				if open {
+					fastMine = append(fastMine, took)
+					if len(fastMine) == 10 {
+						break
+					}
+				} else {
+					mine = append(mine, took)
+				}
+			}
+			mu.Lock()
+			for _, d := range mine {
+				slowest = max(slowest, d)
+			}
+			fast = append(fast, fastMine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if opened.Load() == 0 {
+		b.Fatal("the circuit did not open within 30s of the hang")
+	}
+	return time.Duration(opened.Load()), slowest, fast
 }

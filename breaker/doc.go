@@ -3,20 +3,40 @@
 // unhealthy", guards every command of a go-redis client through a hook, and
 // offers a lock-free view of its state for hot paths.
 //
-// A [Breaker] trips after [Settings.FailureThreshold] consecutive failures
-// (default 5) and then refuses work at once, without network I/O, with an
-// error that matches [ErrUnavailable] and carries a RetryAfter hint
-// ([UnavailableError]). After the open period ([Settings.Timeout], default
-// 5 s, randomly lengthened or shortened by up to 20 % so that a fleet does not
-// probe in step) it lets exactly one request through; its success closes the
-// circuit, its failure opens it again.
+// The circuit judges Redis, not its callers ([Classify] is the one place
+// that decides):
 //
-// [Classify] decides what counts: network errors, timeouts, pool timeouts and
-// server states such as LOADING, MASTERDOWN, CLUSTERDOWN, READONLY or BUSY are
-// failures; [redis.Nil] and ordinary error replies (WRONGTYPE, NOSCRIPT, ERR …)
-// prove the server answered and count as successes; the caller's own
-// cancellation is not counted at all.
+//   - Failures: network errors and replies that say the server cannot
+//     serve (LOADING, MASTERDOWN, CLUSTERDOWN, READONLY, BUSY, …). After
+//     [Settings.FailureThreshold] in a row (default 5) the circuit opens.
+//   - Fatal failures (refused credentials, an untrusted certificate) open
+//     it at once.
+//   - Suspicions: timeouts, whoever's deadline it was, and a saturated
+//     pool. They prove nothing about Redis — the caller may have allowed
+//     less time than the command needs, or the pool may be busy with
+//     legitimate blocking commands — so they are not counted: the
+//     connector confirms each with a PING of its own on a fresh
+//     connection, bounded by read_timeout, and opens the circuit only if
+//     Redis does not answer it. A hung Redis is so detected within
+//     2 × read_timeout, at any traffic level.
+//   - Never counted: the caller's cancellation or deadline, [redis.Nil],
+//     ordinary error replies (WRONGTYPE, NOSCRIPT, NOPERM, ERR …), errors
+//     and panics of user code.
 //
-// Most users never touch this package directly: the connector package builds
-// a Breaker from [Settings] and installs its [Hook] on every client it makes.
+// A pipeline or transaction is judged by every command's result; a
+// command counts at most one failure.
+//
+// While the circuit is open, commands, pipelines and dials fail at once,
+// without network I/O, with an error that matches [ErrUnavailable] and
+// carries a RetryAfter hint ([UnavailableError]). Commands never probe:
+// the connector does, with one connect attempt, when the open period ends.
+// The open period grows while an outage lasts: [Settings.BaseTimeout]
+// (default 100ms), doubled after each failed probe up to
+// [Settings.Timeout] (default 5s), each randomly lengthened or shortened
+// by up to 20 % so that a fleet does not probe in step. A successful probe
+// closes the circuit; the next outage starts at BaseTimeout again.
+//
+// Most users never touch this package directly: the connector package
+// builds a Breaker from [Settings] and installs its [Hook] on every client
+// it makes.
 package breaker

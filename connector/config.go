@@ -37,7 +37,10 @@ type Config struct {
 	//     (ContextTimeoutEnabled).
 	//   - Commands are not retried unless max_retries is set to a positive
 	//     number: a retry after a lost reply would apply a non-idempotent
-	//     command (INCR, LPUSH …) twice.
+	//     command (INCR, LPUSH …) twice. This holds for a cluster too:
+	//     after a timeout or a network error go-redis' ClusterClient does
+	//     not send the command again (MOVED, ASK, TRYAGAIN, CLUSTERDOWN and
+	//     READONLY redirections are still followed, within max_redirects).
 	//   - dial_timeout defaults to AttemptTimeout.
 	//
 	// A URL with addr= parameters is a Redis Cluster (go-redis'
@@ -87,8 +90,9 @@ type Config struct {
 	Backoff func(attempt int) time.Duration
 
 	// Breaker configures the circuit that guards connects and commands.
-	// Its zero value trips after 5 consecutive failures and stays open for
-	// 5s ± 20 %.
+	// Its zero value trips after 5 consecutive failures (or one that the
+	// connector's own PING confirms), and stays open for 100ms at first,
+	// doubling after each failed probe up to 5s, ± 20 %.
 	Breaker breaker.Settings
 
 	// Logger receives one line per connect outcome and per circuit

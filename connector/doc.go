@@ -23,11 +23,23 @@
 //     bounded by [Config.AttemptTimeout] (default 2s: dial, handshake and
 //     PING), with exponential backoff and full jitter between them.
 //     go-redis is configured so that its own retries do not multiply them.
-//   - A circuit (package breaker, on sony/gobreaker) counts failed attempts
-//     and failed commands; after 5 in a row it opens, and for 5s ± 20 %
-//     Client and every command on the client fail at once, without network
-//     I/O, with an [*UnavailableError] carrying RetryAfter. Then one probe
-//     connect runs for everyone; its success closes the circuit.
+//   - A circuit (package breaker, on sony/gobreaker) judges Redis, not its
+//     callers. Failed connect attempts, network errors and replies such
+//     as LOADING or READONLY count; 5 in a row open it. A timeout (the
+//     caller's deadline or read_timeout) or a saturated pool only raises a
+//     suspicion, which the connector confirms with a PING of its own on a
+//     fresh connection, bounded by read_timeout: if Redis does not answer,
+//     the circuit opens at once. So a healthy Redis never opens it,
+//     whatever its callers' deadlines, and a hung one opens it within
+//     2 × read_timeout, even at one request at a time.
+//   - While the circuit is open, Client and every command on the client
+//     fail at once, without network I/O, with an [*UnavailableError]
+//     carrying RetryAfter. The connector probes on its own when the open
+//     period ends — 100ms at first, doubling while the outage lasts, up to
+//     5s ± 20 % — with one connect attempt; its success closes the
+//     circuit. The client lives across outages: a worker or a PubSub
+//     subscriber may keep it, and replies that arrive within their
+//     deadline are delivered even if the circuit opened meanwhile.
 //   - Nothing can leave it stuck: after an error, a timeout or a panic the
 //     next call may connect again; a client closed by user code is
 //     replaced; [Connector.Close] ends everything and leaves no goroutine.
