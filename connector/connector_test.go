@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -482,43 +483,64 @@ func TestStatsNeverContainPassword(t *testing.T) {
 	}
 }
 
-// TestOneDialPerOpenPeriod: whatever the fault, callers hammering an open
-// circuit for 2s cause at most one dial attempt per open period (the
-// probe), where go-redis alone makes several per call.
+// TestOneDialPerOpenPeriod: while the circuit is open, Redis sees at most
+// one dial per open period — the connector's probe — although calls to
+// Client and commands, pipelines and PubSub on a client held from before
+// the outage go on the whole time. Dials are counted by the innermost
+// dialer: real connection attempts only.
 func TestOneDialPerOpenPeriod(t *testing.T) {
 	for _, fault := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.Reset, faultproxy.Hang} {
 		t.Run(fmt.Sprint(fault), func(t *testing.T) {
 			_, proxy := behindProxy(t)
-			dials := &redistest.DialCounter{}
+			var dials atomic.Int64
 			const open = 200 * time.Millisecond
-			c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+			c := newConnector(t, "", func(cfg *connector.Config) {
+				cfg.URL = ""
+				cfg.Options = &redis.UniversalOptions{
+					Addrs: []string{proxy.Addr()},
+					Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+						dials.Add(1)
+						var d net.Dialer
+						return d.DialContext(ctx, network, addr)
+					},
+					ReadTimeout: 100 * time.Millisecond,
+				}
 				cfg.AttemptTimeout = 100 * time.Millisecond
 				cfg.Breaker.Timeout = open
-				cfg.OnNewClient = func(rdb redis.UniversalClient) error { rdb.AddHook(dials); return nil }
 			})
+			rdb, err := c.Client(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub := rdb.Subscribe(t.Context(), "news")
+			defer sub.Close()
 			if err := proxy.SetMode(fault); err != nil {
 				t.Fatal(err)
 			}
-			for c.Stats().Circuit != breaker.Open {
-				_, _ = c.Client(t.Context())
-			}
-			base := dials.Dials()
+			proxy.CutAll()
+			eventually(t, 10*time.Second, "the circuit opening", func() bool {
+				_ = rdb.Incr(t.Context(), "n").Err()
+				return c.Stats().Circuit != breaker.Closed
+			})
+			base := dials.Load()
 			start := time.Now()
 			calls := 0
 			for time.Since(start) < 2*time.Second {
 				_, _ = c.Client(t.Context())
+				_ = rdb.Incr(t.Context(), "n").Err()
+				_, _ = rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error { p.Incr(t.Context(), "n"); return nil })
 				calls++
 				time.Sleep(100 * time.Microsecond)
 			}
-			got := dials.Dials() - base
+			got := dials.Load() - base
 			periods := int64(time.Since(start)/open) + 1
 			if got > periods {
-				t.Errorf("%d calls over %v made %d dial attempts; want at most one per %v open period (%d)", calls, time.Since(start).Round(time.Millisecond), got, open, periods)
+				t.Errorf("%d rounds of calls and commands over %v made %d dials; want at most one per %v open period (%d)", calls, time.Since(start).Round(time.Millisecond), got, open, periods)
 			}
 			if got == 0 {
 				t.Errorf("no probe at all in %v of %v open periods", time.Since(start).Round(time.Millisecond), open)
 			}
-			t.Logf("%v: %d calls in 2s, %d dial attempts (≤ %d open periods)", fault, calls, got, periods)
+			t.Logf("%v: %d rounds (Client, INCR, pipeline) in 2s, a PubSub subscriber, %d dials (≤ %d open periods)", fault, calls, got, periods)
 		})
 	}
 }
