@@ -84,8 +84,9 @@ func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
 		if h.bypass.Load() {
 			return next(ctx, network, addr)
 		}
-		if err := h.b.Refuse(); err != nil {
-			return refusedConn{err: err}, nil
+		if h.b.State() != Closed {
+			h.b.refusals.Add(1)
+			return refusedConn{err: &UnavailableError{CircuitOpen: true, Err: errNotDialed}}, nil
 		}
 		return next(ctx, network, addr)
 	}
@@ -108,6 +109,9 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		if h.node {
 			err := next(ctx, cmd)
+			for i := 0; i < maxUnsent && h.b.unsent(err); i++ {
+				err = next(ctx, cmd)
+			}
 			if h.stopsRetry(err) {
 				err = &noRetryError{err: err}
 				cmd.SetErr(err)
@@ -125,6 +129,9 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if err == nil {
 			h.b.Observe(epoch, Success)
 			return nil
+		}
+		for i := 0; i < maxUnsent && h.b.unsent(err); i++ {
+			err = next(ctx, cmd)
 		}
 		err = restore(err, cmd)
 		h.judged(ctx, epoch, Classify(err), err)
@@ -154,7 +161,11 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		epoch := h.b.Epoch()
 		pctx, cancel := context.WithCancelCause(ctx)
 		ps := &pipelineState{cancel: cancel}
-		err := next(context.WithValue(pctx, pipelineKey{}, ps), cmds)
+		pctx = context.WithValue(pctx, pipelineKey{}, ps)
+		err := next(pctx, cmds)
+		for i := 0; i < maxUnsent && h.b.unsent(err); i++ {
+			err = next(pctx, cmds)
+		}
 		cancel(nil)
 		if failed := ps.failed.Load(); failed != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
 			// go-redis stopped on the cancellation after the failed
@@ -195,6 +206,9 @@ func (h *Hook) nodePipeline(ctx context.Context, cmds []redis.Cmder, next redis.
 		}
 	}
 	err := next(ctx, cmds)
+	for i := 0; i < maxUnsent && h.b.unsent(err); i++ {
+		err = next(ctx, cmds)
+	}
 	if h.retries {
 		return err
 	}

@@ -63,6 +63,7 @@ type Connector struct {
 	checks    atomic.Int32
 	lastCheck time.Time // when the last check started; only the check goroutine uses it
 
+	openedAt        atomic.Int64 // when the circuit last left Closed (unix ns)
 	checksRun       atomic.Uint64
 	checksFailed    atomic.Uint64
 	connects        atomic.Uint64
@@ -348,8 +349,8 @@ func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, er
 			c.tel.AttemptFailed(ctx, attempt+1, last, 0)
 			return nil, attempt + 1, c.failure(failed, last, true)
 		case breaker.Ignored:
-			// User code failed (OnNewClient): not Redis' doing, and
-			// trying again would fail the same way.
+			// User code failed (OnNewClient, a hook): not Redis' doing,
+			// and trying again would fail the same way.
 			c.tel.AttemptFailed(ctx, attempt+1, last, 0)
 			return nil, attempt + 1, &UnavailableError{Err: last}
 		}
@@ -428,6 +429,9 @@ func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outco
 		report(breaker.Ignored) // Close cut it short: that says nothing about Redis
 	case breaker.Classify(err) == breaker.Fatal || forbidden(err):
 		report(breaker.Fatal)
+	case breaker.Classify(err) == breaker.Ignored:
+		// Not about Redis: an error of a user's hook, say.
+		report(breaker.Ignored)
 	default:
 		report(breaker.Failure) // a timeout here is the connector's own deadline
 	}
@@ -436,9 +440,13 @@ func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outco
 
 // newClient makes a connect attempt's client: the user's OnNewClient runs
 // on it, and it gets the circuit's hook in bypass mode — the attempt was
-// admitted once and reports its own outcome.
+// admitted once and reports its own outcome. A probe's client, when the
+// connector has its client already, is lean: it is closed after its PING.
 func (c *Connector) newClient() (*handle, error) {
-	client := c.dep.newClient()
+	c.mu.Lock()
+	lean := c.client != nil
+	c.mu.Unlock()
+	client := c.dep.newClientWith(lean, 0)
 	if c.cfg.OnNewClient != nil {
 		// First, so that hooks it adds wrap the circuit's: a command the
 		// circuit refuses still shows in their spans.
@@ -512,6 +520,14 @@ func (c *Connector) onTransition(from, to breaker.State) {
 	}
 	retry := c.brk.RetryAfter()
 	cause := c.lastErr.Load()
+	now := time.Now()
+	var openFor time.Duration
+	switch {
+	case from == breaker.Closed:
+		c.openedAt.Store(now.UnixNano())
+	case to == breaker.Closed:
+		openFor = now.Sub(time.Unix(0, c.openedAt.Load()))
+	}
 	c.events.post(func() {
 		c.tel.Transition(context.Background(), from, to)
 		attrs := []any{"server.address", c.addr, "from", from.String(), "to", to.String()}
@@ -523,7 +539,7 @@ func (c *Connector) onTransition(from, to breaker.State) {
 			}
 			c.log.Warn("redismw: circuit open", attrs...)
 		case breaker.Closed:
-			c.log.Info("redismw: circuit closed", attrs...)
+			c.log.Info("redismw: circuit closed", append(attrs, "open_for", openFor)...)
 		default:
 			c.log.Debug("redismw: circuit "+to.String(), attrs...)
 		}

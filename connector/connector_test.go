@@ -489,8 +489,12 @@ func TestStatsNeverContainPassword(t *testing.T) {
 // the outage go on the whole time. Dials are counted by the innermost
 // dialer: real connection attempts only.
 func TestOneDialPerOpenPeriod(t *testing.T) {
-	for _, fault := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.Reset, faultproxy.Hang} {
-		t.Run(fmt.Sprint(fault), func(t *testing.T) {
+	for _, tc := range []struct {
+		fault   faultproxy.Mode
+		minIdle int
+	}{{faultproxy.Refuse, 0}, {faultproxy.Reset, 0}, {faultproxy.Hang, 0}, {faultproxy.Reset, 4}, {faultproxy.Hang, 4}} {
+		fault := tc.fault
+		t.Run(fmt.Sprintf("%v/min_idle_conns=%d", fault, tc.minIdle), func(t *testing.T) {
 			_, proxy := behindProxy(t)
 			var dials atomic.Int64
 			const open = 200 * time.Millisecond
@@ -503,7 +507,8 @@ func TestOneDialPerOpenPeriod(t *testing.T) {
 						var d net.Dialer
 						return d.DialContext(ctx, network, addr)
 					},
-					ReadTimeout: 100 * time.Millisecond,
+					ReadTimeout:  100 * time.Millisecond,
+					MinIdleConns: tc.minIdle,
 				}
 				cfg.AttemptTimeout = 100 * time.Millisecond
 				cfg.Breaker.Timeout = open

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/telemetry"
@@ -175,32 +176,45 @@ func (d *deployment) tune(cfg Config) {
 }
 
 // newClient makes a client from a fresh copy of the options.
-func (d *deployment) newClient() redis.UniversalClient { return d.newClientWith(0) }
+func (d *deployment) newClient() redis.UniversalClient { return d.newClientWith(false, 0) }
 
-// newClientWith makes a client from a fresh copy of the options; a
-// positive perRead bounds every read and write by itself instead of by the
-// context's deadline: the connector's check, where each round trip of the
-// handshake and the PING gets read_timeout, as a command would.
-func (d *deployment) newClientWith(perRead time.Duration) redis.UniversalClient {
-	set := func(read, write *time.Duration, ctxTimeout *bool) {
+// newClientWith makes a client from a fresh copy of the options. A lean
+// client — a probe's or a check's, thrown away after one PING — dials no
+// idle connections (MinIdleConns) and skips the optional handshake round
+// trips (CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS). A positive perRead
+// bounds every read and write by itself instead of by the context's
+// deadline: the connector's check, where each round trip gets
+// read_timeout, as a command's read does.
+func (d *deployment) newClientWith(lean bool, perRead time.Duration) redis.UniversalClient {
+	set := func(minIdle *int, identity *bool, read, write *time.Duration, ctxTimeout *bool) {
+		if lean {
+			*minIdle, *identity = 0, true
+		}
 		if perRead > 0 {
 			*read, *write, *ctxTimeout = perRead, perRead, false
+		}
+	}
+	noMaint := func(m **maintnotifications.Config) {
+		if lean {
+			*m = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		}
 	}
 	switch d.kind {
 	case cluster:
 		o := *d.cluster
 		o.Addrs = append([]string(nil), o.Addrs...)
-		set(&o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		set(&o.MinIdleConns, &o.DisableIdentity, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		noMaint(&o.MaintNotificationsConfig)
 		return redis.NewClusterClient(&o)
 	case sentinel:
 		o := *d.failover
 		o.SentinelAddrs = append([]string(nil), o.SentinelAddrs...)
-		set(&o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		set(&o.MinIdleConns, &o.DisableIdentity, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		return redis.NewFailoverClient(&o)
 	default:
 		o := *d.single
-		set(&o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		set(&o.MinIdleConns, &o.DisableIdentity, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		noMaint(&o.MaintNotificationsConfig)
 		return redis.NewClient(&o)
 	}
 }

@@ -3,6 +3,7 @@ package connector_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -134,6 +135,57 @@ func TestHealthyRedisNeverOpens(t *testing.T) {
 		}
 	})
 
+	t.Run("slow Redis, under read_timeout", func(t *testing.T) {
+		srv := redistest.Start(t)
+		proxy := faultproxy.New(t, srv.Addr)
+		c := newConnector(t, proxy.URL()+"?read_timeout=500ms", func(cfg *connector.Config) { cfg.AttemptTimeout = 5 * time.Second })
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every reply 300ms late: a new connection's handshake takes
+		// several round trips, each within read_timeout.
+		proxy.SetLatency(300 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		if err := rdb.Get(ctx, "k").Err(); err == nil {
+			t.Fatal("GET with a 50ms deadline against a 300ms Redis succeeded")
+		}
+		settled(t, c, 1)
+		closedAfter(t, c, "a caller's deadline shorter than a slow Redis' answer")
+		if err := rdb.Set(t.Context(), "k", "v", 0).Err(); err != nil {
+			t.Errorf("SET without a deadline: %v", err)
+		}
+	})
+
+	t.Run("slow scripts back to back", func(t *testing.T) {
+		srv := redistest.Start(t)
+		c := newConnector(t, srv.URL()+"?read_timeout=1s", nil)
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		scripts := make(chan error, 1)
+		go func() {
+			var first error
+			for range 6 { // 300ms each: Redis is busy for 1.8s, never past read_timeout
+				if err := rdb.Eval(t.Context(), busyScript, nil, 300_000).Err(); err != nil && first == nil {
+					first = err
+				}
+			}
+			scripts <- first
+		}()
+		time.Sleep(100 * time.Millisecond) // a script is running
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		_ = rdb.Get(ctx, "k").Err()
+		settled(t, c, 1)
+		if err := <-scripts; err != nil {
+			t.Errorf("a script under read_timeout failed: %v", err)
+		}
+		closedAfter(t, c, "slow scripts back to back and a short deadline")
+	})
+
 	t.Run("failing OnNewClient", func(t *testing.T) {
 		_, proxy := behindProxy(t)
 		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
@@ -150,6 +202,53 @@ func TestHealthyRedisNeverOpens(t *testing.T) {
 			t.Errorf("Redis saw %d connections, want 0", n)
 		}
 	})
+
+	for _, fault := range []string{"dial error", "PING error", "dial panic"} {
+		t.Run("user hook's "+fault+" during connect", func(t *testing.T) {
+			srv := redistest.Start(t)
+			h := &faultyHook{fault: fault}
+			c := newConnector(t, srv.URL(), func(cfg *connector.Config) {
+				cfg.OnNewClient = func(rdb redis.UniversalClient) error { rdb.AddHook(h); return nil }
+			})
+			for range 5 {
+				if _, err := c.Client(t.Context()); err == nil {
+					t.Fatalf("connect succeeded despite the hook's %s", fault)
+				}
+			}
+			closedAfter(t, c, "5 connects failed by a user hook's "+fault)
+		})
+	}
+}
+
+// faultyHook is a user's hook that fails: a dial error, a PING error, or a
+// panic in the dial.
+type faultyHook struct{ fault string }
+
+func (h *faultyHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		switch h.fault {
+		case "dial panic":
+			panic("instrumentation bug")
+		case "dial error":
+			return nil, errors.New("dial quota exceeded")
+		}
+		return next(ctx, network, addr)
+	}
+}
+
+func (h *faultyHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.fault == "PING error" && cmd.Name() == "ping" {
+			err := errors.New("command blocked by policy")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *faultyHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 func isTimeout(err error) bool {
@@ -289,6 +388,48 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 		defer plain.Close()
 		if n, err := plain.Get(t.Context(), "applied").Int(); err != nil || n != 1 {
 			t.Errorf("the script's INCR applied %d times (%v), want once", n, err)
+		}
+	})
+
+	t.Run("idle connections dialed while open", func(t *testing.T) {
+		// go-redis keeps min_idle_conns connections ready, dialing them in
+		// the background, while the circuit is open too: the dials are
+		// refused without I/O, and a command that draws such a connection
+		// after recovery is sent on another, not failed.
+		srv, proxy := behindProxy(t)
+		c := newConnector(t, proxy.URL()+"?min_idle_conns=10&pool_size=10&read_timeout=500ms", nil)
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Kill()
+		proxy.CutAll()
+		eventually(t, 10*time.Second, "the circuit opening", func() bool {
+			_ = rdb.Get(t.Context(), "k").Err()
+			return c.Stats().Circuit != breaker.Closed
+		})
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+			_ = rdb.Get(t.Context(), "k").Err() // refused; the pool refills with refused connections
+			time.Sleep(5 * time.Millisecond)
+		}
+		srv.Restart()
+		eventually(t, 15*time.Second, "the circuit closing", func() bool { return c.Stats().Circuit == breaker.Closed })
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for range 20 {
+			wg.Go(func() {
+				if err := rdb.Get(t.Context(), "k").Err(); !errors.Is(err, redis.Nil) {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("GET right after recovery: %v", err)
+		}
+		if _, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error { p.Incr(t.Context(), "n"); return nil }); err != nil {
+			t.Errorf("pipeline right after recovery: %v", err)
 		}
 	})
 
