@@ -138,7 +138,7 @@ func TestHealthyRedisNeverOpens(t *testing.T) {
 	t.Run("slow Redis, under read_timeout", func(t *testing.T) {
 		srv := redistest.Start(t)
 		proxy := faultproxy.New(t, srv.Addr)
-		c := newConnector(t, proxy.URL()+"?read_timeout=500ms", func(cfg *connector.Config) { cfg.AttemptTimeout = 5 * time.Second })
+		c := newConnector(t, proxy.URL()+"?read_timeout=1s", func(cfg *connector.Config) { cfg.AttemptTimeout = 5 * time.Second })
 		rdb, err := c.Client(t.Context())
 		if err != nil {
 			t.Fatal(err)
