@@ -88,7 +88,9 @@ func TestPasswordNowhere(t *testing.T) {
 	for range 3 {
 		_, err := c.Client(context.Background())
 		texts = append(texts, err.Error(), fmt.Sprintf("%+v", err))
+		eventually(t, 10*time.Second, "the connect ending", func() bool { return c.State() != connector.StateConnecting })
 	}
+	eventually(t, 10*time.Second, "the circuit opening", func() bool { return strings.Contains(logs.String(), "circuit open") })
 	h := redismw.Middleware(c, redismw.WithMeterProvider(p.Meter))(&probe{})
 	rec := get(t, h, "/")
 	texts = append(texts, rec.Body.String(), fmt.Sprint(rec.Header()))

@@ -84,6 +84,13 @@ type handle struct {
 type call struct {
 	done    chan struct{}
 	waiters atomic.Int64
+
+	// failed is closed when an attempt of the connect has failed, after
+	// failure is set: from then on nobody waits on the connect, which
+	// goes on with its attempts in the background.
+	failed  chan struct{}
+	failure error
+
 	ctx     context.Context // carries the redis.connect span; ends on Close
 	span    trace.Span
 
@@ -146,7 +153,10 @@ func (c *Connector) poolStats() *redis.PoolStats {
 // every time, with one atomic load: no lock, no allocation. Before the
 // first connect, all concurrent callers share one connect, which runs
 // detached from them: a caller whose ctx ends returns ctx's error at once
-// and the connect goes on for the others. While the circuit is open, or
+// and the connect goes on for the others. Callers wait for its first
+// attempt only: once an attempt has failed, the callers waiting get its
+// failure and later ones get it at once, while the connect goes on with
+// its attempts in the background. While the circuit is open, or
 // its probe is in flight, Client fails at once with an [*UnavailableError]
 // (see [ErrUnavailable]): the connector probes Redis on its own when the
 // open period ends. After [Connector.Close] it returns [ErrClosed].
@@ -204,6 +214,18 @@ func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
 			panic(cl.panic)
 		}
 		return cl.client, cl.err
+	case <-cl.failed:
+		select {
+		case <-cl.done: // it has ended meanwhile: its result is the better answer
+			c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), outcome(cl.err))
+			if cl.panic != nil {
+				panic(cl.panic)
+			}
+			return cl.client, cl.err
+		default:
+		}
+		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), outcome(cl.failure))
+		return nil, cl.failure
 	case <-ctx.Done():
 		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), "left")
 		return nil, ctx.Err()
@@ -233,7 +255,7 @@ func (c *Connector) startLocked(ctx context.Context) *call {
 	if c.inflight != nil {
 		return c.inflight
 	}
-	cl := &call{done: make(chan struct{})}
+	cl := &call{done: make(chan struct{}), failed: make(chan struct{})}
 	cl.ctx, cl.span = c.tel.StartConnect(c.ctx, ctx)
 	c.inflight = cl
 	c.wg.Add(1)
@@ -284,7 +306,7 @@ func (c *Connector) run(cl *call) {
 		close(cl.done)
 		c.scheduleProbe()
 	}()
-	cl.client, attempts, cl.err = c.connect(cl.ctx)
+	cl.client, attempts, cl.err = c.connect(cl)
 	returned = true
 }
 
@@ -314,7 +336,8 @@ func (c *Connector) finish(cl *call, start time.Time, attempts int) {
 // connect makes up to MaxAttempts attempts, with backoff between them, and
 // returns the connector's client once one answers. It returns how many
 // attempts it made. ctx carries the connect's span and ends on Close.
-func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, error) {
+func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
+	ctx := cl.ctx
 	c.connects.Add(1)
 	var last error
 	failed := 0
@@ -359,6 +382,12 @@ func (c *Connector) connect(ctx context.Context) (redis.UniversalClient, int, er
 			pause = c.cfg.Backoff(attempt)
 		}
 		c.tel.AttemptFailed(ctx, attempt+1, last, pause)
+		if attempt == 0 && attempt+1 < c.cfg.MaxAttempts {
+			// Redis failed this connect once: release the callers
+			// waiting on it, and let no new one wait, while it goes on.
+			cl.failure = c.failure(failed, last, false)
+			close(cl.failed)
+		}
 		if !c.pause(pause) {
 			return nil, attempt + 1, ErrClosed
 		}

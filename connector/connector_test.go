@@ -131,9 +131,10 @@ func TestRecoversAfterFailedFirstConnect(t *testing.T) {
 	}
 	_, err := c.Client(ctx)
 	ue := unavailable(t, err)
-	if ue.CircuitOpen || !strings.Contains(err.Error(), "connection refused") {
-		t.Fatalf("first connect: %v; want a connect failure naming the refusal, circuit closed", err)
+	if ue.CircuitOpen || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "after 1 attempt") {
+		t.Fatalf("first connect: %v; want the first attempt's failure naming the refusal, circuit closed", err)
 	}
+	settle(t, c) // the connect goes on in the background
 	if s := c.Stats(); s.Attempts != 3 || s.AttemptFailures != 3 || s.State != connector.StateIdle {
 		t.Fatalf("after the failed connect: %+v; want 3 failed attempts, idle", s)
 	}
@@ -150,15 +151,17 @@ func TestRecoversAfterFailedFirstConnect(t *testing.T) {
 	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = c2.Client(ctx)   // 3 failures
+	_, _ = c2.Client(ctx) // 3 failures
+	settle(t, c2)
 	_, err = c2.Client(ctx) // 2 more: the circuit opens
-	// The connect that tripped the circuit tried: it is no refusal, but it
-	// says when the probe is.
-	if ue := unavailable(t, err); ue.CircuitOpen || ue.RetryAfter <= 0 || c2.Stats().Circuit != breaker.Open {
-		t.Fatalf("after 5 failed attempts: %+v, circuit %v; want a failure with RetryAfter, circuit open", ue, c2.Stats().Circuit)
+	settle(t, c2)
+	// The caller got the first attempt's failure: a connect failure, no
+	// refusal.
+	if ue := unavailable(t, err); ue.CircuitOpen || c2.Stats().Circuit != breaker.Open {
+		t.Fatalf("after 5 failed attempts: %+v, circuit %v; want a connect failure, circuit open", ue, c2.Stats().Circuit)
 	}
-	if _, err := c2.Client(ctx); !unavailable(t, err).CircuitOpen {
-		t.Fatalf("next call: %v; want refused by the open circuit", err)
+	if _, err := c2.Client(ctx); !unavailable(t, err).CircuitOpen || unavailable(t, err).RetryAfter <= 0 {
+		t.Fatalf("next call: %v; want refused by the open circuit, with RetryAfter", err)
 	}
 	if err := proxy.SetMode(faultproxy.Pass); err != nil {
 		t.Fatal(err)
@@ -196,11 +199,16 @@ func TestHungServer(t *testing.T) {
 
 	start := time.Now()
 	_, err := c.Client(ctx)
-	took := time.Since(start)
+	first := time.Since(start)
 	ue := unavailable(t, err)
 	if !errors.Is(ue, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
 		t.Errorf("connect to a hung server: %v; want a timeout", err)
 	}
+	if first < attempt || first > attempt+time.Second {
+		t.Errorf("Client returned after %v; want after the first attempt (%v): nobody waits for the others", first, attempt)
+	}
+	settle(t, c)
+	took := time.Since(start)
 	if bound := 3*attempt + 2*10*time.Millisecond; took < 3*attempt || took > bound+time.Second {
 		t.Errorf("connect took %v; want about MaxAttempts × AttemptTimeout + backoff = %v", took, bound)
 	}
@@ -209,8 +217,13 @@ func TestHungServer(t *testing.T) {
 	}
 
 	_, err = c.Client(ctx) // failures 4 and 5: the circuit opens
-	if ue := unavailable(t, err); ue.CircuitOpen || ue.RetryAfter <= 0 || c.Stats().Circuit != breaker.Open {
-		t.Fatalf("after 5 failed attempts: %v, circuit %v; want a failure with RetryAfter, the circuit open", err, c.Stats().Circuit)
+	settle(t, c)
+	_, err2 := c.Client(ctx)
+	if err2 != nil && c.Stats().Circuit == breaker.Open {
+		err = err2
+	}
+	if ue := unavailable(t, err); ue.RetryAfter <= 0 || c.Stats().Circuit != breaker.Open {
+		t.Fatalf("after 5 failed attempts: %v, circuit %v; want a refusal with RetryAfter, the circuit open", err, c.Stats().Circuit)
 	}
 	dials := proxy.Accepted()
 	var slowest time.Duration
@@ -232,7 +245,7 @@ func TestHungServer(t *testing.T) {
 	if s.FastFails < 1000 || s.State != connector.StateCircuitOpen {
 		t.Errorf("stats %+v; want ≥ 1000 fast fails, circuit_open", s)
 	}
-	t.Logf("connect against a hung server: %v for %d attempts; 1000 calls after the trip: 0 connections, slowest %v", took, 3, slowest)
+	t.Logf("connect against a hung server: first failure returned after %v, %v for %d attempts; 1000 calls after the trip: 0 connections, slowest %v", first, took, 3, slowest)
 }
 
 // TestRedisKilledAfterConnect: commands on a ready client fail when Redis
@@ -261,7 +274,7 @@ func TestRedisKilledAfterConnect(t *testing.T) {
 			t.Fatalf("INCR on a dead server: %v (%v); want a counted failure, or refused once the check opened the circuit", err, o)
 		}
 	}
-	dials := proxy.Accepted()
+	dials, attempts := proxy.Accepted(), c.Stats().Attempts
 	for range 100 {
 		if err := rdb.Incr(ctx, "n").Err(); !unavailable(t, err).CircuitOpen {
 			t.Fatalf("INCR on an open circuit: %v", err)
@@ -269,8 +282,8 @@ func TestRedisKilledAfterConnect(t *testing.T) {
 	}
 	_, err = c.Client(ctx)
 	wait := unavailable(t, err).RetryAfter
-	if got := proxy.Accepted() - dials; got != 0 {
-		t.Errorf("the open circuit let %d connections through", got)
+	if got, probes := proxy.Accepted()-dials, int64(c.Stats().Attempts-attempts); got > probes {
+		t.Errorf("the open circuit let %d connections through, for %d probes", got, probes)
 	}
 
 	if wait <= 0 {
@@ -594,4 +607,51 @@ func TestNoDoubleApply(t *testing.T) {
 	if err != nil || applied != 2 {
 		t.Errorf("plain go-redis client: error %v, applied %d times; want the retry to apply it twice (what the policy avoids)", err, applied)
 	}
+}
+
+// TestNobodyWaitsAfterAFailedAttempt: a cold start against a hung server
+// costs the callers that arrive before the first attempt fails that
+// attempt's time; once it has failed, callers get its failure at once
+// while the connect goes on with its attempts in the background.
+func TestNobodyWaitsAfterAFailedAttempt(t *testing.T) {
+	_, proxy := behindProxy(t)
+	if err := proxy.SetMode(faultproxy.Hang); err != nil {
+		t.Fatal(err)
+	}
+	const attempt = 300 * time.Millisecond
+	c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+		cfg.AttemptTimeout = attempt
+		cfg.Backoff = func(int) time.Duration { return 50 * time.Millisecond }
+	})
+	var wg sync.WaitGroup
+	var early atomic.Int64
+	for range 10 {
+		wg.Go(func() {
+			start := time.Now()
+			if _, err := c.Client(t.Context()); err == nil {
+				t.Error("Client succeeded against a hung server")
+			}
+			early.Store(max(early.Load(), int64(time.Since(start))))
+		})
+	}
+	wg.Wait()
+	if d := time.Duration(early.Load()); d < attempt || d > attempt+time.Second {
+		t.Errorf("the first callers waited up to %v; want about one attempt (%v)", d, attempt)
+	}
+	if c.State() != connector.StateConnecting {
+		t.Fatalf("state %v; want the connect still under way with its next attempts", c.State())
+	}
+	var slowest time.Duration
+	for c.State() == connector.StateConnecting {
+		start := time.Now()
+		if _, err := c.Client(t.Context()); err == nil {
+			t.Fatal("Client succeeded against a hung server")
+		}
+		slowest = max(slowest, time.Since(start))
+		time.Sleep(time.Millisecond)
+	}
+	if slowest > 100*time.Millisecond {
+		t.Errorf("a call during the connect's later attempts took %v; want it at once", slowest)
+	}
+	t.Logf("cold start against a hung server: first callers %v, later calls at most %v", time.Duration(early.Load()).Round(time.Millisecond), slowest)
 }

@@ -53,3 +53,11 @@ func (panicHandler) Enabled(context.Context, slog.Level) bool  { return true }
 func (panicHandler) Handle(context.Context, slog.Record) error { panic("logger bug") }
 func (h panicHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
 func (h panicHandler) WithGroup(string) slog.Handler           { return h }
+
+// settle waits until the connector's connect under way, if any, has ended:
+// callers get its first attempt's failure, the rest goes on in the
+// background.
+func settle(t *testing.T, c *connector.Connector) {
+	t.Helper()
+	eventually(t, 10*time.Second, "the connect ending", func() bool { return c.State() != connector.StateConnecting })
+}

@@ -149,6 +149,7 @@ func TestTelemetryFailedConnect(t *testing.T) {
 	if _, err := c.Client(t.Context()); err == nil {
 		t.Fatal("connect succeeded with nothing listening")
 	}
+	settle(t, c)
 	cs := p.Ended(telemetry.SpanConnect)
 	if len(cs) != 1 {
 		t.Fatalf("%d connect spans, want 1", len(cs))
@@ -196,6 +197,8 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, p := instrumented(t, proxy.URL(), func(cfg *connector.Config) { cfg.Breaker.FailureThreshold = 2 })
+	_, _ = c.Client(t.Context()) // the first attempt's failure
+	settle(t, c)
 	_, err := c.Client(t.Context())
 	ue := unavailable(t, err)
 	if c.Stats().Circuit != breaker.Open || ue.RetryAfter <= 0 {
