@@ -91,8 +91,8 @@ type call struct {
 	failed  chan struct{}
 	failure error
 
-	ctx     context.Context // carries the redis.connect span; ends on Close
-	span    trace.Span
+	ctx  context.Context // carries the redis.connect span; ends on Close
+	span trace.Span
 
 	client redis.UniversalClient
 	err    error
