@@ -2,11 +2,15 @@ package redismw_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
@@ -116,4 +120,67 @@ func BenchmarkMiddleware(b *testing.B) {
 		_, _ = c.Client(b.Context()) // nothing listens: the circuit opens
 		run(b, redismw.Middleware(c)(next))
 	})
+}
+
+// BenchmarkServe: an INCR handler served over real HTTP on loopback,
+// against a real redis-server (miniredis without one), from every core:
+// plain is a handler with a shared go-redis client, redismw the same
+// handler behind the middleware with the client from the context. Target:
+// redismw's throughput ≥ 0.95 × plain's. Reported: req/s.
+func BenchmarkServe(b *testing.B) {
+	srv := startBenchRedis(b)
+	incr := func(rdb func(*http.Request) redis.UniversalClient) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, err := rdb(r).Incr(r.Context(), "serve").Result()
+			if err != nil {
+				redismw.WriteUnavailable(w, r, err)
+				return
+			}
+			_, _ = w.Write(strconv.AppendInt(nil, n, 10))
+		})
+	}
+	plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { _ = plain.Close() })
+	c, err := connector.New(connector.Config{URL: "redis://" + srv.Addr, Logger: discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	handlers := []struct {
+		name string
+		h    http.Handler
+	}{
+		{"plain", incr(func(*http.Request) redis.UniversalClient { return plain })},
+		{"redismw", redismw.Middleware(c)(incr(func(r *http.Request) redis.UniversalClient {
+			rdb, _ := redismw.FromContext(r.Context())
+			return rdb
+		}))},
+	}
+	for _, hh := range handlers {
+		b.Run(hh.name, func(b *testing.B) {
+			ts := httptest.NewServer(hh.h)
+			defer ts.Close()
+			client := ts.Client()
+			client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := client.Get(ts.URL)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+		})
+	}
 }

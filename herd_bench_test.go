@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"slices"
 	"sync"
@@ -414,38 +415,116 @@ func BenchmarkOutage(b *testing.B) {
 	}
 }
 
-// BenchmarkRecovery: Redis is killed, the service keeps calling (one
-// request per millisecond), Redis is restarted. Reported: recover-ms, the
-// time from the restarted server answering PING to the first request
-// (client and INCR) that succeeds. connector uses the defaults (circuit
-// open 5s ± 20 %); connector-1s a 1s open period.
+// BenchmarkOutageCold: a cold start against a hung Redis (the proxy
+// accepts, never answers), connector defaults (AttemptTimeout 2s, 3
+// attempts), 100 request loops (get a client, INCR) for 8s: the whole
+// connect and the open period after it. One op is one cold start.
+//
+// Reported: first-ms, the slowest request that started before the first
+// attempt failed (bound: AttemptTimeout); after-p99-ms and after-max-ms,
+// requests that started after it (target p99 ≤ 1ms: nobody waits on the
+// connect's later attempts or on a probe).
+func BenchmarkOutageCold(b *testing.B) {
+	srv := startBenchRedis(b)
+	var first, after []time.Duration
+	for b.Loop() {
+		proxy := faultproxy.New(b, srv.Addr)
+		if err := proxy.SetMode(faultproxy.Hang); err != nil {
+			b.Fatal(err)
+		}
+		c, err := connector.New(connector.Config{URL: proxy.URL(), Logger: discard})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		var failedAt atomic.Int64 // when the first request failed
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Go(func() {
+				var f, a []time.Duration
+				for time.Since(start) < 8*time.Second {
+					t0 := time.Now()
+					rdb, err := c.Client(context.Background())
+					if err == nil {
+						err = rdb.Incr(context.Background(), "cold").Err()
+					}
+					took := time.Since(t0)
+					if err == nil {
+						b.Error("a request succeeded against a hung server")
+						return
+					}
+					failedAt.CompareAndSwap(0, int64(time.Since(start)))
+					if t0.Sub(start) < time.Duration(failedAt.Load()) {
+						f = append(f, took)
+					} else {
+						a = append(a, took)
+					}
+					time.Sleep(time.Millisecond)
+				}
+				mu.Lock()
+				first, after = append(first, f...), append(after, a...)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		_ = c.Close()
+		proxy.Close()
+	}
+	b.ReportMetric(percentile(first, 100), "first-ms")
+	b.ReportMetric(percentile(after, 99), "after-p99-ms")
+	b.ReportMetric(percentile(after, 100), "after-max-ms")
+}
+
+// BenchmarkRecovery: Redis is killed for an outage of 200ms, 1s, 5s or
+// 30s while the service keeps calling (one request per millisecond), then
+// restarted. connector uses the defaults (open period from 100ms, doubling
+// up to 5s, ± 20 %); connector-fixed-5s a fixed 5s period (the schedule
+// before the open period grew); shared is a plain go-redis client.
+//
+// Reported: recover-ms, the time from the restarted server answering PING
+// to the first request (client and INCR) that succeeds; dials/outage, the
+// connection attempts Redis saw from the kill to the restart (counted by
+// the innermost dialer).
 func BenchmarkRecovery(b *testing.B) {
 	srv := startBenchRedis(b)
-	for _, name := range []string{"connector", "connector-1s", "shared"} {
-		b.Run("strategy="+name, func(b *testing.B) {
-			var recovered []time.Duration
-			for b.Loop() {
-				recovered = append(recovered, recovery(b, srv, name))
-			}
-			b.ReportMetric(percentile(recovered, 50), "recover-ms")
-		})
+	for _, outage := range []time.Duration{200 * time.Millisecond, time.Second, 5 * time.Second, 30 * time.Second} {
+		for _, name := range []string{"connector", "connector-fixed-5s", "shared"} {
+			b.Run(fmt.Sprintf("outage=%v/strategy=%s", outage, name), func(b *testing.B) {
+				var recovered []time.Duration
+				var dials int64
+				for b.Loop() {
+					r, d := recovery(b, srv, name, outage)
+					recovered, dials = append(recovered, r), dials+d
+				}
+				b.ReportMetric(percentile(recovered, 50), "recover-ms")
+				b.ReportMetric(float64(dials)/float64(b.N), "dials/outage")
+			})
+		}
 	}
 }
 
-func recovery(b *testing.B, srv *benchRedis, name string) time.Duration {
-	url := "redis://" + srv.Addr
+func recovery(b *testing.B, srv *benchRedis, name string, outage time.Duration) (time.Duration, int64) {
+	var dials atomic.Int64
+	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
 	var g getter
 	switch name {
-	case "connector":
-		g = newConnectorGetter(url)
-	case "connector-1s":
-		c, err := connector.New(connector.Config{URL: url, Logger: discard, Breaker: breaker.Settings{Timeout: time.Second}})
+	case "shared":
+		g = shared{redis.NewClient(&redis.Options{Addr: srv.Addr, Dialer: dialer})}
+	default:
+		cfg := connector.Config{Options: &redis.UniversalOptions{Addrs: []string{srv.Addr}, Dialer: dialer}, Logger: discard}
+		if name == "connector-fixed-5s" {
+			cfg.Breaker = breaker.Settings{Timeout: 5 * time.Second, BaseTimeout: 5 * time.Second}
+		}
+		c, err := connector.New(cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
 		g = connectorGetter{c}
-	default:
-		g = newShared(url)
 	}
 	defer g.close()
 	ctx := context.Background()
@@ -462,21 +541,23 @@ func recovery(b *testing.B, srv *benchRedis, name string) time.Duration {
 		b.Fatalf("healthy request: %v", err)
 	}
 	srv.kill()
-	deadline := time.Now().Add(time.Second)
+	base := dials.Load()
+	deadline := time.Now().Add(outage)
 	for time.Now().Before(deadline) { // the outage, with traffic
 		_ = request()
 		time.Sleep(time.Millisecond)
 	}
+	during := dials.Load() - base
 	srv.restart()
 	back := time.Now()
 	for time.Since(back) < 30*time.Second {
 		if request() == nil {
-			return time.Since(back)
+			return time.Since(back), during
 		}
 		time.Sleep(time.Millisecond)
 	}
 	b.Fatalf("%s did not recover within 30s", name)
-	return 0
+	return 0, 0
 }
 
 // BenchmarkDetect: how soon a hung Redis (a real redis-server stopped with

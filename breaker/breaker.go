@@ -227,6 +227,10 @@ func (b *Breaker) Observe(epoch uint64, o Outcome) Outcome {
 	return o
 }
 
+// Failing reports whether a failure has been reported since the last
+// success: an outage may be under way, though the circuit is still closed.
+func (b *Breaker) Failing() bool { return b.dirty.Load() }
+
 // Epoch returns the number of transitions so far: the period a command
 // that starts now belongs to.
 func (b *Breaker) Epoch() uint64 { return b.epoch.Load() }

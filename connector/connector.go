@@ -71,6 +71,7 @@ type Connector struct {
 	attemptFailures atomic.Uint64
 	lastLatency     atomic.Int64
 	lastErr         atomic.Pointer[string]
+	lastFailure     atomic.Pointer[error] // the last failed attempt's error, redacted
 }
 
 // handle is a client together with the hook that guards it.
@@ -156,7 +157,8 @@ func (c *Connector) poolStats() *redis.PoolStats {
 // and the connect goes on for the others. Callers wait for its first
 // attempt only: once an attempt has failed, the callers waiting get its
 // failure and later ones get it at once, while the connect goes on with
-// its attempts in the background. While the circuit is open, or
+// its attempts in the background. Likewise nobody waits on a new connect
+// while Redis has failed since its last success. While the circuit is open, or
 // its probe is in flight, Client fails at once with an [*UnavailableError]
 // (see [ErrUnavailable]): the connector probes Redis on its own when the
 // open period ends. After [Connector.Close] it returns [ErrClosed].
@@ -194,12 +196,20 @@ func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
 	if err := c.brk.Refuse(); err != nil {
 		return nil, err
 	}
+	failing := c.brk.Failing()
 	cl, h, err := c.join(ctx)
 	if cl == nil {
 		if h != nil {
 			return h.client, nil
 		}
 		return nil, err
+	}
+	if last := c.lastFailure.Load(); failing && last != nil {
+		// Redis failed the last attempt or command, and nothing has
+		// succeeded since: an outage is under way. The connect goes on
+		// in the background; nobody waits on it.
+		cl.waiters.Add(-1)
+		return nil, &UnavailableError{Err: *last}
 	}
 	start := time.Now()
 	c.tel.Waiting(ctx, 1)
@@ -366,6 +376,10 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 		failed++
 		last = redactErr(err, c.dep.secrets...)
 		c.setLastErr(last)
+		if o != breaker.Ignored {
+			failure := last
+			c.lastFailure.Store(&failure)
+		}
 		switch o {
 		case breaker.Fatal:
 			// Retrying cannot fix it, and the circuit has opened: stop.
