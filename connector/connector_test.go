@@ -18,6 +18,7 @@ import (
 	"github.com/ankitoon/redismw/connector"
 	"github.com/ankitoon/redismw/internal/faultproxy"
 	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testmain"
 )
 
 // behindProxy starts a real redis-server and a fault proxy in front of it.
@@ -27,17 +28,8 @@ func behindProxy(t *testing.T) (*redistest.Server, *faultproxy.Proxy) {
 	return srv, faultproxy.New(t, srv.Addr)
 }
 
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+// eventually is testmain.Eventually.
+var eventually = testmain.Eventually
 
 // unavailable asserts that err is an *UnavailableError and returns it.
 func unavailable(t *testing.T, err error) *connector.UnavailableError {

@@ -6,6 +6,7 @@ package testmain
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
@@ -21,4 +22,18 @@ func (silent) Printf(context.Context, string, ...any) {}
 func Run(m *testing.M, opts ...goleak.Option) {
 	redis.SetLogger(silent{})
 	goleak.VerifyTestMain(m, opts...)
+}
+
+// Eventually polls cond every 2ms until it holds, and fails t if it still
+// does not after timeout: for states reached in the background (a probe,
+// a check, a connect going on after its first failure).
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
