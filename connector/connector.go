@@ -571,8 +571,8 @@ func (c *Connector) onTransition(from, to breaker.State) {
 	case to == breaker.Closed:
 		openFor = now.Sub(time.Unix(0, c.openedAt.Load()))
 	}
+	c.tel.Transition(context.Background(), from, to)
 	c.events.post(func() {
-		c.tel.Transition(context.Background(), from, to)
 		attrs := []any{"server.address", c.addr, "from", from.String(), "to", to.String()}
 		switch to {
 		case breaker.Open:
