@@ -185,13 +185,15 @@ const (
 //	REDIS_BREAKER_TIMEOUT   breaker.Settings.Timeout, a Go duration ("5s")
 //	REDIS_BREAKER_FAILURES  breaker.Settings.FailureThreshold, a positive integer
 //
-// Unset or empty variables select the defaults. The error for a missing or
+// Unset or empty variables select the defaults; surrounding white space
+// (a mounted secret's trailing newline) is ignored. The error for a missing or
 // malformed variable names the variable and the problem, and never contains
 // the URL's password.
 func ConfigFromEnv() (Config, error) {
 	var cfg Config
 	raw, ok := os.LookupEnv(EnvURL)
-	if !ok || strings.TrimSpace(raw) == "" {
+	raw = strings.TrimSpace(raw) // mounted secrets often end with a newline
+	if !ok || raw == "" {
 		return cfg, fmt.Errorf("redismw: %s is not set (want e.g. redis://localhost:6379/0)", EnvURL)
 	}
 	if _, err := parseDeployment(EnvURL, raw); err != nil {

@@ -123,6 +123,11 @@ func TestConfigFromEnv(t *testing.T) {
 				t.Errorf("got %+v, want the URL and zero (default) knobs", c)
 			}
 		}},
+		{name: "URL with a trailing newline", env: map[string]string{"REDIS_URL": url + "\n"}, check: func(t *testing.T, c connector.Config) {
+			if c.URL != url {
+				t.Errorf("URL %q, want %q without the newline", c.URL, url)
+			}
+		}},
 		{name: "all knobs", env: map[string]string{
 			"REDIS_URL": url, "REDIS_ATTEMPT_TIMEOUT": "750ms", "REDIS_MAX_ATTEMPTS": "4",
 			"REDIS_BREAKER_TIMEOUT": "10s", "REDIS_BREAKER_FAILURES": "7",

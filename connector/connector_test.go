@@ -277,7 +277,9 @@ func TestRedisKilledAfterConnect(t *testing.T) {
 	}
 	_, err = c.Client(ctx)
 	wait := unavailable(t, err).RetryAfter
-	if got, probes := proxy.Accepted()-dials, int64(c.Stats().Attempts-attempts); got > probes {
+	// The first failure asked for a check, whose dial may reach the proxy
+	// just after the circuit opened: at most one connection more.
+	if got, probes := proxy.Accepted()-dials, int64(c.Stats().Attempts-attempts); got > probes+1 {
 		t.Errorf("the open circuit let %d connections through, for %d probes", got, probes)
 	}
 

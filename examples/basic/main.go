@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,6 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "localhost:8080", "address to listen on")
 	failOpen := fs.Bool("fail-open", false, "serve /visits without Redis (degraded) instead of answering 503")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h: the usage is printed; asking for it is no failure
+		}
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -203,4 +204,15 @@ func TestFailOpen(t *testing.T) {
 		t.Errorf("/visits failing open: %d %s", r.Code, r.Body)
 	}
 	e.Stop()
+}
+
+// TestHelpExitsZero: -h prints the usage and exits 0, as Go programs do.
+func TestHelpExitsZero(t *testing.T) {
+	out, err := exec.CommandContext(t.Context(), binary, "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("basic -h: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "-addr") || strings.Contains(string(out), "help requested") {
+		t.Errorf("basic -h printed:\n%s\nwant the usage, without an error", out)
+	}
 }
