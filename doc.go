@@ -19,10 +19,11 @@
 // The client comes from a [connector.Connector]: once connected it is
 // handed out with one atomic load; until then all requests share one
 // bounded connect, each waiting at most its wait budget. While Redis is
-// unusable (a circuit, package breaker, opens after 5 consecutive
-// failures), requests are answered at once with 503, Retry-After and an
-// RFC 9457 problem body ([WriteUnavailable]), or, with [WithFailOpen],
-// passed to the handler without a client.
+// unusable (a circuit, package breaker, judges Redis — not its callers'
+// deadlines — and opens on failures it has confirmed), requests are
+// answered at once with 503, Retry-After and an RFC 9457 problem body
+// ([WriteUnavailable]), or, with [WithFailOpen], passed to the handler
+// without a client.
 //
 // [HealthHandler] is a readiness endpoint with a cached probe. Liveness must
 // not depend on Redis: a process whose Redis is down is still alive, and
