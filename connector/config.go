@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -250,21 +251,33 @@ func password(u *url.URL) string {
 	return p
 }
 
-// redact replaces every occurrence of each secret in s, raw or
-// percent-encoded.
+// redact removes each secret from s, raw or percent-encoded. A secret of
+// at least minBareSecret bytes is replaced wherever it occurs; a shorter
+// one is also a common substring (a one-digit password is in every IP
+// address), so it is replaced only where it stands as a password: between
+// ':' and '@' of a userinfo, or as the value of password= or AUTH.
 func redact(s string, secrets ...string) string {
 	for _, secret := range secrets {
 		if secret == "" {
 			continue
 		}
 		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), url.UserPassword("", secret).String()[1:]} {
-			if form != "" {
+			switch {
+			case form == "":
+			case len(secret) >= minBareSecret:
 				s = strings.ReplaceAll(s, form, "xxxxx")
+			default:
+				re := regexp.MustCompile(`(:|password=|(?i:auth) )` + regexp.QuoteMeta(form) + `(@|&|\s|"|$)`)
+				s = re.ReplaceAllString(s, "${1}xxxxx${2}")
 			}
 		}
 	}
 	return s
 }
+
+// minBareSecret is the length from which a secret is redacted wherever it
+// occurs; see redact.
+const minBareSecret = 4
 
 // redactedError hides a secret from an error's text and keeps the error
 // reachable through errors.Is and errors.As.
