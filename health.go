@@ -30,8 +30,8 @@ type healthConfig struct {
 }
 
 // WithHealthCache sets how long a probe result is reused: a flood of
-// readiness probes causes at most one probe per period. It must be
-// positive. Default: [DefaultHealthCache] (1s).
+// readiness probes causes at most one probe per period. It panics if d
+// is not positive (a setup mistake). Default: [DefaultHealthCache] (1s).
 func WithHealthCache(d time.Duration) HealthOption {
 	if d <= 0 {
 		panic("redismw: WithHealthCache: the period must be positive")
@@ -39,8 +39,8 @@ func WithHealthCache(d time.Duration) HealthOption {
 	return healthOptionFunc(func(c *healthConfig) { c.cacheFor = d })
 }
 
-// WithProbeTimeout bounds one probe: getting a client and a PING. It must
-// be positive. Default: 1s.
+// WithProbeTimeout bounds one probe: getting a client and a PING. It
+// panics if d is not positive (a setup mistake). Default: 1s.
 func WithProbeTimeout(d time.Duration) HealthOption {
 	if d <= 0 {
 		panic("redismw: WithProbeTimeout: the timeout must be positive")

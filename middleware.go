@@ -36,7 +36,7 @@ func FromContext(ctx context.Context) (redis.UniversalClient, bool) {
 // in progress before it takes the unavailable path; see [WithWaitBudget].
 const DefaultWaitBudget = 500 * time.Millisecond
 
-// ErrWaitBudget is the cause, inside an [connector.UnavailableError], of a
+// ErrWaitBudget is the cause, inside a [connector.UnavailableError], of a
 // request that stopped waiting for a connect in progress because its wait
 // budget ran out ([WithWaitBudget]). The connect goes on for other requests.
 var ErrWaitBudget = errors.New("redismw: wait budget for the connect in progress exhausted")
@@ -103,7 +103,8 @@ func WithSkip(skip func(r *http.Request) bool) Option {
 // Past it, the request takes the unavailable path (503, or the handler
 // without a client when failing open) while the connect goes on for the
 // others, so that a cold start against a hung Redis costs a request at
-// most d rather than MaxAttempts × AttemptTimeout. It must be positive.
+// most d rather than MaxAttempts × AttemptTimeout. It panics if d is not
+// positive (a setup mistake).
 //
 // Default: [DefaultWaitBudget] (500ms): about eight times the 62ms in which
 // a cold connector served a herd of 10 000 callers through a connection
