@@ -3,6 +3,7 @@ package redismw
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -130,6 +131,9 @@ func WithWaitBudget(d time.Duration) Option {
 // client. [WithErrorHandler] replaces that answer, and [WithFailOpen] calls
 // the handler without a client instead.
 //
+// A panic in the connect (user code in OnNewClient, say), which the
+// connector logs once, gets the same answer as an unavailable Redis.
+//
 // A request whose own context ends while it waits counts as no Redis
 // failure. A cancelled request gets nothing written: its client is gone,
 // or whoever cancelled it owns the answer. A request whose deadline ended
@@ -192,10 +196,23 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 
 // wait gets a client from c, waiting at most budget for a connect in
 // progress.
-func wait(ctx context.Context, c *connector.Connector, budget time.Duration) (redis.UniversalClient, error) {
+func wait(ctx context.Context, c *connector.Connector, budget time.Duration) (rdb redis.UniversalClient, err error) {
 	bctx, cancel := context.WithTimeoutCause(ctx, budget, ErrWaitBudget)
 	defer cancel()
-	rdb, err := c.Client(bctx)
+	defer func() {
+		// A panic in the connect (user code in OnNewClient, say) is
+		// re-raised in every caller waiting on it; the connector has
+		// logged it once. A request still gets the answer for an
+		// unavailable Redis: the 503, or the handler without a client.
+		if v := recover(); v != nil {
+			perr, ok := v.(error)
+			if !ok {
+				perr = fmt.Errorf("%v", v)
+			}
+			rdb, err = nil, &connector.UnavailableError{Err: perr}
+		}
+	}()
+	rdb, err = c.Client(bctx)
 	if err != nil && errors.Is(err, bctx.Err()) && ctx.Err() == nil {
 		// Client left on bctx's end, and the request's own context is
 		// alive: the budget ran out.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -318,5 +319,33 @@ func TestMiddlewareWithServeMux(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "42" {
 		t.Errorf("GET /items/42 through the mux: %d %q", resp.StatusCode, body)
+	}
+}
+
+// TestMiddlewarePanickingConnect: a connect that panics (user code in
+// OnNewClient) gets every request the unavailable answer — the 503, or the
+// handler without a client with WithFailOpen — never a dropped connection.
+func TestMiddlewarePanickingConnect(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail-open=%v", failOpen), func(t *testing.T) {
+			c, _ := redismwtest.NewConnector(t, func(cfg *connector.Config) {
+				cfg.OnNewClient = func(redis.UniversalClient) error { panic("instrumentation bug") }
+			})
+			var opts []redismw.Option
+			if failOpen {
+				opts = append(opts, redismw.WithFailOpen())
+			}
+			p := &probe{}
+			h := redismw.Middleware(c, opts...)(p)
+			for range 3 {
+				rec := get(t, h, "/")
+				switch {
+				case failOpen && (rec.Code != http.StatusNoContent || p.had.Load()):
+					t.Errorf("fail-open request: %d, client %v; want the handler without a client", rec.Code, p.had.Load())
+				case !failOpen && rec.Code != http.StatusServiceUnavailable:
+					t.Errorf("fail-closed request: %d, want 503", rec.Code)
+				}
+			}
+		})
 	}
 }

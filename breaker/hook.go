@@ -71,24 +71,20 @@ func (h *Hook) NodeGuard(retries bool) *Hook {
 // circuit. A new Hook guards.
 func (h *Hook) SetBypass(on bool) { h.bypass.Store(on) }
 
-// DialHook refuses dials while the circuit is not closed: go-redis dials
-// in the background too (a pool that saw PoolSize dial errors redials every
-// second; PubSub reconnects), and an open period must cost Redis no dial
-// but the connector's probe. The refusal is a connection that fails its
-// first read or write with the [*UnavailableError], not a dial error:
-// go-redis counts dial errors, and past PoolSize of them its pool fails
-// every command with the last one for up to a second after the circuit
-// has closed again.
+// DialHook defers dials while the circuit is not closed: go-redis dials in
+// the background too (idle connections, a pool's redial, PubSub
+// reconnects), and an open period must cost Redis no dial but the
+// connector's probe. It returns a connection that dials only when it is
+// first used with the circuit closed; see deferredConn.
 func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if h.bypass.Load() {
+		if h.bypass.Load() || h.b.State() == Closed {
 			return next(ctx, network, addr)
 		}
-		if h.b.State() != Closed {
-			h.b.refusals.Add(1)
-			return refusedConn{err: &UnavailableError{CircuitOpen: true, Err: errNotDialed}}, nil
-		}
-		return next(ctx, network, addr)
+		h.b.refusals.Add(1)
+		return &deferredConn{b: h.b, dial: func(ctx context.Context) (net.Conn, error) {
+			return next(ctx, network, addr)
+		}}, nil
 	}
 }
 
@@ -109,9 +105,6 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		if h.node {
 			err := next(ctx, cmd)
-			for i := 0; i < maxUnsent && h.b.unsent(err); i++ {
-				err = next(ctx, cmd)
-			}
 			if h.stopsRetry(err) {
 				err = &noRetryError{err: err}
 				cmd.SetErr(err)
@@ -129,9 +122,6 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if err == nil {
 			h.b.Observe(epoch, Success)
 			return nil
-		}
-		for i := 0; i < maxUnsent && h.b.unsent(err); i++ {
-			err = next(ctx, cmd)
 		}
 		err = restore(err, cmd)
 		h.judged(ctx, epoch, Classify(err), err)
@@ -163,9 +153,6 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		ps := &pipelineState{cancel: cancel}
 		pctx = context.WithValue(pctx, pipelineKey{}, ps)
 		err := next(pctx, cmds)
-		for i := 0; i < maxUnsent && h.b.unsent(err); i++ {
-			err = next(pctx, cmds)
-		}
 		cancel(nil)
 		if failed := ps.failed.Load(); failed != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
 			// go-redis stopped on the cancellation after the failed
@@ -206,9 +193,6 @@ func (h *Hook) nodePipeline(ctx context.Context, cmds []redis.Cmder, next redis.
 		}
 	}
 	err := next(ctx, cmds)
-	for i := 0; i < maxUnsent && h.b.unsent(err); i++ {
-		err = next(ctx, cmds)
-	}
 	if h.retries {
 		return err
 	}

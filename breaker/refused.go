@@ -1,45 +1,149 @@
 package breaker
 
 import (
+	"context"
 	"errors"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// errNotDialed is the cause of every failure of a refusedConn.
-var errNotDialed = errors.New("redismw: connection not dialed: the circuit was open")
+// errNotDialed is the cause of the failures of a deferredConn used while
+// the circuit is not closed.
+var errNotDialed = errors.New("redismw: connection not dialed: the circuit is open")
 
-// refusedConn is what [Hook.DialHook] returns instead of dialing while the
-// circuit is not closed: a connection to nowhere whose reads and writes
-// fail with the circuit's refusal, so that nothing is ever sent on it.
-// go-redis closes it after the first failed write — unless it keeps it
-// idle first (MinIdleConns), in which case the command that draws it after
-// the circuit has closed again is sent anew (see unsent).
-type refusedConn struct{ err error }
+// deferredDialTimeout bounds a deferred dial when go-redis set no deadline
+// on the connection before its first use.
+const deferredDialTimeout = 10 * time.Second
 
-var _ net.Conn = refusedConn{}
+// deferredConn is what [Hook.DialHook] returns instead of dialing while the
+// circuit is not closed: a connection that dials only when it is first
+// used with the circuit closed. Used while the circuit is still open, its
+// reads and writes fail with the circuit's refusal, so nothing is sent.
+//
+// go-redis dials in the background (idle connections for MinIdleConns, a
+// pool's redial after PoolSize dial errors, PubSub reconnects) and keeps
+// what it dialed: a dial error here would count towards the pool's
+// dial-error limit (past PoolSize of them it fails every command for up to
+// a second after recovery), and a dead connection kept idle would fail the
+// command — or the transaction, or the Conn — that draws it after
+// recovery. A deferred connection is neither: it costs Redis nothing while
+// the circuit is open, and it is a fresh connection once it has closed.
+type deferredConn struct {
+	b    *Breaker
+	dial func(ctx context.Context) (net.Conn, error)
 
-func (c refusedConn) Read([]byte) (int, error)       { return 0, c.err }
-func (c refusedConn) Write([]byte) (int, error)      { return 0, c.err }
-func (refusedConn) Close() error                     { return nil }
-func (refusedConn) LocalAddr() net.Addr              { return refusedAddr{} }
-func (refusedConn) RemoteAddr() net.Addr             { return refusedAddr{} }
-func (refusedConn) SetDeadline(time.Time) error      { return nil }
-func (refusedConn) SetReadDeadline(time.Time) error  { return nil }
-func (refusedConn) SetWriteDeadline(time.Time) error { return nil }
+	real atomic.Pointer[net.Conn] // set once dialed
 
-type refusedAddr struct{}
-
-func (refusedAddr) Network() string { return "redismw" }
-func (refusedAddr) String() string  { return "circuit-open" }
-
-// maxUnsent bounds how many refused connections one command may draw from
-// its pool before it gives up: each is removed as it fails.
-const maxUnsent = 64
-
-// unsent reports whether err says a command was not sent because its
-// connection was one the circuit refused to dial, and the circuit is closed
-// now: sending it again on another connection is safe.
-func (b *Breaker) unsent(err error) bool {
-	return err != nil && errors.Is(err, errNotDialed) && b.State() == Closed
+	mu sync.Mutex
+	// Guarded by mu.
+	closed        bool
+	readDeadline  time.Time
+	writeDeadline time.Time
 }
+
+var _ net.Conn = (*deferredConn)(nil)
+
+// conn returns the real connection, dialing it if the circuit is closed.
+func (c *deferredConn) conn() (net.Conn, error) {
+	if p := c.real.Load(); p != nil {
+		return *p, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.real.Load(); p != nil {
+		return *p, nil
+	}
+	if c.closed {
+		return nil, net.ErrClosed
+	}
+	if err := c.b.Refuse(); err != nil {
+		return nil, &UnavailableError{CircuitOpen: true, Err: errNotDialed}
+	}
+	deadline := time.Now().Add(deferredDialTimeout)
+	for _, d := range []time.Time{c.readDeadline, c.writeDeadline} {
+		if !d.IsZero() && d.Before(deadline) {
+			deadline = d
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	nc, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_ = nc.SetReadDeadline(c.readDeadline)
+	_ = nc.SetWriteDeadline(c.writeDeadline)
+	c.real.Store(&nc)
+	return nc, nil
+}
+
+func (c *deferredConn) Read(p []byte) (int, error) {
+	nc, err := c.conn()
+	if err != nil {
+		return 0, err
+	}
+	return nc.Read(p)
+}
+
+func (c *deferredConn) Write(p []byte) (int, error) {
+	nc, err := c.conn()
+	if err != nil {
+		return 0, err
+	}
+	return nc.Write(p)
+}
+
+func (c *deferredConn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if p := c.real.Load(); p != nil {
+		return (*p).Close()
+	}
+	return nil
+}
+
+func (c *deferredConn) LocalAddr() net.Addr {
+	if p := c.real.Load(); p != nil {
+		return (*p).LocalAddr()
+	}
+	return deferredAddr{}
+}
+
+func (c *deferredConn) RemoteAddr() net.Addr {
+	if p := c.real.Load(); p != nil {
+		return (*p).RemoteAddr()
+	}
+	return deferredAddr{}
+}
+
+func (c *deferredConn) SetDeadline(t time.Time) error {
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
+}
+
+func (c *deferredConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readDeadline = t
+	if p := c.real.Load(); p != nil {
+		return (*p).SetReadDeadline(t)
+	}
+	return nil
+}
+
+func (c *deferredConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeDeadline = t
+	if p := c.real.Load(); p != nil {
+		return (*p).SetWriteDeadline(t)
+	}
+	return nil
+}
+
+type deferredAddr struct{}
+
+func (deferredAddr) Network() string { return "redismw" }
+func (deferredAddr) String() string  { return "not-dialed" }

@@ -1,7 +1,11 @@
 package connector_test
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +13,7 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/redistest"
 )
 
 const secret = "s3cr%t-P@ss" // must never appear in an error
@@ -199,4 +204,49 @@ func TestShortPasswordRedaction(t *testing.T) {
 	if _, err := connector.New(connector.Config{URL: "redis://app:1@127.0.0.1:6379/abc"}); err == nil || strings.Contains(err.Error(), ":1@") {
 		t.Errorf("New with a bad database: %v; want an error without the userinfo", err)
 	}
+}
+
+// TestPanicNeverShowsThePassword: a panic in OnNewClient whose value quotes
+// the URL reaches the log line, the span and the callers' error without
+// the password.
+func TestPanicNeverShowsThePassword(t *testing.T) {
+	const pw = "Sup3rSecretPW"
+	srv := redistest.Start(t)
+	url := "redis://app:" + pw + "@" + srv.Addr
+	var logs strings.Builder
+	var mu sync.Mutex
+	c := newConnector(t, url, func(cfg *connector.Config) {
+		cfg.Logger = slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil))
+		cfg.OnNewClient = func(redis.UniversalClient) error { panic("cannot instrument " + url) }
+	})
+	var recovered any
+	func() {
+		defer func() { recovered = recover() }()
+		_, _ = c.Client(t.Context())
+	}()
+	if recovered == nil {
+		t.Fatal("the connect's panic was not re-raised")
+	}
+	_ = c.Close() // the log line is written
+	mu.Lock()
+	defer mu.Unlock()
+	for what, text := range map[string]string{"the re-raised panic": fmt.Sprint(recovered), "the log": logs.String(), "LastError": c.Stats().LastError} {
+		if strings.Contains(text, pw) {
+			t.Errorf("%s contains the password: %s", what, text)
+		}
+	}
+	if !strings.Contains(logs.String(), "panic during connect") {
+		t.Errorf("no log line for the panic: %s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

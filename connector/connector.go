@@ -28,9 +28,10 @@ type Connector struct {
 	log  *slog.Logger
 	tel  *telemetry.Connector
 
-	// events runs the user's callbacks and the log lines of transitions,
-	// in order, on a goroutine that holds no lock.
-	events notifier
+	// logs writes the log lines, and callbacks runs the user's
+	// OnStateChange, each in order on a goroutine of its own that holds no
+	// lock: a slow callback does not hold the log lines back.
+	logs, callbacks notifier
 
 	// ready is the client Client returns at once: the connector's client
 	// while the circuit is closed, nil otherwise. Only refresh writes it.
@@ -119,7 +120,7 @@ func New(cfg Config) (*Connector, error) {
 	bs.OnStateChange = func(name string, from, to breaker.State) {
 		c.onTransition(from, to)
 		if userChange != nil {
-			c.events.post(func() { userChange(name, from, to) })
+			c.callbacks.post(func() { userChange(name, from, to) })
 		}
 	}
 	if c.brk, err = breaker.New(bs); err != nil {
@@ -302,7 +303,7 @@ func (c *Connector) run(cl *call) {
 	defer func() {
 		if !returned {
 			if v := recover(); v != nil {
-				cl.panic = &panicError{value: v, stack: debug.Stack()}
+				cl.panic = newPanicError(v, debug.Stack(), c.dep.secrets)
 				cl.client, cl.err = nil, cl.panic
 			} else {
 				cl.client, cl.err = nil, errGoexit
@@ -325,21 +326,24 @@ func (c *Connector) finish(cl *call, start time.Time, attempts int) {
 	took := time.Since(start)
 	out := outcome(cl.err)
 	state := c.brk.State()
-	c.tel.EndConnect(cl.ctx, cl.span, start, attempts, out, state, cl.err)
+	// A panic's value or user code's error may quote the URL: what is
+	// logged or put on the span never contains the password.
+	shown := redactErr(cl.err, c.dep.secrets...)
+	c.tel.EndConnect(cl.ctx, cl.span, start, attempts, out, state, shown)
 	attrs := []any{"server.address", c.addr, "outcome", out, "attempts", attempts, "duration", took, "circuit", state.String()}
 	switch {
 	case cl.err == nil:
 		c.lastLatency.Store(int64(took))
-		c.events.post(func() { c.log.Info("redismw: connected", attrs...) })
+		c.logs.post(func() { c.log.Info("redismw: connected", attrs...) })
 	case out == "closed", out == "refused":
 		// Close cut it short, or the circuit was open: not a failure.
-		c.events.post(func() { c.log.Debug("redismw: connect ended", attrs...) })
+		c.logs.post(func() { c.log.Debug("redismw: connect ended", attrs...) })
 	case cl.panic != nil:
-		attrs = append(attrs, "error.type", telemetry.ErrorType(cl.err), "error", cl.err.Error(), "waiters", cl.waiters.Load())
-		c.events.post(func() { c.log.Error("redismw: panic during connect", attrs...) })
+		attrs = append(attrs, "error.type", telemetry.ErrorType(cl.err), "error", shown.Error(), "waiters", cl.waiters.Load())
+		c.logs.post(func() { c.log.Error("redismw: panic during connect", attrs...) })
 	default:
-		attrs = append(attrs, "error.type", telemetry.ErrorType(cl.err), "error", cl.err.Error())
-		c.events.post(func() { c.log.Warn("redismw: connect failed", attrs...) })
+		attrs = append(attrs, "error.type", telemetry.ErrorType(cl.err), "error", shown.Error())
+		c.logs.post(func() { c.log.Warn("redismw: connect failed", attrs...) })
 	}
 }
 
@@ -463,9 +467,20 @@ func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outco
 	}()
 	ctx, cancel := context.WithTimeout(spanCtx, c.cfg.AttemptTimeout)
 	defer cancel()
+	// The context bounds the attempt unless the options disable deadlines
+	// (ReadTimeout -2): then closing the client at AttemptTimeout does.
+	var expired atomic.Bool
+	stop := time.AfterFunc(c.cfg.AttemptTimeout, func() {
+		expired.Store(true)
+		_ = fresh.client.Close()
+	})
 	err = ping(ctx, fresh.client)
+	stop.Stop()
+	if err != nil && expired.Load() {
+		err = fmt.Errorf("%w (the attempt's %v passed)", context.DeadlineExceeded, c.cfg.AttemptTimeout)
+	}
 	switch {
-	case answered(err):
+	case answered(err) && !expired.Load():
 		report(breaker.Success)
 		return fresh, o, nil
 	case c.ctx.Err() != nil:
@@ -572,7 +587,7 @@ func (c *Connector) onTransition(from, to breaker.State) {
 		openFor = now.Sub(time.Unix(0, c.openedAt.Load()))
 	}
 	c.tel.Transition(context.Background(), from, to)
-	c.events.post(func() {
+	c.logs.post(func() {
 		attrs := []any{"server.address", c.addr, "from", from.String(), "to", to.String()}
 		switch to {
 		case breaker.Open:
@@ -674,7 +689,8 @@ func (c *Connector) Close() error {
 		}
 	}
 	c.wg.Wait()
-	c.events.stop()
+	c.logs.stop()
+	c.callbacks.stop()
 	c.tel.Close()
 	if h != nil {
 		return h.client.Close()

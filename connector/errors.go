@@ -31,15 +31,20 @@ var errReopened = errors.New("the circuit opened again during the connect")
 var errGoexit = errors.New("redismw: the connect's goroutine exited (runtime.Goexit in user code) before it ended")
 
 // panicError carries a panic raised during a shared connect to every caller
-// waiting on it, with the stack of the goroutine that panicked.
+// waiting on it, with the stack of the goroutine that panicked. Its text
+// has the passwords removed: a panic's value may quote the URL.
 type panicError struct {
 	value any
 	stack []byte
+	text  string
 }
 
-func (p *panicError) Error() string {
-	return fmt.Sprintf("redismw: panic during connect: %v\n\n%s", p.value, p.stack)
+func newPanicError(value any, stack []byte, secrets []string) *panicError {
+	return &panicError{value: value, stack: stack,
+		text: redact(fmt.Sprintf("redismw: panic during connect: %v\n\n%s", value, stack), secrets...)}
 }
+
+func (p *panicError) Error() string { return p.text }
 
 func (p *panicError) Unwrap() error {
 	err, _ := p.value.(error)

@@ -431,6 +431,29 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 		if _, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error { p.Incr(t.Context(), "n"); return nil }); err != nil {
 			t.Errorf("pipeline right after recovery: %v", err)
 		}
+		// Transactions and Conns stick to the connection they draw.
+		client := rdb.(*redis.Client)
+		var sticky sync.WaitGroup
+		for i := range 8 {
+			key := "w:" + itoa(i)
+			sticky.Go(func() {
+				if err := client.Watch(t.Context(), func(tx *redis.Tx) error {
+					_, err := tx.TxPipelined(t.Context(), func(p redis.Pipeliner) error { p.Incr(t.Context(), key); return nil })
+					return err
+				}, key); err != nil {
+					t.Errorf("WATCH transaction right after recovery: %v", err)
+				}
+				conn := client.Conn()
+				defer conn.Close()
+				if err := conn.Incr(t.Context(), "c").Err(); err != nil {
+					t.Errorf("INCR on a Conn right after recovery: %v", err)
+				}
+			})
+		}
+		sticky.Wait()
+		if n, err := client.Get(t.Context(), "c").Int(); err != nil || n != 8 {
+			t.Errorf("counter %d (%v) after 8 Conn INCRs, want 8", n, err)
+		}
 	})
 
 	t.Run("PubSub resumes", func(t *testing.T) {
@@ -572,6 +595,30 @@ func TestNothingWedges(t *testing.T) {
 		}
 	})
 
+	t.Run("Close waits for a running OnStateChange", func(t *testing.T) {
+		_, proxy := behindProxy(t)
+		var started, finished atomic.Bool
+		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+			cfg.Breaker.FailureThreshold = 1
+			cfg.Breaker.OnStateChange = func(string, breaker.State, breaker.State) {
+				started.Store(true)
+				time.Sleep(300 * time.Millisecond)
+				finished.Store(true)
+			}
+		})
+		if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Client(t.Context())
+		eventually(t, 10*time.Second, "the callback starting", started.Load)
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !finished.Load() {
+			t.Error("Close returned while OnStateChange was still running")
+		}
+	})
+
 	t.Run("panicking Logger", func(t *testing.T) {
 		_, proxy := behindProxy(t)
 		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
@@ -591,6 +638,26 @@ func TestNothingWedges(t *testing.T) {
 			_, err := c.Client(t.Context())
 			return err == nil
 		})
+	})
+
+	t.Run("no deadlines in the options", func(t *testing.T) {
+		srv := redistest.Start(t)
+		c := newConnector(t, "", func(cfg *connector.Config) {
+			cfg.URL = ""
+			cfg.Options = &redis.UniversalOptions{Addrs: []string{srv.Addr}, ReadTimeout: -2, WriteTimeout: -2}
+			cfg.AttemptTimeout = 300 * time.Millisecond
+			cfg.MaxAttempts = 2
+		})
+		srv.Pause()
+		defer srv.Resume()
+		start := time.Now()
+		if _, err := c.Client(t.Context()); err == nil {
+			t.Fatal("Client succeeded against a stopped server")
+		}
+		settle(t, c)
+		if took := time.Since(start); took > 2*300*time.Millisecond+2*time.Second {
+			t.Errorf("a connect of 2 attempts of 300ms took %v with ReadTimeout -2: AttemptTimeout must bound it", took)
+		}
 	})
 
 	t.Run("runtime.Goexit in OnNewClient", func(t *testing.T) {

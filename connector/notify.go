@@ -1,7 +1,10 @@
 package connector
 
 import (
+	"bytes"
 	"fmt"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -21,8 +24,8 @@ type notifier struct {
 	running bool
 	stopped bool
 
-	wg         sync.WaitGroup // the running goroutine
-	inCallback atomic.Bool    // a callback is running
+	wg     sync.WaitGroup // the running goroutine
+	runner atomic.Uint64  // the running goroutine's id, 0 when none
 }
 
 // post queues f; after stop it is dropped.
@@ -42,6 +45,8 @@ func (n *notifier) post(f func()) {
 
 func (n *notifier) drain() {
 	defer n.wg.Done()
+	n.runner.Store(goid())
+	defer n.runner.Store(0)
 	for {
 		n.mu.Lock()
 		if len(n.queue) == 0 {
@@ -58,9 +63,7 @@ func (n *notifier) drain() {
 }
 
 func (n *notifier) call(f func()) {
-	n.inCallback.Store(true)
 	defer func() {
-		n.inCallback.Store(false)
 		if v := recover(); v != nil {
 			otel.Handle(fmt.Errorf("redismw: panic in a callback (Logger or Breaker.OnStateChange): %v", v))
 		}
@@ -69,26 +72,30 @@ func (n *notifier) call(f func()) {
 }
 
 // stop runs what is queued, drops what comes later, and waits for the
-// goroutine to end — unless called from a callback, which the goroutine is
-// running: then it ends by itself after that callback.
+// goroutine to end — unless it is called from a callback, on that very
+// goroutine, which cannot wait for itself: then the goroutine ends by
+// itself once that callback returns.
 func (n *notifier) stop() {
 	n.mu.Lock()
 	n.stopped = true
 	n.mu.Unlock()
-	if !n.inCallback.Load() {
-		n.wg.Wait()
+	if id := n.runner.Load(); id != 0 && id == goid() {
+		return
 	}
+	n.wg.Wait()
 }
 
-// flush waits until every callback posted so far has run (for tests and
-// Stats readers that want the log lines written).
-func (n *notifier) flush() {
-	done := make(chan struct{})
-	n.post(func() { close(done) })
-	n.mu.Lock()
-	stopped := n.stopped
-	n.mu.Unlock()
-	if !stopped {
-		<-done
+// goid returns the calling goroutine's id, read from its stack header
+// ("goroutine 42 [running]:"). Only stop uses it, to tell a Close called
+// from a callback from one called elsewhere: there is no other way to
+// know, and waiting for oneself would deadlock.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		id, _ := strconv.ParseUint(string(b[:i]), 10, 64)
+		return id
 	}
+	return 0
 }
