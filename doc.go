@@ -2,19 +2,25 @@
 // service, and keeps the service fast and honest while Redis is slow, down,
 // restarting or hung.
 //
-// Wrap a handler with [Middleware] and read the client with [FromContext]:
+// Wrap a handler with [Middleware] and read the client with [FromContext];
+// mount readiness and liveness outside it:
 //
 //	c, err := connector.New(connector.Config{URL: os.Getenv("REDIS_URL")})
-//	if err != nil { log.Fatal(err) }
+//	if err != nil {
+//		log.Fatal(err)
+//	}
 //	defer c.Close()
-//	mux := http.NewServeMux()
-//	mux.HandleFunc("GET /visits", func(w http.ResponseWriter, r *http.Request) {
+//	app := http.NewServeMux() // the routes that use Redis
+//	app.HandleFunc("GET /visits", func(w http.ResponseWriter, r *http.Request) {
 //		rdb, _ := redismw.FromContext(r.Context())
 //		n, err := rdb.Incr(r.Context(), "visits").Result()
 //		…
 //	})
+//	mux := http.NewServeMux()
 //	mux.Handle("GET /healthz", redismw.HealthHandler(c))
-//	http.ListenAndServe(addr, redismw.Middleware(c, redismw.WithSkip(isHealth))(mux))
+//	mux.HandleFunc("GET /livez", func(http.ResponseWriter, *http.Request) {})
+//	mux.Handle("/", redismw.Middleware(c)(app))
+//	log.Fatal(http.ListenAndServe(addr, mux))
 //
 // The client comes from a [connector.Connector]: once connected it is
 // handed out with one atomic load; until then all requests share one
