@@ -124,21 +124,21 @@ func (c *deferredConn) SetDeadline(t time.Time) error {
 }
 
 func (c *deferredConn) SetReadDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.readDeadline = t
-	if p := c.real.Load(); p != nil {
-		return (*p).SetReadDeadline(t)
-	}
-	return nil
+	return c.setDeadline(&c.readDeadline, t, net.Conn.SetReadDeadline)
 }
 
 func (c *deferredConn) SetWriteDeadline(t time.Time) error {
+	return c.setDeadline(&c.writeDeadline, t, net.Conn.SetWriteDeadline)
+}
+
+// setDeadline records a deadline for the dial to come (field, guarded by
+// mu), or sets it on the real connection once dialed.
+func (c *deferredConn) setDeadline(field *time.Time, t time.Time, set func(net.Conn, time.Time) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.writeDeadline = t
+	*field = t
 	if p := c.real.Load(); p != nil {
-		return (*p).SetWriteDeadline(t)
+		return set(*p, t)
 	}
 	return nil
 }
