@@ -44,7 +44,7 @@ type HookEvents struct {
 	// Suspect is called when a command timed out, found the pool
 	// saturated or failed on a closed circuit: the owner may confirm
 	// whether Redis serves. It must return at once.
-	Suspect func(epoch uint64)
+	Suspect func()
 }
 
 // NewHook returns a guarding [Hook] for one client.
@@ -98,7 +98,8 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			cmd.SetErr(err)
 			return err
 		}
-		if isHandshake(cmd) {
+		handshake := isHandshake(cmd)
+		if handshake {
 			if ps, _ := ctx.Value(pipelineKey{}).(*pipelineState); ps != nil {
 				return ps.handshake(ctx, cmd, next)
 			}
@@ -111,7 +112,7 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			}
 			return err
 		}
-		if isHandshake(cmd) {
+		if handshake {
 			// A connection-initialisation command (HELLO, AUTH, …) that
 			// go-redis runs through the hooks of the command that needed
 			// the connection: that command is judged already.
@@ -243,7 +244,7 @@ func (h *Hook) judged(ctx context.Context, epoch uint64, o Outcome, err error) {
 	switch h.b.Observe(epoch, o) {
 	case Suspect:
 		if h.ev.Suspect != nil {
-			h.ev.Suspect(epoch)
+			h.ev.Suspect()
 		}
 	case Failure, Fatal:
 		after := h.b.State()
@@ -254,7 +255,7 @@ func (h *Hook) judged(ctx context.Context, epoch uint64, o Outcome, err error) {
 			// Confirming a failure can open the circuit before
 			// FailureThreshold failures in a row: at one request a second,
 			// or when only one master of a cluster fails.
-			h.ev.Suspect(epoch)
+			h.ev.Suspect()
 		}
 	case Ignored:
 		if h.ev.ClientClosed != nil && errors.Is(err, redis.ErrClosed) {

@@ -221,7 +221,7 @@ func TestHookSuspects(t *testing.T) {
 	var suspicions atomic.Int32
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1,
 		PoolSize: 1, PoolTimeout: 20 * time.Millisecond, ContextTimeoutEnabled: true})
-	rdb.AddHook(b.NewHook(breaker.HookEvents{Suspect: func(uint64) { suspicions.Add(1) }}))
+	rdb.AddHook(b.NewHook(breaker.HookEvents{Suspect: func() { suspicions.Add(1) }}))
 	t.Cleanup(func() { _ = rdb.Close() })
 
 	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))

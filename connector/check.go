@@ -29,7 +29,7 @@ import (
 
 // suspect asks for a check; it is the hooks' Suspect event and returns at
 // once.
-func (c *Connector) suspect(uint64) {
+func (c *Connector) suspect() {
 	for {
 		switch n := c.checks.Load(); n {
 		case 0:

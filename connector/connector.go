@@ -128,11 +128,10 @@ func New(cfg Config) (*Connector, error) {
 	}
 	size, idleMax, idleMin := dep.pool()
 	c.tel = telemetry.NewConnector(cfg.TracerProvider, cfg.MeterProvider, dep.server(), c.brk.State, telemetry.Pool{
-		Stats:           c.poolStats,
-		Max:             size,
-		IdleMax:         idleMax,
-		IdleMin:         idleMin,
-		RetiredTimeouts: func() int64 { return 0 },
+		Stats:   c.poolStats,
+		Max:     size,
+		IdleMax: idleMax,
+		IdleMin: idleMin,
 	})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil

@@ -22,16 +22,13 @@ type Server struct {
 	PoolName string // db.client.connection.pool.name: "address:port/db"
 }
 
-// Pool is what the pool metrics observe: the current client's pool
-// statistics (nil when there is no client), its limits, and the pool
-// timeouts of clients already retired, so that the timeouts counter never
-// goes back.
+// Pool is what the pool metrics observe: the connector's client's pool
+// statistics (nil when there is no client) and its limits.
 type Pool struct {
-	Stats           func() *redis.PoolStats
-	Max             int
-	IdleMax         int
-	IdleMin         int
-	RetiredTimeouts func() int64
+	Stats   func() *redis.PoolStats
+	Max     int
+	IdleMax int
+	IdleMin int
 }
 
 // Connector is the telemetry of one connector. Its methods are safe for
@@ -128,7 +125,7 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		}
 		o.ObserveInt64(count.Inst(), idleN, idle)
 		o.ObserveInt64(count.Inst(), max(usedN, 0), used)
-		o.ObserveInt64(timeouts.Inst(), timeoutN+pool.RetiredTimeouts(), poolAttrs)
+		o.ObserveInt64(timeouts.Inst(), timeoutN, poolAttrs)
 		return nil
 	}, circuit, count.Inst(), maxConns.Inst(), idleMax.Inst(), idleMin.Inst(), timeouts.Inst())
 	handle(err)
