@@ -84,7 +84,7 @@ func (c *Connector) check(timeout time.Duration) {
 	if c.brk.Refuse() != nil {
 		return // open already: the probe decides
 	}
-	client := c.dep.newClientWith(true, timeout)
+	client := c.dep.newClient(true, timeout)
 	c.mu.Lock()
 	if c.closed.Load() {
 		c.mu.Unlock()

@@ -503,7 +503,7 @@ func (c *Connector) newClient() (*handle, error) {
 	c.mu.Lock()
 	lean := c.client != nil
 	c.mu.Unlock()
-	client := c.dep.newClientWith(lean, 0)
+	client := c.dep.newClient(lean, 0)
 	if c.cfg.OnNewClient != nil {
 		// First, so that hooks it adds wrap the circuit's: a command the
 		// circuit refuses still shows in their spans.

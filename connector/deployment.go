@@ -175,17 +175,14 @@ func (d *deployment) tune(cfg Config) {
 	}
 }
 
-// newClient makes a client from a fresh copy of the options.
-func (d *deployment) newClient() redis.UniversalClient { return d.newClientWith(false, 0) }
-
-// newClientWith makes a client from a fresh copy of the options. A lean
+// newClient makes a client from a fresh copy of the options. A lean
 // client — a probe's or a check's, thrown away after one PING — dials no
 // idle connections (MinIdleConns) and skips the optional handshake round
 // trips (CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS). A positive perRead
 // bounds every read and write by itself instead of by the context's
 // deadline: the connector's check, where each round trip gets
 // read_timeout, as a command's read does.
-func (d *deployment) newClientWith(lean bool, perRead time.Duration) redis.UniversalClient {
+func (d *deployment) newClient(lean bool, perRead time.Duration) redis.UniversalClient {
 	set := func(minIdle *int, identity *bool, read, write *time.Duration, ctxTimeout *bool) {
 		if lean {
 			*minIdle, *identity = 0, true
