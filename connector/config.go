@@ -106,7 +106,10 @@ type Config struct {
 	// makes, before its first command: to instrument it with go-redis'
 	// extra/redisotel, say. Hooks it adds run before the circuit's, so they
 	// see refused commands too. An error fails the connect attempt. The
-	// connector makes a new client per connect attempt.
+	// connector makes a new client per connect attempt. Besides the
+	// attempt's PING, they see the PINGs of a first connect's warm-up (one
+	// per caller waiting, up to the pool's size: see the package
+	// documentation).
 	OnNewClient func(redis.UniversalClient) error
 
 	// TracerProvider makes the redis.connect spans.

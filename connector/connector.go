@@ -21,12 +21,13 @@ import (
 // safe for concurrent use; see the package documentation for its
 // guarantees.
 type Connector struct {
-	cfg  Config
-	dep  *deployment // makes the clients
-	addr string      // the deployment's first address, for logs
-	brk  *breaker.Breaker
-	log  *slog.Logger
-	tel  *telemetry.Connector
+	cfg      Config
+	dep      *deployment // makes the clients
+	addr     string      // the deployment's first address, for logs
+	poolSize int         // the pool's size (a cluster's, per node)
+	brk      *breaker.Breaker
+	log      *slog.Logger
+	tel      *telemetry.Connector
 
 	// logs writes the log lines, and callbacks runs the user's
 	// OnStateChange, each in order on a goroutine of its own that holds no
@@ -52,8 +53,10 @@ type Connector struct {
 	// client is the connector's client, kept across outages (its hook
 	// refuses commands while the circuit is open); nil before the first
 	// connect, after Close, and once its user closed it.
-	client   *handle
-	inflight *call                 // the shared connect, nil when none
+	client *handle
+	// inflight is the shared connect, nil when none; written under mu,
+	// read without it by callers joining a connect under way.
+	inflight atomic.Pointer[call]
 	trying   redis.UniversalClient // the client of the attempt under way
 	checking redis.UniversalClient // the client of the check under way
 	probe    *time.Timer           // the next probe, while the circuit is open
@@ -87,11 +90,14 @@ type call struct {
 	done    chan struct{}
 	waiters atomic.Int64
 
-	// failed is closed when an attempt of the connect has failed, after
-	// failure is set: from then on nobody waits on the connect, which
-	// goes on with its attempts in the background.
-	failed  chan struct{}
-	failure error
+	// released is closed when its callers stop waiting: when done is,
+	// or before, when an attempt has failed (after failure is set): from
+	// then on nobody waits on the connect, which goes on with its
+	// attempts in the background. Waiters select on it alone (and their
+	// context), so that a herd wakes from one channel.
+	released chan struct{}
+	failure  error
+	freed    bool // released is closed; only the connect's goroutine uses it
 
 	ctx  context.Context // carries the redis.connect span; ends on Close
 	span trace.Span
@@ -99,6 +105,17 @@ type call struct {
 	client redis.UniversalClient
 	err    error
 	panic  *panicError
+
+	warm warmup // the first connect's warm-up (see Connector.warm)
+}
+
+// warmup dials, beside the attempt of a first connect, the pooled
+// connections its waiting callers will need, so that they find them ready
+// when the attempt succeeds instead of dialing only then.
+type warmup struct {
+	started atomic.Int32 // warming PINGs started
+	mu      sync.Mutex
+	client  redis.UniversalClient // the attempt's client while it may warm up, nil otherwise; mu guards it
 }
 
 // New validates cfg and returns a Connector. It does no network I/O: the
@@ -127,6 +144,7 @@ func New(cfg Config) (*Connector, error) {
 		return nil, err
 	}
 	size, idleMax, idleMin := dep.pool()
+	c.poolSize = size
 	c.tel = telemetry.NewConnector(cfg.TracerProvider, cfg.MeterProvider, dep.server(), c.brk.State, telemetry.Pool{
 		Stats:   c.poolStats,
 		Max:     size,
@@ -218,56 +236,66 @@ func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
 		cl.waiters.Add(-1)
 	}()
 	select {
-	case <-cl.done:
+	case <-cl.released:
+	case <-ctx.Done():
+		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), "left")
+		return nil, ctx.Err()
+	}
+	select {
+	case <-cl.done: // ended, maybe after a failed attempt: its result is the better answer
 		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), outcome(cl.err))
 		if cl.panic != nil {
 			panic(cl.panic)
 		}
 		return cl.client, cl.err
-	case <-cl.failed:
-		select {
-		case <-cl.done: // it has ended meanwhile: its result is the better answer
-			c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), outcome(cl.err))
-			if cl.panic != nil {
-				panic(cl.panic)
-			}
-			return cl.client, cl.err
-		default:
-		}
+	default:
 		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), outcome(cl.failure))
 		return nil, cl.failure
-	case <-ctx.Done():
-		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), "left")
-		return nil, ctx.Err()
+	}
+}
+
+// release ends the wait of connect cl's callers, once.
+func (cl *call) release() {
+	if !cl.freed {
+		cl.freed = true
+		close(cl.released)
 	}
 }
 
 // join returns the shared connect, starting it if none is under way, with
 // its span a child of the span in ctx; or the ready client if one was
-// published meanwhile; or ErrClosed.
+// published meanwhile; or ErrClosed. Joining a connect under way takes no
+// lock: a herd of callers does not queue on mu ahead of the connect's own
+// goroutine.
 func (c *Connector) join(ctx context.Context) (*call, *handle, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed.Load() {
-		return nil, nil, ErrClosed
+	cl := c.inflight.Load()
+	if cl == nil {
+		c.mu.Lock()
+		if c.closed.Load() {
+			c.mu.Unlock()
+			return nil, nil, ErrClosed
+		}
+		if h := c.ready.Load(); h != nil {
+			c.mu.Unlock()
+			return nil, h, nil
+		}
+		cl = c.startLocked(ctx)
+		c.mu.Unlock()
 	}
-	if h := c.ready.Load(); h != nil {
-		return nil, h, nil
-	}
-	cl := c.startLocked(ctx)
 	cl.waiters.Add(1)
+	c.warm(cl)
 	return cl, nil, nil
 }
 
 // startLocked returns the shared connect, starting it if none is under
 // way. c.mu must be held and the connector open.
 func (c *Connector) startLocked(ctx context.Context) *call {
-	if c.inflight != nil {
-		return c.inflight
+	if cl := c.inflight.Load(); cl != nil {
+		return cl
 	}
-	cl := &call{done: make(chan struct{}), failed: make(chan struct{})}
+	cl := &call{done: make(chan struct{}), released: make(chan struct{})}
 	cl.ctx, cl.span = c.tel.StartConnect(c.ctx, ctx)
-	c.inflight = cl
+	c.inflight.Store(cl)
 	c.wg.Add(1)
 	go c.run(cl)
 	return cl
@@ -311,9 +339,10 @@ func (c *Connector) run(cl *call) {
 		}
 		c.finish(cl, start, attempts)
 		c.mu.Lock()
-		c.inflight = nil
+		c.inflight.Store(nil)
 		c.mu.Unlock()
 		close(cl.done)
+		cl.release()
 		c.scheduleProbe()
 	}()
 	cl.client, attempts, cl.err = c.connect(cl)
@@ -356,7 +385,7 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 	failed := 0
 	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
 		before := c.brk.State()
-		h, o, err := c.attempt(ctx)
+		h, o, err := c.attempt(cl)
 		if after := c.brk.State(); after != before {
 			telemetry.TransitionEvent(ctx, before, after)
 		}
@@ -403,7 +432,7 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 			// Redis failed this connect once: release the callers
 			// waiting on it, and let no new one wait, while it goes on.
 			cl.failure = c.failure(failed, last, false)
-			close(cl.failed)
+			cl.release()
 		}
 		if !c.pause(pause) {
 			return nil, attempt + 1, ErrClosed
@@ -427,7 +456,8 @@ func (c *Connector) failure(attempts int, last error, permanent bool) error {
 // client, the outcome it reported to the circuit, and the error. A failed
 // attempt's client is closed. If user code panics or exits the goroutine,
 // the attempt is reported as Ignored and the panic goes on.
-func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outcome, err error) {
+func (c *Connector) attempt(cl *call) (_ *handle, o breaker.Outcome, err error) {
+	spanCtx := cl.ctx
 	t, err := c.brk.Allow()
 	if err != nil {
 		return nil, breaker.Ignored, err
@@ -448,7 +478,7 @@ func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outco
 		t.Report(outcome)
 	}
 
-	fresh, err := c.newClient()
+	fresh, first, err := c.newClient()
 	if err != nil {
 		report(breaker.Ignored)
 		return nil, o, err
@@ -456,7 +486,16 @@ func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outco
 	c.mu.Lock()
 	c.trying = fresh.client
 	c.mu.Unlock()
+	if first && c.dep.kind != cluster {
+		cl.warm.mu.Lock()
+		cl.warm.client = fresh.client
+		cl.warm.mu.Unlock()
+		c.warm(cl)
+	}
 	defer func() {
+		cl.warm.mu.Lock()
+		cl.warm.client = nil
+		cl.warm.mu.Unlock()
 		c.mu.Lock()
 		c.trying = nil
 		c.mu.Unlock()
@@ -499,7 +538,9 @@ func (c *Connector) attempt(spanCtx context.Context) (_ *handle, o breaker.Outco
 // on it, and it gets the circuit's hook in bypass mode — the attempt was
 // admitted once and reports its own outcome. A probe's client, when the
 // connector has its client already, is lean: it is closed after its PING.
-func (c *Connector) newClient() (*handle, error) {
+// first reports that the client is not lean: it becomes the connector's
+// client if the attempt succeeds.
+func (c *Connector) newClient() (_ *handle, first bool, _ error) {
 	c.mu.Lock()
 	lean := c.client != nil
 	c.mu.Unlock()
@@ -517,7 +558,7 @@ func (c *Connector) newClient() (*handle, error) {
 		returned = true
 		if err != nil {
 			_ = client.Close()
-			return nil, fmt.Errorf("redismw: OnNewClient: %w", err)
+			return nil, false, fmt.Errorf("redismw: OnNewClient: %w", err)
 		}
 	}
 	h := &handle{client: client}
@@ -528,7 +569,38 @@ func (c *Connector) newClient() (*handle, error) {
 	})
 	h.hook.SetBypass(true)
 	install(client, h.hook, c.dep.retries())
-	return h, nil
+	return h, !lean, nil
+}
+
+// warm starts warming PINGs on the attempt of connect cl, so that one is
+// under way for each caller waiting beyond the first, up to the pool's
+// size: each dials a pooled connection in parallel with the attempt's own,
+// which the callers then find idle. Without the warm-up a herd's commands
+// would dial them only once the attempt has succeeded, a second dial
+// latency (BenchmarkThunderingHerd). The PINGs run in the attempt's bypass
+// mode (not judged, as the attempt is), bounded by AttemptTimeout, and end
+// when the attempt's client is closed; a cluster's pools are per node and
+// are not warmed. Callers beyond the pool's size take no lock.
+func (c *Connector) warm(cl *call) {
+	if int(cl.warm.started.Load()) >= c.poolSize-1 {
+		return
+	}
+	cl.warm.mu.Lock()
+	defer cl.warm.mu.Unlock()
+	client := cl.warm.client
+	if client == nil {
+		return // no attempt under way: its goroutine could not wait for ours
+	}
+	want := min(int(cl.waiters.Load()), c.poolSize) - 1
+	for ; int(cl.warm.started.Load()) < want; cl.warm.started.Add(1) {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.AttemptTimeout)
+			defer cancel()
+			_ = client.Ping(ctx).Err()
+		}()
+	}
 }
 
 // adopt takes the client of a successful attempt: it becomes the

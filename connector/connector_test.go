@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,11 +44,16 @@ func unavailable(t *testing.T, err error) *connector.UnavailableError {
 
 // TestHerdSharesOneConnect: 10 000 callers on a cold connector, against a
 // real server behind a proxy that adds 20ms to every new connection, cause
-// exactly one connection, and all of them get the same client.
+// exactly one connect of one attempt, and all of them get the same client;
+// the connect's warm-up dials the pool's connections beside it, and no
+// more than the pool holds.
 func TestHerdSharesOneConnect(t *testing.T) {
 	_, proxy := behindProxy(t)
 	proxy.SetDialDelay(20 * time.Millisecond)
-	c := newConnector(t, proxy.URL(), nil)
+	// A generous attempt: 10 000 goroutines under -race on a busy machine
+	// must not make the one attempt time out (this test is about sharing,
+	// not speed).
+	c := newConnector(t, proxy.URL(), func(cfg *connector.Config) { cfg.AttemptTimeout = 30 * time.Second })
 
 	const callers = 10_000
 	gate := make(chan struct{})
@@ -65,8 +71,8 @@ func TestHerdSharesOneConnect(t *testing.T) {
 	wg.Wait()
 	took := time.Since(start)
 
-	if got := proxy.Accepted(); got != 1 {
-		t.Errorf("the herd opened %d connections, want 1", got)
+	if got, size := proxy.Accepted(), int64(10*runtime.GOMAXPROCS(0)); got > size {
+		t.Errorf("the herd opened %d connections, want at most the pool's %d", got, size)
 	}
 	for i := range callers {
 		if errs[i] != nil {
@@ -85,6 +91,58 @@ func TestHerdSharesOneConnect(t *testing.T) {
 	}
 	t.Logf("%d callers: %d connection(s) accepted, wall time %v, connect latency %v",
 		callers, proxy.Accepted(), took, s.LastConnectLatency)
+}
+
+// TestWarmUp: a first connect dials, beside its attempt, a pooled
+// connection for each caller waiting on it, up to the pool's size, so
+// that their first commands find them ready; a lone caller dials once.
+func TestWarmUp(t *testing.T) {
+	t.Run("lone caller", func(t *testing.T) {
+		_, proxy := behindProxy(t)
+		c := newConnector(t, proxy.URL(), nil)
+		rdb, err := c.Client(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.Ping(t.Context()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got := proxy.Accepted(); got != 1 {
+			t.Errorf("a lone caller's connect and PING opened %d connections, want 1", got)
+		}
+	})
+	t.Run("herd", func(t *testing.T) {
+		_, proxy := behindProxy(t)
+		proxy.SetDialDelay(100 * time.Millisecond) // the callers join during the attempt
+		const size, callers = 8, 50
+		c := newConnector(t, proxy.URL()+fmt.Sprintf("?pool_size=%d", size), func(cfg *connector.Config) { cfg.AttemptTimeout = 30 * time.Second })
+		gate := make(chan struct{})
+		var wg sync.WaitGroup
+		clients := make([]redis.UniversalClient, callers)
+		for i := range callers {
+			wg.Go(func() {
+				<-gate
+				rdb, err := c.Client(t.Context())
+				if err != nil {
+					t.Error(err)
+				}
+				clients[i] = rdb
+			})
+		}
+		close(gate)
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		// No caller has run a command: the pool was filled by the connect.
+		eventually(t, 10*time.Second, "the pool to hold its connections", func() bool { return clients[0].PoolStats().TotalConns == size })
+		if got := proxy.Accepted(); got != size {
+			t.Errorf("%d connections accepted, want the pool's %d", got, size)
+		}
+		if s := c.Stats(); s.Connects != 1 || s.Attempts != 1 {
+			t.Errorf("stats %+v, want 1 connect of 1 attempt", s)
+		}
+	})
 }
 
 // TestReadyPathIsOneLoad: a ready connector returns the same client without

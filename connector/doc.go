@@ -23,6 +23,10 @@
 //     bounded by [Config.AttemptTimeout] (default 2s: dial, handshake and
 //     PING), with exponential backoff and full jitter between them.
 //     go-redis is configured so that its own retries do not multiply them.
+//     A first connect warms the pool: while its attempt runs it dials, with
+//     a PING each, one pooled connection per caller waiting beyond the
+//     first, up to the pool's size, so that the callers' first commands
+//     find them ready (a lone caller dials once; a cluster is not warmed).
 //   - A circuit (package breaker, on sony/gobreaker) judges Redis, not its
 //     callers. Failed connect attempts, network errors and replies such
 //     as LOADING or READONLY count; 5 in a row open it. A timeout (the

@@ -92,7 +92,7 @@ func panels(results map[string]result) []panel {
 	var ps []panel
 	for _, callers := range []string{"100", "1000", "10000"} {
 		p := panel{title: "Cold start, " + callers + " callers, 20 ms per new connection: p99 until client + PING (ms)"}
-		for _, s := range []string{"connector", "shared", "mutex", "once", "poll", "per-request"} {
+		for _, s := range []string{"connector", "shared", "floor", "mutex", "once", "poll", "per-request"} {
 			r, ok := results["ThunderingHerd/strategy="+s+"/callers="+callers]
 			if !ok {
 				continue
