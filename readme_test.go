@@ -1,20 +1,25 @@
 package redismw_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/connector"
 )
 
-// The README's quick start, verbatim, so that it compiles with the tests;
-// TestREADMEQuickStartCompiles checks that the two stay the same.
+// The README's Go blocks, verbatim, so that they compile with the tests;
+// TestREADMEGoBlocks checks that the two stay the same.
 
 func quickStart() {
 	c, err := connector.New(connector.Config{URL: os.Getenv("REDIS_URL")}) // validates, never dials
@@ -49,26 +54,90 @@ func visits(w http.ResponseWriter, r *http.Request) {
 
 var _ = quickStart
 
-// TestREADMEQuickStartCompiles: the README's first two Go blocks (the
-// quick start and the handler) are, line for line, the code above, which
-// the compiler checks with every test run.
-func TestREADMEQuickStartCompiles(t *testing.T) {
+// deployments is the README's block on Cluster, Sentinel and TLS.
+func deployments() []connector.Config {
+	// Redis Cluster: a URL with addr= parameters (go-redis ParseClusterURL;
+	// the host and every addr= are seeds)…
+	clusterURL := connector.Config{URL: "redis://:pass@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000"}
+	// …or go-redis' UniversalOptions (several Addrs, or IsClusterMode).
+	clusterOptions := connector.Config{Options: &redis.UniversalOptions{Addrs: []string{"10.0.0.1:7000", "10.0.0.2:7000"}}}
+
+	// Sentinel: master_name= (ParseFailoverURL; the host and every addr= are
+	// sentinels, userinfo their credentials, username=/password= the master's)…
+	sentinelURL := connector.Config{URL: "redis://10.0.0.1:26379/0?master_name=mymaster&addr=10.0.0.2:26379&password=pass"}
+	// …or UniversalOptions with MasterName.
+	sentinelOptions := connector.Config{Options: &redis.UniversalOptions{Addrs: []string{"10.0.0.1:26379"}, MasterName: "mymaster"}}
+
+	// TLS: rediss:// verifies the server against the system roots; TLSConfig
+	// for a private CA and client certificates.
+	caPEM, err := os.ReadFile("ca.pem")
+	if err != nil {
+		log.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	cert, err := tls.LoadX509KeyPair("client.pem", "client.key")
+	if err != nil {
+		log.Fatal(err)
+	}
+	secure := connector.Config{URL: "rediss://app:pass@redis.internal:6380/0",
+		TLSConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+
+	// ACL users: username and password in the URL (redis://app:pass@host) or
+	// in Options.Username / Options.Password.
+	return []connector.Config{clusterURL, clusterOptions, sentinelURL, sentinelOptions, secure}
+}
+
+var _ = deployments
+
+// TestREADMEDeployments: the README's deployment configurations without
+// files to read are valid (New validates without dialing); the TLS one is
+// checked by the compiler only.
+func TestREADMEDeployments(t *testing.T) {
+	for _, cfg := range []connector.Config{
+		{URL: "redis://:pass@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000"},
+		{Options: &redis.UniversalOptions{Addrs: []string{"10.0.0.1:7000", "10.0.0.2:7000"}}},
+		{URL: "redis://10.0.0.1:26379/0?master_name=mymaster&addr=10.0.0.2:26379&password=pass"},
+		{Options: &redis.UniversalOptions{Addrs: []string{"10.0.0.1:26379"}, MasterName: "mymaster"}},
+	} {
+		c, err := connector.New(cfg)
+		if err != nil {
+			t.Errorf("README configuration %+v: %v", cfg, err)
+			continue
+		}
+		_ = c.Close()
+	}
+}
+
+// readmeCode lists the files that hold the README's Go blocks, verbatim,
+// where the compiler checks them: the root package's tests, and the
+// examples' for a block that needs their dependencies.
+var readmeCode = []string{"readme_test.go", "examples/jaeger/readme_test.go"}
+
+// TestREADMEGoBlocks: every Go block of the README is, line for line, code
+// of one of readmeCode's files, which the compiler checks with every test
+// run of their module.
+func TestREADMEGoBlocks(t *testing.T) {
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	self, err := os.ReadFile("readme_test.go")
-	if err != nil {
-		t.Fatal(err)
+	var code []string
+	for _, f := range readmeCode {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code = append(code, normalize(string(b)))
 	}
-	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllSubmatch(readme, 2)
-	if len(blocks) < 2 {
-		t.Fatalf("README has %d Go blocks, want the quick start and the handler", len(blocks))
+	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllSubmatch(readme, -1)
+	if len(blocks) < 4 {
+		t.Fatalf("README has %d Go blocks, want at least the quick start, the handler, the deployments and the tracing hook", len(blocks))
 	}
-	code := normalize(string(self))
 	for i, b := range blocks {
-		if want := normalize(string(b[1])); !strings.Contains(code, want) {
-			t.Errorf("README Go block %d is not the code of readme_test.go:\n%s", i+1, b[1])
+		want := normalize(string(b[1]))
+		if !slices.ContainsFunc(code, func(c string) bool { return strings.Contains(c, want) }) {
+			t.Errorf("README Go block %d is not code of any of %v:\n%s", i+1, readmeCode, b[1])
 		}
 	}
 }
