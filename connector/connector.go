@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -512,8 +513,10 @@ func (c *Connector) attempt(cl *call) (_ *handle, o breaker.Outcome, err error) 
 		expired.Store(true)
 		_ = fresh.client.Close()
 	})
+	plain := c.dep.checkPlain(c.ctx, c.cfg.AttemptTimeout)
 	err = ping(ctx, fresh.client)
 	stop.Stop()
+	plainServer := plain.result(breaker.Classify(err) == breaker.Suspect)
 	if err != nil && expired.Load() {
 		err = fmt.Errorf("%w (the attempt's %v passed)", context.DeadlineExceeded, c.cfg.AttemptTimeout)
 	}
@@ -524,10 +527,19 @@ func (c *Connector) attempt(cl *call) (_ *handle, o breaker.Outcome, err error) 
 	case c.ctx.Err() != nil:
 		report(breaker.Ignored) // Close cut it short: that says nothing about Redis
 	case breaker.Classify(err) == breaker.Fatal || forbidden(err):
+		var record tls.RecordHeaderError
+		if errors.As(err, &record) {
+			err = fmt.Errorf("%w (%w)", errPlainServer, err) // it answered, but not in TLS
+		}
 		report(breaker.Fatal)
 	case breaker.Classify(err) == breaker.Ignored:
 		// Not about Redis: an error of a user's hook, say.
 		report(breaker.Ignored)
+	case plainServer:
+		// A TLS handshake that got no answer from a server that speaks
+		// plain RESP: the configuration is wrong, not Redis.
+		err = fmt.Errorf("%w (%w)", errPlainServer, err)
+		report(breaker.Fatal)
 	default:
 		report(breaker.Failure) // a timeout here is the connector's own deadline
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"runtime"
@@ -313,4 +314,92 @@ func (d *deployment) pool() (size, idleMax, idleMin int) {
 	default:
 		return d.single.PoolSize, d.single.MaxIdleConns, d.single.MinIdleConns
 	}
+}
+
+// tls reports whether the deployment's connections use TLS (rediss://
+// or a TLSConfig).
+func (d *deployment) tls() bool {
+	switch d.kind {
+	case cluster:
+		return d.cluster.TLSConfig != nil
+	case sentinel:
+		return d.failover.TLSConfig != nil
+	default:
+		return d.single.TLSConfig != nil
+	}
+}
+
+// errPlainServer is the cause of a TLS attempt against a server that
+// answers plain RESP: a configuration problem that retrying cannot fix.
+var errPlainServer = errors.New("is the server speaking TLS? it answers plain RESP on this port, not the TLS handshake: use redis:// (or the server's TLS port) instead of rediss://")
+
+// plainCheck asks, while a TLS attempt is under way, whether the server
+// answers plain RESP; see deployment.checkPlain.
+type plainCheck struct {
+	timer  *time.Timer
+	cancel context.CancelFunc
+	done   chan struct{}
+	plain  bool
+}
+
+// checkPlain starts, after half of budget, a check of whether the server
+// at the deployment's first address answers a plain-text PING, bounded by
+// the other half: the reason a TLS handshake with it would get no answer
+// (a plain redis-server waits for the end of a command line that a TLS
+// ClientHello never sends). Running beside the attempt, it does not make
+// the attempt longer than budget; a fast attempt stops it before it
+// dials. Unix sockets and Sentinel deployments are not checked (nil).
+func (d *deployment) checkPlain(ctx context.Context, budget time.Duration) *plainCheck {
+	addr, network, _ := d.first()
+	if !d.tls() || d.kind == sentinel || network == "unix" {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	p := &plainCheck{cancel: cancel, done: make(chan struct{})}
+	p.timer = time.AfterFunc(budget/2, func() {
+		defer close(p.done)
+		p.plain = answersPlain(ctx, addr, budget/2)
+	})
+	return p
+}
+
+// result ends the check and reports whether the server answered plain
+// RESP. Unless want is true, a check under way is cut short.
+func (p *plainCheck) result(want bool) bool {
+	if p == nil {
+		return false
+	}
+	if !want {
+		p.cancel()
+	}
+	defer p.cancel()
+	if p.timer.Stop() {
+		return false // not started
+	}
+	<-p.done
+	return want && p.plain
+}
+
+// answersPlain reports whether the server at addr answers a plain PING
+// within timeout.
+func answersPlain(ctx context.Context, addr string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	reply := make([]byte, 1)
+	if _, err := io.ReadFull(conn, reply); err != nil {
+		return false
+	}
+	// +PONG, or an error reply such as -NOAUTH: either way plain RESP.
+	return reply[0] == '+' || reply[0] == '-'
 }

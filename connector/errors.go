@@ -56,12 +56,12 @@ func (p *panicError) Unwrap() error {
 type connectError struct {
 	attempts  int
 	err       error
-	permanent bool // a certificate or credentials problem: not retried
+	permanent bool // a certificate, credentials or TLS problem: not retried
 }
 
 func (e *connectError) Error() string {
 	if e.permanent {
-		return fmt.Sprintf("connect failed, not retried (a certificate or credentials problem that retrying cannot fix): %v", e.err)
+		return fmt.Sprintf("connect failed, not retried (a certificate, credentials or TLS problem that retrying cannot fix): %v", e.err)
 	}
 	return fmt.Sprintf("connect failed after %d attempt(s): %v", e.attempts, e.err)
 }
