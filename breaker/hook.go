@@ -76,10 +76,21 @@ func (h *Hook) SetBypass(on bool) { h.bypass.Store(on) }
 // reconnects), and an open period must cost Redis no dial but the
 // connector's probe. It returns a connection that dials only when it is
 // first used with the circuit closed; see deferredConn.
+//
+// A dial that fails returns, instead of the error, a connection that
+// fails with it when first used: the command that needed the connection
+// fails with the dial's error all the same, but go-redis neither prints
+// the failure through its process-wide logger (the connector logs its
+// failures through Config.Logger) nor counts it towards its pool's
+// dial-error limit; see failedConn.
 func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if h.bypass.Load() || h.b.State() == Closed {
-			return next(ctx, network, addr)
+			nc, err := next(ctx, network, addr)
+			if err != nil {
+				return failedConn{err: &dialError{err}}, nil
+			}
+			return nc, nil
 		}
 		h.b.refusals.Add(1)
 		return &deferredConn{b: h.b, dial: func(ctx context.Context) (net.Conn, error) {

@@ -147,3 +147,31 @@ type deferredAddr struct{}
 
 func (deferredAddr) Network() string { return "redismw" }
 func (deferredAddr) String() string  { return "not-dialed" }
+
+// failedConn is what [Hook.DialHook] returns for a dial that failed: its
+// reads and writes fail with the dial's error, so the command that needed
+// the connection fails with it, as it would have from the dial. go-redis
+// logs every failed dial through its process-wide logger (redis.SetLogger,
+// stderr by default) and, past PoolSize of them, fails every command for
+// up to a second after Redis is back: a connection that fails on use is
+// neither logged nor counted, and go-redis drops it as a bad connection.
+type failedConn struct{ err error }
+
+var _ net.Conn = failedConn{}
+
+func (c failedConn) Read([]byte) (int, error)         { return 0, c.err }
+func (c failedConn) Write([]byte) (int, error)        { return 0, c.err }
+func (c failedConn) Close() error                     { return nil }
+func (c failedConn) LocalAddr() net.Addr              { return deferredAddr{} }
+func (c failedConn) RemoteAddr() net.Addr             { return deferredAddr{} }
+func (c failedConn) SetDeadline(time.Time) error      { return nil }
+func (c failedConn) SetReadDeadline(time.Time) error  { return nil }
+func (c failedConn) SetWriteDeadline(time.Time) error { return nil }
+
+// dialError is a failedConn's error: the dial's, as it is. go-redis
+// unwraps the error of a connection's handshake once, expecting its own
+// wrapping: this layer is the one it removes.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
 )
 
 // A check confirms a suspicion. A command that timed out, or found its
@@ -85,6 +87,12 @@ func (c *Connector) check(timeout time.Duration) {
 		return // open already: the probe decides
 	}
 	client := c.dep.newClient(true, timeout)
+	// The circuit's hook in pass-through mode: the check judges its own
+	// PING, and a failed dial is reported as the PING's error, not
+	// printed by go-redis (see breaker.Hook.DialHook).
+	h := c.brk.NewHook(breaker.HookEvents{})
+	h.SetBypass(true)
+	install(client, h, false)
 	c.mu.Lock()
 	if c.closed.Load() {
 		c.mu.Unlock()

@@ -1,10 +1,14 @@
 package connector_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log"
+	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -710,4 +714,92 @@ func TestNobodyWaitsAfterAFailedAttempt(t *testing.T) {
 		t.Errorf("a call during the connect's later attempts took %v; want it at once", slowest)
 	}
 	t.Logf("cold start against a hung server: first callers %v, later calls at most %v", time.Duration(early.Load()).Round(time.Millisecond), slowest)
+}
+
+// logCapture is a go-redis logger (redis.SetLogger) that keeps the lines.
+type logCapture struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logCapture) Printf(_ context.Context, format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, v...))
+}
+
+func (l *logCapture) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lines := l.lines
+	l.lines = nil
+	return lines
+}
+
+// stderrLogger is go-redis' default logger, restored after a test that
+// replaced it.
+type stderrLogger struct{ l *log.Logger }
+
+func (s stderrLogger) Printf(_ context.Context, format string, v ...any) {
+	_ = s.l.Output(2, fmt.Sprintf(format, v...))
+}
+
+// TestGoRedisLogsNothing: go-redis prints every failed dial through its
+// process-wide logger (stderr by default); the connector's clients make it
+// print nothing through an outage — connect attempts, probes, recovery —
+// and the connector reports the failures itself (Config.Logger).
+func TestGoRedisLogsNothing(t *testing.T) {
+	capture := &logCapture{}
+	redis.SetLogger(capture)
+	t.Cleanup(func() { redis.SetLogger(stderrLogger{log.New(os.Stderr, "redis: ", log.LstdFlags|log.Lshortfile)}) })
+
+	_, proxy := behindProxy(t)
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	// The control: a plain go-redis client logs its failed dial.
+	plain := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialerRetries: 1})
+	defer plain.Close()
+	if err := plain.Ping(t.Context()).Err(); err == nil {
+		t.Fatal("PING with nothing listening succeeded")
+	}
+	if lines := capture.take(); len(lines) == 0 {
+		t.Fatal("a plain go-redis client's failed dial logged nothing: the capture does not work")
+	}
+
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+		cfg.Breaker.Timeout = 50 * time.Millisecond
+		cfg.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))
+	})
+	if _, err := c.Client(t.Context()); err == nil {
+		t.Fatal("Client with nothing listening succeeded")
+	}
+	eventually(t, 10*time.Second, "the circuit to open and probe", func() bool {
+		_, _ = c.Client(t.Context())
+		return c.Stats().Attempts >= 7
+	})
+	if err := proxy.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "recovery", func() bool { _, ok := c.Ready(); return ok })
+
+	// Redis goes away under a ready client: the failed command asks for a
+	// check, whose dial is refused too, and the circuit opens.
+	rdb, _ := c.Ready()
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	proxy.CutAll()
+	_ = rdb.Ping(t.Context()).Err()
+	eventually(t, 10*time.Second, "the check to open the circuit", func() bool { return c.Stats().ChecksFailed >= 1 })
+	if lines := capture.take(); len(lines) > 0 {
+		t.Errorf("go-redis logged %d line(s) for the connector's clients, e.g. %q", len(lines), lines[0])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "connection refused") {
+		t.Errorf("Config.Logger got no failure with its cause:\n%s", logged.String())
+	}
 }
