@@ -13,48 +13,6 @@ import (
 	"github.com/ankitoon/redismw/connector"
 )
 
-// DefaultHealthCache is how long [HealthHandler] reuses a probe result.
-const DefaultHealthCache = time.Second
-
-// HealthOption configures [HealthHandler].
-type HealthOption interface{ applyHealth(*healthConfig) }
-
-type healthOptionFunc func(*healthConfig)
-
-func (f healthOptionFunc) applyHealth(c *healthConfig) { f(c) }
-
-type healthConfig struct {
-	cacheFor     time.Duration
-	probeTimeout time.Duration
-	showError    bool
-}
-
-// WithHealthCache sets how long a probe result is reused: a flood of
-// readiness probes causes at most one probe per period. It panics if d
-// is not positive (a setup mistake). Default: [DefaultHealthCache] (1s).
-func WithHealthCache(d time.Duration) HealthOption {
-	if d <= 0 {
-		panic("redismw: WithHealthCache: the period must be positive")
-	}
-	return healthOptionFunc(func(c *healthConfig) { c.cacheFor = d })
-}
-
-// WithProbeTimeout bounds one probe: getting a client and a PING. It
-// panics if d is not positive (a setup mistake). Default: 1s.
-func WithProbeTimeout(d time.Duration) HealthOption {
-	if d <= 0 {
-		panic("redismw: WithProbeTimeout: the timeout must be positive")
-	}
-	return healthOptionFunc(func(c *healthConfig) { c.probeTimeout = d })
-}
-
-// WithErrorDetail adds the text of the last failure (passwords removed) to
-// the body as "error". Off by default: it is internal, and readiness
-// endpoints are often reachable from outside.
-func WithErrorDetail() HealthOption {
-	return healthOptionFunc(func(c *healthConfig) { c.showError = true })
-}
-
 // healthReport is the JSON body of [HealthHandler].
 type healthReport struct {
 	Status    string   `json:"status"`             // "up" or "down"
@@ -89,13 +47,7 @@ func HealthHandler(c *connector.Connector, opts ...HealthOption) http.Handler {
 	if c == nil {
 		panic("redismw: HealthHandler: nil *connector.Connector")
 	}
-	h := &health{c: c, cfg: healthConfig{cacheFor: DefaultHealthCache, probeTimeout: time.Second}}
-	for _, o := range opts {
-		if o != nil {
-			o.applyHealth(&h.cfg)
-		}
-	}
-	return h
+	return &health{c: c, cfg: newHealthConfig(opts)}
 }
 
 type health struct {
@@ -148,7 +100,7 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusServiceUnavailable
 		rep.Status = "down"
 		if res.retryAfter > 0 {
-			rep.RetryIn = (&connector.UnavailableError{RetryAfter: res.retryAfter}).RetryAfterSeconds()
+			rep.RetryIn = retryAfterSeconds(res.retryAfter)
 			w.Header().Set("Retry-After", strconv.Itoa(rep.RetryIn))
 		}
 		if h.cfg.showError && res.err != nil {

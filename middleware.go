@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ankitoon/redismw/connector"
 	"github.com/ankitoon/redismw/telemetry"
@@ -33,90 +32,10 @@ func FromContext(ctx context.Context) (redis.UniversalClient, bool) {
 	return c, ok && c != nil
 }
 
-// DefaultWaitBudget is how long a request waits, by default, for a connect
-// in progress before it takes the unavailable path; see [WithWaitBudget].
-const DefaultWaitBudget = 500 * time.Millisecond
-
 // ErrWaitBudget is the cause, inside a [connector.UnavailableError], of a
 // request that stopped waiting for a connect in progress because its wait
 // budget ran out ([WithWaitBudget]). The connect goes on for other requests.
 var ErrWaitBudget = errors.New("redismw: wait budget for the connect in progress exhausted")
-
-// Option configures [Middleware].
-type Option interface{ apply(*config) }
-
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
-
-type config struct {
-	failOpen   bool
-	onError    func(http.ResponseWriter, *http.Request, error)
-	skip       func(*http.Request) bool
-	waitBudget time.Duration
-	meter      metric.MeterProvider
-}
-
-// WithMeterProvider makes the middleware's rejection counter
-// (redismw.middleware.rejections) from mp. A nil mp is ignored.
-//
-// Default: otel.GetMeterProvider().
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp != nil {
-			c.meter = mp
-		}
-	})
-}
-
-// WithFailOpen makes the middleware call the handler without a client while
-// Redis is unavailable, instead of answering 503: [FromContext] then
-// returns nil, false, and the handler decides how to degrade.
-func WithFailOpen() Option {
-	return optionFunc(func(c *config) { c.failOpen = true })
-}
-
-// WithErrorHandler replaces the 503 answer of a fail-closed middleware: h
-// is called with the error, which matches [connector.ErrUnavailable] or
-// [connector.ErrClosed]. Its text is internal: do not send it to clients.
-// A nil h is ignored.
-func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
-	return optionFunc(func(c *config) {
-		if h != nil {
-			c.onError = h
-		}
-	})
-}
-
-// WithSkip makes the middleware pass requests for which skip returns true
-// straight to the handler, without a client and without waiting: static
-// files, the health endpoint, anything that does not use Redis. A nil skip
-// is ignored.
-func WithSkip(skip func(r *http.Request) bool) Option {
-	return optionFunc(func(c *config) {
-		if skip != nil {
-			c.skip = skip
-		}
-	})
-}
-
-// WithWaitBudget bounds how long a request waits for a connect in progress.
-// Past it, the request takes the unavailable path (503, or the handler
-// without a client when failing open) while the connect goes on for the
-// others, so that a cold start against a hung Redis costs a request at
-// most d rather than MaxAttempts × AttemptTimeout. It panics if d is not
-// positive (a setup mistake).
-//
-// Default: [DefaultWaitBudget] (500ms): about eight times the 62ms in which
-// a cold connector served a herd of 10 000 callers through a connection
-// with 20ms of added latency (a cold connect to a loopback Redis takes
-// about 1ms), and a quarter of the 2s a single attempt may take.
-func WithWaitBudget(d time.Duration) Option {
-	if d <= 0 {
-		panic("redismw: WithWaitBudget: the budget must be positive")
-	}
-	return optionFunc(func(c *config) { c.waitBudget = d })
-}
 
 // Middleware returns a middleware that puts a ready Redis client from c
 // into each request's context ([FromContext]) before calling the handler.
@@ -151,12 +70,7 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 	if c == nil {
 		panic("redismw: Middleware: nil *connector.Connector")
 	}
-	cfg := config{onError: WriteUnavailable, waitBudget: DefaultWaitBudget}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&cfg)
-		}
-	}
+	cfg := newConfig(opts)
 	tel := telemetry.NewMiddleware(cfg.meter)
 	return func(next http.Handler) http.Handler {
 		if next == nil {

@@ -282,9 +282,11 @@ func TestMiddlewareRequestContextEnds(t *testing.T) {
 func TestMiddlewareSetupMistakesPanic(t *testing.T) {
 	c, _ := redismwtest.NewConnector(t)
 	for name, f := range map[string]func(){
-		"nil connector": func() { redismw.Middleware(nil) },
-		"nil handler":   func() { redismw.Middleware(c)(nil) },
-		"zero budget":   func() { redismw.WithWaitBudget(0) },
+		"nil connector":          func() { redismw.Middleware(nil) },
+		"nil handler":            func() { redismw.Middleware(c)(nil) },
+		"negative budget":        func() { redismw.WithWaitBudget(-time.Second) },
+		"negative health cache":  func() { redismw.WithHealthCache(-time.Second) },
+		"negative probe timeout": func() { redismw.WithProbeTimeout(-1) },
 	} {
 		func() {
 			defer func() {

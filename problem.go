@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/ankitoon/redismw/connector"
 )
@@ -29,7 +30,7 @@ func WriteUnavailable(w http.ResponseWriter, _ *http.Request, err error) {
 	var ue *connector.UnavailableError
 	switch {
 	case errors.As(err, &ue):
-		h.Set("Retry-After", strconv.Itoa(max(ue.RetryAfterSeconds(), 1)))
+		h.Set("Retry-After", strconv.Itoa(max(retryAfterSeconds(ue.RetryAfter), 1)))
 	case !errors.Is(err, connector.ErrClosed):
 		h.Set("Retry-After", "1")
 	}
@@ -39,4 +40,13 @@ func WriteUnavailable(w http.ResponseWriter, _ *http.Request, err error) {
 	h.Set("Content-Length", strconv.Itoa(len(problemBody)))
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write(problemBody)
+}
+
+// retryAfterSeconds is d in whole seconds, rounded up, for a Retry-After
+// header: at least 1 when d is known (positive), 0 when not.
+func retryAfterSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
 }

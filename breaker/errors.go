@@ -56,15 +56,6 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 // Unwrap returns the failure behind the refusal, if any.
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-// RetryAfterSeconds returns RetryAfter in whole seconds, rounded up, for an
-// HTTP Retry-After header: at least 1 when RetryAfter is known, 0 when not.
-func (e *UnavailableError) RetryAfterSeconds() int {
-	if e.RetryAfter <= 0 {
-		return 0
-	}
-	return int((e.RetryAfter + time.Second - 1) / time.Second)
-}
-
 // roundUp rounds d up to a tenth of a second (d > 0) for messages.
 func roundUp(d time.Duration) time.Duration {
 	const step = 100 * time.Millisecond

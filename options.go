@@ -1,0 +1,172 @@
+package redismw
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+)
+
+// The options of [Middleware] and [HealthHandler] follow one rule: the zero
+// value of an argument (0, nil) selects the default, and a negative
+// duration, a setup mistake that no error can report, panics with a
+// message that names the option.
+
+// Defaults of the options.
+const (
+	// DefaultWaitBudget is how long a request waits, by default, for a
+	// connect in progress before it takes the unavailable path; see
+	// [WithWaitBudget].
+	DefaultWaitBudget = 500 * time.Millisecond
+	// DefaultHealthCache is how long [HealthHandler] reuses a probe
+	// result; see [WithHealthCache].
+	DefaultHealthCache = time.Second
+	// defaultProbeTimeout bounds one probe of [HealthHandler]; see
+	// [WithProbeTimeout].
+	defaultProbeTimeout = time.Second
+)
+
+// Option configures [Middleware].
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	failOpen   bool
+	onError    func(http.ResponseWriter, *http.Request, error)
+	skip       func(*http.Request) bool
+	waitBudget time.Duration
+	meter      metric.MeterProvider // nil: the global provider
+}
+
+// newConfig returns the middleware's configuration: the defaults, then
+// opts in order (nil options are skipped).
+func newConfig(opts []Option) config {
+	cfg := config{onError: WriteUnavailable, waitBudget: DefaultWaitBudget}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	return cfg
+}
+
+// HealthOption configures [HealthHandler].
+type HealthOption interface{ applyHealth(*healthConfig) }
+
+type healthOptionFunc func(*healthConfig)
+
+func (f healthOptionFunc) applyHealth(c *healthConfig) { f(c) }
+
+type healthConfig struct {
+	cacheFor     time.Duration
+	probeTimeout time.Duration
+	showError    bool
+}
+
+// newHealthConfig returns the health handler's configuration: the
+// defaults, then opts in order (nil options are skipped).
+func newHealthConfig(opts []HealthOption) healthConfig {
+	cfg := healthConfig{cacheFor: DefaultHealthCache, probeTimeout: defaultProbeTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o.applyHealth(&cfg)
+		}
+	}
+	return cfg
+}
+
+// orDefault returns d, or def when d is zero; it panics, naming option,
+// when d is negative.
+func orDefault(option string, d, def time.Duration) time.Duration {
+	switch {
+	case d < 0:
+		panic(fmt.Sprintf("redismw: %s(%v): negative duration", option, d))
+	case d == 0:
+		return def
+	}
+	return d
+}
+
+// WithMeterProvider makes the middleware's rejection counter
+// (redismw.middleware.rejections) from mp.
+//
+// Default (nil): otel.GetMeterProvider().
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.meter = mp })
+}
+
+// WithFailOpen makes the middleware call the handler without a client while
+// Redis is unavailable, instead of answering 503: [FromContext] then
+// returns nil, false, and the handler decides how to degrade.
+func WithFailOpen() Option {
+	return optionFunc(func(c *config) { c.failOpen = true })
+}
+
+// WithErrorHandler replaces the 503 answer of a fail-closed middleware: h
+// is called with the error, which matches [connector.ErrUnavailable] or
+// [connector.ErrClosed]. Its text is internal: do not send it to clients.
+//
+// Default (nil): [WriteUnavailable].
+func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return optionFunc(func(c *config) {
+		c.onError = h
+		if h == nil {
+			c.onError = WriteUnavailable
+		}
+	})
+}
+
+// WithSkip makes the middleware pass requests for which skip returns true
+// straight to the handler, without a client and without waiting: static
+// files, anything that does not use Redis.
+//
+// Default (nil): no request is skipped.
+func WithSkip(skip func(r *http.Request) bool) Option {
+	return optionFunc(func(c *config) { c.skip = skip })
+}
+
+// WithWaitBudget bounds how long a request waits for a connect in progress.
+// Past it, the request takes the unavailable path (503, or the handler
+// without a client when failing open) while the connect goes on for the
+// others, so that a cold start against a hung Redis costs a request at
+// most d rather than MaxAttempts × AttemptTimeout. It panics if d is
+// negative.
+//
+// Default (0): [DefaultWaitBudget] (500ms): about seventeen times the 30ms
+// a healthy cold connect took for a herd of 1 000 callers through a
+// connection with 20ms of added latency (BenchmarkThunderingHerd), and a
+// quarter of the 2s a single attempt may take.
+func WithWaitBudget(d time.Duration) Option {
+	d = orDefault("WithWaitBudget", d, DefaultWaitBudget)
+	return optionFunc(func(c *config) { c.waitBudget = d })
+}
+
+// WithHealthCache sets how long a probe result is reused: a flood of
+// readiness probes causes at most one probe per period. It panics if d is
+// negative.
+//
+// Default (0): [DefaultHealthCache] (1s).
+func WithHealthCache(d time.Duration) HealthOption {
+	d = orDefault("WithHealthCache", d, DefaultHealthCache)
+	return healthOptionFunc(func(c *healthConfig) { c.cacheFor = d })
+}
+
+// WithProbeTimeout bounds one probe: getting a client and a PING. It
+// panics if d is negative.
+//
+// Default (0): 1s.
+func WithProbeTimeout(d time.Duration) HealthOption {
+	d = orDefault("WithProbeTimeout", d, defaultProbeTimeout)
+	return healthOptionFunc(func(c *healthConfig) { c.probeTimeout = d })
+}
+
+// WithErrorDetail adds the text of the last failure (passwords removed) to
+// the body as "error". Off by default: it is internal, and readiness
+// endpoints are often reachable from outside.
+func WithErrorDetail() HealthOption {
+	return healthOptionFunc(func(c *healthConfig) { c.showError = true })
+}
