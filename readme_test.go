@@ -154,3 +154,22 @@ func normalize(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestLibraryDependencies: the library's go.mod requires only what its
+// packages and tests use — go-redis, gobreaker, OpenTelemetry, and
+// miniredis and goleak for tests — so that the examples' and the chaos
+// suite's dependencies (their own modules) never reach an importer.
+func TestLibraryDependencies(t *testing.T) {
+	gomod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := []string{"github.com/redis/go-redis/v9", "github.com/sony/gobreaker/v2", "go.opentelemetry.io/otel",
+		"github.com/alicebob/miniredis/v2", "go.uber.org/goleak"}
+	direct := regexp.MustCompile(`(?m)^\s+(\S+) v\S+$`) // a requirement without "// indirect"
+	for _, m := range direct.FindAllStringSubmatch(string(gomod), -1) {
+		if !slices.ContainsFunc(allowed, func(a string) bool { return m[1] == a || strings.HasPrefix(m[1], a+"/") }) {
+			t.Errorf("go.mod requires %s directly: an example's or a tool's dependency belongs in its own module", m[1])
+		}
+	}
+}

@@ -50,10 +50,22 @@ func Binary(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("go env GOMOD: %v", err)
 	}
-	tools := filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "tools", "jaeger")
+	// The test's module may be nested (examples/): tools/jaeger is at the
+	// repository's root, above it.
+	tools := ""
+	for dir := filepath.Dir(strings.TrimSpace(string(gomod))); ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "tools", "jaeger", "go.mod")); err == nil {
+			tools = filepath.Join(dir, "tools", "jaeger")
+			break
+		}
+		if dir == filepath.Dir(dir) {
+			t.Fatalf("no tools/jaeger module above %s", gomod)
+		}
+	}
 	t.Logf("building Jaeger %s into %s (minutes, once)", Version, bin)
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/jaegertracing/jaeger/cmd/jaeger")
 	cmd.Dir = tools
+	cmd.Env = append(os.Environ(), "GOWORK=off") // its own module, outside the workspace
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build Jaeger: %v\n%s", err, out)
 	}
