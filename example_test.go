@@ -32,7 +32,7 @@ func ExampleMiddleware() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	visits := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rdb, _ := redismw.FromContext(r.Context())
@@ -67,7 +67,7 @@ func ExampleMiddleware_unavailable() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	h := redismw.Middleware(c)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		fmt.Println("not called")
 	}))
@@ -84,7 +84,7 @@ func ExampleMiddleware_unavailable() {
 // FromContext finds the client the middleware, or NewContext, put there.
 func ExampleFromContext() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"}) // no I/O until used
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	ctx := redismw.NewContext(context.Background(), rdb)
 	got, ok := redismw.FromContext(ctx)
@@ -109,7 +109,7 @@ func ExampleHealthHandler() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	rec := httptest.NewRecorder()
 	redismw.HealthHandler(c).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))

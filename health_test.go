@@ -122,7 +122,7 @@ func TestHealthProbeDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if _, err := c.Client(t.Context()); err != nil {
 		t.Fatal(err)
 	}

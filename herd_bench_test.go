@@ -672,7 +672,7 @@ func detectOnce(b *testing.B, srv *benchRedis, callers int) (detect, slowest tim
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	request := func() error {
 		rdb, err := c.Client(ctx)

@@ -127,7 +127,7 @@ func wait(ctx context.Context, c *connector.Connector, budget time.Duration) (rd
 		}
 	}()
 	rdb, err = c.Client(bctx)
-	if err != nil && errors.Is(err, bctx.Err()) && ctx.Err() == nil {
+	if err != nil && errors.Is(context.Cause(bctx), ErrWaitBudget) && ctx.Err() == nil {
 		// Client left on bctx's end, and the request's own context is
 		// alive: the budget ran out.
 		return nil, &connector.UnavailableError{Err: ErrWaitBudget}

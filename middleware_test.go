@@ -317,7 +317,7 @@ func TestMiddlewareWithServeMux(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "42" {
 		t.Errorf("GET /items/42 through the mux: %d %q", resp.StatusCode, body)

@@ -26,7 +26,7 @@ func quickStart() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	app := http.NewServeMux() // your routes that use Redis
 	app.HandleFunc("GET /visits", visits)
@@ -146,7 +146,7 @@ func TestREADMEGoBlocks(t *testing.T) {
 // trailing comments, so that a README block matches the gofmt'ed code.
 func normalize(s string) string {
 	var lines []string
-	for _, l := range strings.Split(s, "\n") {
+	for l := range strings.SplitSeq(s, "\n") {
 		l = strings.Join(strings.Fields(l), " ")
 		if l != "" {
 			lines = append(lines, l)

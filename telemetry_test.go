@@ -82,7 +82,7 @@ func TestPasswordNowhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	var texts []string
 	for range 3 {

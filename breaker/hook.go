@@ -178,7 +178,7 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		}
 		for _, cmd := range cmds {
 			if e := cmd.Err(); e != nil {
-				restore(e, cmd)
+				_ = restore(e, cmd)
 			}
 		}
 		if err != nil {

@@ -36,7 +36,7 @@ func TestHookCountsOnlyHealthFailures(t *testing.T) {
 			t.Fatalf("GET missing = %v, want redis.Nil", err)
 		}
 	}
-	mr.Set("str", "v")
+	_ = mr.Set("str", "v")
 	for range 10 {
 		if err := rdb.LPush(ctx, "str", "x").Err(); err == nil {
 			t.Fatal("LPUSH on a string succeeded")
@@ -143,7 +143,7 @@ func TestHookCostsNoAllocation(t *testing.T) {
 	plain := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { _ = plain.Close() })
 	ctx := t.Context()
-	mr.Set("k", "v")
+	_ = mr.Set("k", "v")
 	perGet := func(rdb *redis.Client) float64 {
 		for range 100 { // warm the pool up
 			_ = rdb.Get(ctx, "k").Err()
@@ -240,7 +240,7 @@ func TestHookSuspects(t *testing.T) {
 			t.Fatalf("GET on a saturated pool = %v, want ErrPoolTimeout", err)
 		}
 	}
-	mr.Lpush("q", "x")
+	_, _ = mr.Lpush("q", "x")
 	if err := <-blocked; err != nil {
 		t.Fatalf("BLPOP: %v", err)
 	}
@@ -257,7 +257,7 @@ func TestCommandsNeverProbe(t *testing.T) {
 	b := mustNew(t, breaker.Settings{FailureThreshold: 1, Timeout: 20 * time.Millisecond, DisableJitter: true})
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
 	rdb.AddHook(b.NewHook(breaker.HookEvents{}))
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	ctx := t.Context()
 	mr.SetError("LOADING Redis is loading the dataset in memory")
 	_ = rdb.Get(ctx, "k").Err()

@@ -18,7 +18,7 @@ func TestDeferredConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -53,12 +53,12 @@ func TestDeferredConn(t *testing.T) {
 	}
 
 	// The circuit closes (a probe succeeded): the first use dials.
-	probe, err := b.Allow()
-	if err == nil {
+	if _, err := b.Allow(); err == nil {
 		t.Fatal("a probe admitted before its time")
 	}
 	b.probeAt.Store(time.Now().UnixNano())
-	if probe, err = b.Allow(); err != nil {
+	probe, err := b.Allow()
+	if err != nil {
 		t.Fatal(err)
 	}
 	probe.Report(Success)
@@ -66,7 +66,7 @@ func TestDeferredConn(t *testing.T) {
 		t.Fatalf("Write once closed: %v after %d dials", err, dials)
 	}
 	server := <-accepted
-	defer server.Close()
+	defer func() { _ = server.Close() }()
 	if _, err := server.Write([]byte("+PONG\r\n")); err != nil {
 		t.Fatal(err)
 	}

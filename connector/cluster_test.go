@@ -176,7 +176,7 @@ func TestClusterNoRetry(t *testing.T) {
 		t.Fatalf("EVAL of 300ms with read_timeout=100ms: %v, want a timeout", err)
 	}
 	plain := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].Addr}})
-	defer plain.Close()
+	defer func() { _ = plain.Close() }()
 	eventually(t, 10*time.Second, "the script finishing", func() bool {
 		return plain.Get(t.Context(), "counter").Err() == nil
 	})

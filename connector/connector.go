@@ -605,13 +605,11 @@ func (c *Connector) warm(cl *call) {
 	}
 	want := min(int(cl.waiters.Load()), c.poolSize) - 1
 	for ; int(cl.warm.started.Load()) < want; cl.warm.started.Add(1) {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
+		c.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.AttemptTimeout)
 			defer cancel()
 			_ = client.Ping(ctx).Err()
-		}()
+		})
 	}
 }
 

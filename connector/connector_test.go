@@ -544,7 +544,7 @@ func TestStatsNeverContainPassword(t *testing.T) {
 	}
 	c := newConnector(t, "redis://user:"+strings.NewReplacer("%", "%25", "@", "%40").Replace(secret)+"@"+proxy.Addr(), nil)
 	_, err := c.Client(t.Context())
-	unavailable(t, err)
+	_ = unavailable(t, err)
 	s := c.Stats()
 	for _, text := range []string{err.Error(), s.LastError, fmt.Sprintf("%+v", s)} {
 		if strings.Contains(text, "s3cr") {
@@ -591,7 +591,7 @@ func TestOneDialPerOpenPeriod(t *testing.T) {
 				t.Fatal(err)
 			}
 			sub := rdb.Subscribe(t.Context(), "news")
-			defer sub.Close()
+			defer func() { _ = sub.Close() }()
 			if err := proxy.SetMode(fault); err != nil {
 				t.Fatal(err)
 			}
@@ -631,7 +631,7 @@ func TestNoDoubleApply(t *testing.T) {
 	incrWithLostReply := func(t *testing.T, rdb redis.UniversalClient, srv *redistest.Server, proxy *faultproxy.Proxy, key string) (int64, error) {
 		t.Helper()
 		direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
-		defer direct.Close()
+		defer func() { _ = direct.Close() }()
 		if err := rdb.Ping(t.Context()).Err(); err != nil { // a pooled connection, before the latency
 			t.Fatal(err)
 		}
@@ -662,7 +662,7 @@ func TestNoDoubleApply(t *testing.T) {
 	}
 
 	plain := redis.NewClient(&redis.Options{Addr: proxy.Addr()}) // go-redis defaults: MaxRetries 3
-	defer plain.Close()
+	defer func() { _ = plain.Close() }()
 	applied, err = incrWithLostReply(t, plain, srv, proxy, "plain")
 	if err != nil || applied != 2 {
 		t.Errorf("plain go-redis client: error %v, applied %d times; want the retry to apply it twice (what the policy avoids)", err, applied)
@@ -759,7 +759,7 @@ func TestGoRedisLogsNothing(t *testing.T) {
 	}
 	// The control: a plain go-redis client logs its failed dial.
 	plain := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialerRetries: 1})
-	defer plain.Close()
+	defer func() { _ = plain.Close() }()
 	if err := plain.Ping(t.Context()).Err(); err == nil {
 		t.Fatal("PING with nothing listening succeeded")
 	}

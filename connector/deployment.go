@@ -390,7 +390,7 @@ func answersPlain(ctx context.Context, addr string, timeout time.Duration) bool 
 	if err != nil {
 		return false
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	if _, err := conn.Write([]byte("PING\r\n")); err != nil {

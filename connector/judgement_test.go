@@ -122,7 +122,7 @@ func TestHealthyRedisNeverOpens(t *testing.T) {
 		settled(t, c, 1)
 		closedAfter(t, c, "5 pool timeouts")
 		plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
-		defer plain.Close()
+		defer func() { _ = plain.Close() }()
 		if err := plain.RPush(t.Context(), "jobs", "a", "b").Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +385,7 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 			t.Fatalf("the script in flight when the circuit opened: %v; want its reply", err)
 		}
 		plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
-		defer plain.Close()
+		defer func() { _ = plain.Close() }()
 		if n, err := plain.Get(t.Context(), "applied").Int(); err != nil || n != 1 {
 			t.Errorf("the script's INCR applied %d times (%v), want once", n, err)
 		}
@@ -444,7 +444,7 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 					t.Errorf("WATCH transaction right after recovery: %v", err)
 				}
 				conn := client.Conn()
-				defer conn.Close()
+				defer func() { _ = conn.Close() }()
 				if err := conn.Incr(t.Context(), "c").Err(); err != nil {
 					t.Errorf("INCR on a Conn right after recovery: %v", err)
 				}
@@ -464,7 +464,7 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 			t.Fatal(err)
 		}
 		sub := rdb.Subscribe(t.Context(), "news")
-		defer sub.Close()
+		defer func() { _ = sub.Close() }()
 		if _, err := sub.Receive(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -479,7 +479,7 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 			return err == nil
 		})
 		plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
-		defer plain.Close()
+		defer func() { _ = plain.Close() }()
 		deadline := time.After(15 * time.Second)
 		for {
 			_ = plain.Publish(t.Context(), "news", "back").Err()
@@ -513,7 +513,7 @@ func TestNothingWedges(t *testing.T) {
 			t.Fatal(err)
 		}
 		conn := rdb.(*redis.Client).Conn()
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		stop := make(chan struct{})
 		var worker sync.WaitGroup
 		worker.Go(func() {

@@ -119,7 +119,7 @@ func TestTLSToPlainServer(t *testing.T) {
 func TestACL(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	if err := admin.Do(t.Context(), "ACL", "SETUSER", "app", "on", ">app-pass", "~*", "+@all").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestACL(t *testing.T) {
 func TestACLWithoutPing(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	if err := admin.Do(t.Context(), "ACL", "SETUSER", "worker", "on", ">w-pass", "~*", "+get", "+set", "+incr").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestACLWithoutPing(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain := redis.NewClient(opts)
-	defer plain.Close()
+	defer func() { _ = plain.Close() }()
 	if err := plain.Incr(t.Context(), "n").Err(); err != nil {
 		t.Fatalf("INCR through a plain go-redis client as the user: %v", err)
 	}

@@ -80,7 +80,7 @@ func TestSentinelFailover(t *testing.T) {
 		return true
 	})
 	rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	role, err := rc.Do(ctx, "ROLE").Slice()
 	if err != nil || len(role) == 0 || role[0] != "master" {
 		t.Errorf("ROLE of the old replica: %v %v; want it promoted to master", role, err)

@@ -12,7 +12,6 @@
 package redismwtest
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -40,7 +39,7 @@ func NewConnector(t testing.TB, mod ...func(*connector.Config)) (*connector.Conn
 		AttemptTimeout: time.Second,
 		MaxAttempts:    1,
 		Breaker:        breaker.Settings{Timeout: time.Second, DisableJitter: true},
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:         slog.New(slog.DiscardHandler),
 	}
 	for _, m := range mod {
 		m(&cfg)

@@ -67,12 +67,12 @@ func ExampleWithClient() {
 	}
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	handler := func(w http.ResponseWriter, r *http.Request) {
 		rdb, _ := redismw.FromContext(r.Context())
 		n, _ := rdb.Incr(r.Context(), "hits").Result()
-		fmt.Fprint(w, n)
+		_, _ = fmt.Fprint(w, n)
 	}
 	rec := httptest.NewRecorder()
 	handler(rec, redismwtest.WithClient(httptest.NewRequest(http.MethodGet, "/", nil), rdb))

@@ -44,7 +44,7 @@ func main() {
 }
 
 // run serves until ctx ends, then shuts down gracefully.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("basic", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "localhost:8080", "address to listen on")
@@ -67,13 +67,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer mp.Shutdown(context.Background())
+	defer func() { err = errors.Join(err, mp.Shutdown(context.Background())) }()
 	cfg.MeterProvider = mp
 	c, err := connector.New(cfg)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /visits", demo.Visits(*failOpen))

@@ -85,7 +85,7 @@ func TestHangAndRecover(t *testing.T) {
 	}
 	proxy.CutAll() // the pooled connection goes; new ones hang
 	var during []exampletest.Response
-	for i := 0; i < 20; i++ {
+	for i := range 20 {
 		r := e.Get("/visits")
 		during = append(during, r)
 		if r.Code != http.StatusServiceUnavailable {

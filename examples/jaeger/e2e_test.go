@@ -92,14 +92,14 @@ func TestJaegerEndToEnd(t *testing.T) {
 		okConnect, failedConnect, commands = nil, nil, nil
 		for _, tr := range traces {
 			for _, s := range tr.Spans {
-				switch {
-				case s.OperationName == "redis.connect":
+				switch s.OperationName {
+				case "redis.connect":
 					if out, _ := s.Tag("redismw.outcome"); out == "success" && okConnect == nil {
 						okConnect = &s
 					} else if _, ok := s.Tag("error.type"); ok && failedConnect == nil {
 						failedConnect = &s
 					}
-				case s.OperationName == "incr" || s.OperationName == "ping":
+				case "incr", "ping":
 					commands = append(commands, s.OperationName)
 				}
 				if kind, _ := s.Tag("span.kind"); kind == "server" {

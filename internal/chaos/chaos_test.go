@@ -109,7 +109,7 @@ func (r *rig) counter(t *testing.T) int64 {
 	if err != nil {
 		t.Fatalf("read the counter: %v", err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Write([]byte("GET counter\r\n")); err != nil {
 		t.Fatal(err)
@@ -141,9 +141,9 @@ func (r *rig) debugSleep(t *testing.T, d time.Duration) {
 		t.Error(err)
 		return
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_ = conn.SetDeadline(time.Now().Add(d + 10*time.Second))
-	fmt.Fprintf(conn, "DEBUG SLEEP %.1f\r\n", d.Seconds())
+	_, _ = fmt.Fprintf(conn, "DEBUG SLEEP %.1f\r\n", d.Seconds())
 	if line, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
 		t.Errorf("DEBUG SLEEP: %q %v", line, err)
 	}

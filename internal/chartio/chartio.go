@@ -28,7 +28,7 @@ func run(out string, args []string, render func(io.Reader) (string, error)) erro
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		in = f
 	}
 	svg, err := render(in)

@@ -31,7 +31,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "covreport:", err)
 		os.Exit(1)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	cov, err := parse(f)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "covreport:", err)
@@ -44,7 +44,7 @@ func main() {
 	slices.Sort(pkgs)
 	failed := false
 	required := map[string]bool{}
-	for _, p := range strings.Split(*require, ",") {
+	for p := range strings.SplitSeq(*require, ",") {
 		if p != "" {
 			required[p] = true
 		}

@@ -133,7 +133,7 @@ func (e *Process) Get(path string) Response {
 	if err != nil {
 		e.t.Fatalf("GET %s: %v\n%s", path, err, e.Output())
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	return Response{resp.StatusCode, resp.Header, string(body), time.Since(start)}
 }

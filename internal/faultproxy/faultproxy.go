@@ -160,9 +160,7 @@ func (p *Proxy) serve(ln net.Listener) {
 
 func (p *Proxy) serveLocked(ln net.Listener) {
 	p.ln = ln
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	p.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -176,7 +174,7 @@ func (p *Proxy) serveLocked(ln net.Listener) {
 			p.wg.Add(1)
 			go p.handle(c)
 		}
-	}()
+	})
 }
 
 // track registers c so that CutAll and Close reach it; false if closed.

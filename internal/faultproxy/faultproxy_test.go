@@ -32,10 +32,10 @@ func echo(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+			go func() { defer func() { _ = c.Close() }(); _, _ = io.Copy(c, c) }()
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); <-done })
+	t.Cleanup(func() { _ = ln.Close(); <-done })
 	return ln.Addr().String()
 }
 
@@ -45,7 +45,7 @@ func roundTrip(addr string, wait time.Duration) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(wait))
 	if _, err := c.Write([]byte("hello\n")); err != nil {
 		return "", err
@@ -116,7 +116,7 @@ func TestCutAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	r := bufio.NewReader(c)
 	if _, err := c.Write([]byte("a\n")); err != nil {
 		t.Fatal(err)

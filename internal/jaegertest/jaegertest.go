@@ -116,7 +116,7 @@ func Start(t testing.TB) *Jaeger {
 	for {
 		resp, err := http.Get(j.Query + "/api/services")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return j
 			}
@@ -184,7 +184,7 @@ func (j *Jaeger) Traces(t testing.TB, service string) ([]Trace, string) {
 	if err != nil {
 		t.Fatalf("query Jaeger: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var body struct {
 		Data []Trace `json:"data"`
 	}

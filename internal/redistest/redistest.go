@@ -203,7 +203,7 @@ func ping(addr string, tlsConf *tls.Config) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
 	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
 		return err
@@ -225,6 +225,6 @@ func FreePort(t testing.TB) int {
 	if err != nil {
 		t.Fatalf("redistest: find a free port: %v", err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -17,11 +17,11 @@ func TestKillRestart(t *testing.T) {
 	if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err != nil {
 		t.Fatalf("started server does not accept: %v", err)
 	} else {
-		c.Close()
+		_ = c.Close()
 	}
 	s.Kill()
 	if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
-		c.Close()
+		_ = c.Close()
 		t.Fatal("killed server still accepts")
 	}
 	s.Restart() // waits for PONG on the same port

@@ -77,7 +77,7 @@ func Live(w http.ResponseWriter, _ *http.Request) {
 // and "<name>: shutting down" at the end.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, stdout io.Writer, name, note string) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	fmt.Fprintf(stdout, "%s: listening on http://%s (%s)\n", name, ln.Addr(), note)
+	_, _ = fmt.Fprintf(stdout, "%s: listening on http://%s (%s)\n", name, ln.Addr(), note)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -85,7 +85,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, stdout io.Write
 		return err
 	case <-ctx.Done():
 	}
-	fmt.Fprintf(stdout, "%s: shutting down\n", name)
+	_, _ = fmt.Fprintf(stdout, "%s: shutting down\n", name)
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil {
