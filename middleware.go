@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,20 +17,33 @@ import (
 // contextKey is the type of this package's context keys.
 type contextKey struct{ name string }
 
-// clientKey is a pointer so that storing it in a context does not allocate.
-var clientKey = &contextKey{"redis client"}
+// scopeKey is a pointer so that storing it in a context does not allocate.
+var scopeKey = &contextKey{"redismw scope"}
+
+// scope is what the middleware puts in a request's context: the client,
+// and the telemetry that counts a 503 a handler writes with
+// [WriteUnavailable]. The middleware keeps one per client, so that the
+// ready path allocates no more than context.WithValue does.
+type scope struct {
+	client  redis.UniversalClient // nil when failing open
+	tel     *telemetry.Middleware // nil from NewContext
+	counted bool                  // the middleware counted this request's 503 already
+}
 
 // NewContext returns a copy of ctx that carries c, for [FromContext].
 func NewContext(ctx context.Context, c redis.UniversalClient) context.Context {
-	return context.WithValue(ctx, clientKey, c)
+	return context.WithValue(ctx, scopeKey, &scope{client: c})
 }
 
 // FromContext returns the client that [Middleware] (or [NewContext]) put
 // in ctx, and false if there is none: outside the middleware, or in a
 // fail-open request while Redis is unavailable ([WithFailOpen]).
 func FromContext(ctx context.Context) (redis.UniversalClient, bool) {
-	c, ok := ctx.Value(clientKey).(redis.UniversalClient)
-	return c, ok && c != nil
+	s, _ := ctx.Value(scopeKey).(*scope)
+	if s == nil || s.client == nil {
+		return nil, false
+	}
+	return s.client, true
 }
 
 // ErrWaitBudget is the cause, inside a [connector.UnavailableError], of a
@@ -71,7 +85,20 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 		panic("redismw: Middleware: nil *connector.Connector")
 	}
 	cfg := newConfig(opts)
-	tel := telemetry.NewMiddleware(cfg.meter)
+	tel := telemetry.NewMiddleware(cfg.meter, c.Name())
+	var ready atomic.Pointer[scope] // the scope of the ready client
+	readyScope := func(rdb redis.UniversalClient) *scope {
+		if s := ready.Load(); s != nil && s.client == rdb {
+			return s
+		}
+		s := &scope{client: rdb, tel: tel}
+		ready.Store(s)
+		return s
+	}
+	// Requests answered as unavailable, or passed on without a client,
+	// carry a scope too: WriteUnavailable then counts each 503 once.
+	counted := &scope{tel: tel, counted: true}
+	failingOpen := &scope{tel: tel}
 	return func(next http.Handler) http.Handler {
 		if next == nil {
 			panic("redismw: Middleware: nil next handler")
@@ -82,13 +109,13 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 				return
 			}
 			if rdb, ok := c.Ready(); ok {
-				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), rdb)))
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey, readyScope(rdb))))
 				return
 			}
 			rdb, err := wait(r.Context(), c, cfg.waitBudget)
 			switch {
 			case err == nil:
-				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), rdb)))
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey, readyScope(rdb))))
 			case errors.Is(r.Context().Err(), context.Canceled):
 				// The request was cancelled: its client is gone, or the
 				// canceller owns the answer. Write nothing.
@@ -96,13 +123,13 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 				// The request's deadline ended while it waited: it gets
 				// the unavailable answer, never an empty 200.
 				tel.Reject(r.Context(), telemetry.ReasonDeadline)
-				cfg.onError(w, r, &connector.UnavailableError{Err: err})
+				cfg.onError(w, r.WithContext(context.WithValue(r.Context(), scopeKey, counted)), &connector.UnavailableError{Err: err})
 			case cfg.failOpen:
 				tel.Reject(r.Context(), reason(err))
-				next.ServeHTTP(w, r)
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey, failingOpen)))
 			default:
 				tel.Reject(r.Context(), reason(err))
-				cfg.onError(w, r, err)
+				cfg.onError(w, r.WithContext(context.WithValue(r.Context(), scopeKey, counted)), err)
 			}
 		})
 	}

@@ -1,12 +1,15 @@
 package redismw
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/telemetry"
 )
 
 // problemBody is the RFC 9457 body of every 503 this package writes. Its
@@ -24,8 +27,48 @@ var problemBody = []byte(`{"type":"about:blank","title":"Service Unavailable","s
 //
 // Handlers may call it when a command fails (a timeout, or
 // [connector.ErrUnavailable] once the circuit has opened), to answer like
-// the middleware.
-func WriteUnavailable(w http.ResponseWriter, _ *http.Request, err error) {
+// the middleware. Every 503 it writes is counted in
+// redismw.middleware.rejections — with the middleware's meter provider and
+// connector name when r came through [Middleware], with the global
+// provider otherwise — by reason: circuit_open, closed, or command_failed;
+// a 503 the middleware already counted is not counted twice.
+func WriteUnavailable(w http.ResponseWriter, r *http.Request, err error) {
+	writeUnavailable(w, err)
+	var s *scope
+	if r != nil {
+		s, _ = r.Context().Value(scopeKey).(*scope)
+	}
+	switch {
+	case s != nil && s.counted:
+	case s != nil && s.tel != nil:
+		s.tel.Reject(r.Context(), handlerReason(err))
+	default:
+		ctx := context.Background()
+		if r != nil {
+			ctx = r.Context()
+		}
+		globalTelemetry().Reject(ctx, handlerReason(err))
+	}
+}
+
+// handlerReason is the rejection reason of a 503 a handler wrote.
+func handlerReason(err error) string {
+	var ue *connector.UnavailableError
+	switch {
+	case errors.Is(err, connector.ErrClosed):
+		return telemetry.ReasonClosed
+	case errors.As(err, &ue) && ue.CircuitOpen:
+		return telemetry.ReasonCircuitOpen
+	}
+	return telemetry.ReasonCommandFailed
+}
+
+// globalTelemetry counts the 503s of handlers outside any middleware,
+// with the global meter provider.
+var globalTelemetry = sync.OnceValue(func() *telemetry.Middleware { return telemetry.NewMiddleware(nil, "") })
+
+// writeUnavailable writes the 503 of [WriteUnavailable], counting nothing.
+func writeUnavailable(w http.ResponseWriter, err error) {
 	h := w.Header()
 	var ue *connector.UnavailableError
 	switch {

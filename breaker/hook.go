@@ -45,6 +45,10 @@ type HookEvents struct {
 	// saturated or failed on a closed circuit: the owner may confirm
 	// whether Redis serves. It must return at once.
 	Suspect func()
+	// Failure is called with the command's context and error when the
+	// circuit counted a command as a failure (Failure or Fatal), to
+	// count it.
+	Failure func(ctx context.Context, err error)
 }
 
 // NewHook returns a guarding [Hook] for one client.
@@ -258,6 +262,9 @@ func (h *Hook) judged(ctx context.Context, epoch uint64, o Outcome, err error) {
 			h.ev.Suspect()
 		}
 	case Failure, Fatal:
+		if h.ev.Failure != nil {
+			h.ev.Failure(ctx, err)
+		}
 		after := h.b.State()
 		if after != Closed && h.ev.Transition != nil {
 			h.ev.Transition(ctx, Closed, after)

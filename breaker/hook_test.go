@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/faultproxy"
 )
 
 // guarded returns a client of mr guarded by a new breaker, and a counter of
@@ -300,5 +301,44 @@ func TestStrings(t *testing.T) {
 	}
 	if got := mustNew(t, breaker.Settings{Name: "cache"}).Name(); got != "cache" {
 		t.Errorf("Name() = %q", got)
+	}
+}
+
+// TestFailedDialsNeverPooled: a failed dial becomes a connection that
+// fails on use (go-redis neither logs nor counts it), but one that go-redis
+// dialed in the background and keeps idle (MinIdleConns) must not fail a
+// command that draws it once Redis is back: its health check discards it.
+func TestFailedDialsNeverPooled(t *testing.T) {
+	mr := miniredis.RunT(t)
+	proxy := faultproxy.New(t, mr.Addr())
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	b, err := breaker.New(breaker.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MinIdleConns: 3, MaxRetries: -1, DialerRetries: 1})
+	defer func() { _ = rdb.Close() }()
+	rdb.AddHook(b.NewHook(breaker.HookEvents{}))
+	// The background dials of MinIdleConns, refused, leave failed
+	// connections idle in the pool.
+	if err := rdb.Ping(t.Context()).Err(); err == nil {
+		t.Fatal("PING with nothing listening succeeded")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.PoolStats().IdleConns < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pool %+v: the background dials never came back", *rdb.PoolStats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := proxy.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := rdb.Set(t.Context(), "k", i, 0).Err(); err != nil {
+			t.Fatalf("SET #%d with Redis back: %v (a failed dial's connection was drawn from the pool)", i, err)
+		}
 	}
 }

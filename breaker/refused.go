@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -167,6 +168,12 @@ func (c failedConn) RemoteAddr() net.Addr             { return deferredAddr{} }
 func (c failedConn) SetDeadline(time.Time) error      { return nil }
 func (c failedConn) SetReadDeadline(time.Time) error  { return nil }
 func (c failedConn) SetWriteDeadline(time.Time) error { return nil }
+
+// SyscallConn fails, so that go-redis' health check of an idle connection
+// discards a failedConn: one is idle only when go-redis dialed it in the
+// background (MinIdleConns), and a command that draws it later, Redis
+// back, must get a fresh connection, not the old dial's error.
+func (c failedConn) SyscallConn() (syscall.RawConn, error) { return nil, c.err }
 
 // dialError is a failedConn's error: the dial's, as it is. go-redis
 // unwraps the error of a connection's handshake once, expecting its own

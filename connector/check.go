@@ -118,6 +118,7 @@ func (c *Connector) check(timeout time.Duration) {
 	}
 	c.setLastErr(&checkError{timeout: timeout, err: redactErr(err, c.dep.secrets...)})
 	c.brk.Trip(epoch)
+	c.tel.Failure(c.ctx, err)
 	c.checksFailed.Add(1)
 	c.checksRun.Add(1)
 }

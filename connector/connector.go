@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,7 @@ import (
 type Connector struct {
 	cfg      Config
 	dep      *deployment // makes the clients
-	addr     string      // the deployment's first address, for logs
+	name     string      // unique in the process: db.client.connection.pool.name
 	poolSize int         // the pool's size (a cluster's, per node)
 	brk      *breaker.Breaker
 	log      *slog.Logger
@@ -131,9 +132,17 @@ func New(cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Connector{cfg: cfg, dep: dep, log: cfg.Logger}
-	c.addr, _, _ = dep.first()
+	c := &Connector{cfg: cfg, dep: dep}
 	bs := cfg.Breaker
+	base := bs.Name
+	if base == "" {
+		base = dep.poolName()
+	}
+	c.name = claimName(base)
+	bs.Name = c.name
+	server := dep.server()
+	server.PoolName = c.name
+	c.log = cfg.Logger.With(logAttrs(server)...)
 	userChange := bs.OnStateChange
 	bs.OnStateChange = func(name string, from, to breaker.State) {
 		c.onTransition(from, to)
@@ -146,7 +155,10 @@ func New(cfg Config) (*Connector, error) {
 	}
 	size, idleMax, idleMin := dep.pool()
 	c.poolSize = size
-	c.tel = telemetry.NewConnector(cfg.TracerProvider, cfg.MeterProvider, dep.server(), c.brk.State, telemetry.Pool{
+	if dep.kind == cluster {
+		size = 0 // per node, while a cluster's statistics sum every node: not observed
+	}
+	c.tel = telemetry.NewConnector(cfg.TracerProvider, cfg.MeterProvider, server, c.brk.State, telemetry.Pool{
 		Stats:   c.poolStats,
 		Max:     size,
 		IdleMax: idleMax,
@@ -358,8 +370,8 @@ func (c *Connector) finish(cl *call, start time.Time, attempts int) {
 	// A panic's value or user code's error may quote the URL: what is
 	// logged or put on the span never contains the password.
 	shown := redactErr(cl.err, c.dep.secrets...)
-	c.tel.EndConnect(cl.ctx, cl.span, start, attempts, out, state, shown)
-	attrs := []any{"server.address", c.addr, "outcome", out, "attempts", attempts, "duration", took, "circuit", state.String()}
+	c.tel.EndConnect(cl.ctx, cl.span, took, attempts, out, state, shown)
+	attrs := []any{"outcome", out, "attempts", attempts, "duration", took, "circuit", state.String()}
 	switch {
 	case cl.err == nil:
 		c.lastLatency.Store(int64(took))
@@ -392,11 +404,11 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 		}
 		switch {
 		case err == nil:
-			c.tel.Attempt(ctx, "success")
+			c.tel.Attempt(ctx, "success", nil)
 			client, err := c.adopt(h)
 			return client, attempt + 1, err
 		case c.ctx.Err() != nil:
-			c.tel.Attempt(ctx, "closed")
+			c.tel.Attempt(ctx, "closed", nil)
 			return nil, attempt + 1, ErrClosed
 		case errors.Is(err, ErrUnavailable):
 			// The circuit is open: no more attempts until its probe.
@@ -405,7 +417,7 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 			}
 			return nil, attempt, c.failure(failed, last, false)
 		}
-		c.tel.Attempt(ctx, "failure")
+		c.tel.Attempt(ctx, "failure", err)
 		failed++
 		last = redactErr(err, c.dep.secrets...)
 		c.setLastErr(last)
@@ -475,6 +487,7 @@ func (c *Connector) attempt(cl *call) (_ *handle, o breaker.Outcome, err error) 
 		o, reported = outcome, true
 		if outcome != breaker.Success && outcome != breaker.Ignored {
 			c.attemptFailures.Add(1)
+			c.tel.Failure(spanCtx, err)
 		}
 		t.Report(outcome)
 	}
@@ -578,6 +591,7 @@ func (c *Connector) newClient() (_ *handle, first bool, _ error) {
 		ClientClosed: func() { c.invalidate(h) },
 		Transition:   telemetry.TransitionEvent,
 		Suspect:      c.suspect,
+		Failure:      c.tel.Failure,
 	})
 	h.hook.SetBypass(true)
 	install(client, h.hook, c.dep.retries())
@@ -669,7 +683,7 @@ func (c *Connector) onTransition(from, to breaker.State) {
 	}
 	c.tel.Transition(context.Background(), from, to)
 	c.logs.post(func() {
-		attrs := []any{"server.address", c.addr, "from", from.String(), "to", to.String()}
+		attrs := []any{"from", from.String(), "to", to.String()}
 		switch to {
 		case breaker.Open:
 			attrs = append(attrs, "retry_after", retry)
@@ -770,6 +784,7 @@ func (c *Connector) Close() error {
 		}
 	}
 	c.wg.Wait()
+	releaseName(c.name)
 	c.logs.stop()
 	c.callbacks.stop()
 	c.tel.Close()
@@ -777,4 +792,48 @@ func (c *Connector) Close() error {
 		return h.client.Close()
 	}
 	return nil
+}
+
+// Name returns the connector's name: [breaker.Settings.Name], or by
+// default the deployment's first address and database ("host:port/db").
+// It is unique among the connectors of the process — a second connector
+// of the same name gets "#2" appended — and tells the connector apart in
+// every metric series and span (db.client.connection.pool.name) and log
+// line.
+func (c *Connector) Name() string { return c.name }
+
+// names are the names of the connectors of the process that are not
+// closed.
+var names = struct {
+	sync.Mutex
+	used map[string]bool
+}{used: map[string]bool{}}
+
+// claimName returns base, or base with "#2", "#3"… appended if a connector
+// of the process uses it.
+func claimName(base string) string {
+	names.Lock()
+	defer names.Unlock()
+	name := base
+	for i := 2; names.used[name]; i++ {
+		name = base + "#" + strconv.Itoa(i)
+	}
+	names.used[name] = true
+	return name
+}
+
+// releaseName frees name for a later connector.
+func releaseName(name string) {
+	names.Lock()
+	defer names.Unlock()
+	delete(names.used, name)
+}
+
+// logAttrs are the attributes of every log line of a connector.
+func logAttrs(s telemetry.Server) []any {
+	attrs := []any{"db.client.connection.pool.name", s.PoolName, "server.address", s.Address}
+	if s.Port > 0 {
+		attrs = append(attrs, "server.port", s.Port)
+	}
+	return attrs
 }

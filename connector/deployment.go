@@ -290,7 +290,8 @@ func (d *deployment) first() (addr, network string, db int) {
 	}
 }
 
-// server describes the deployment for telemetry: its first address.
+// server describes the deployment for telemetry: its first address and
+// database; PoolName is left to the connector.
 func (d *deployment) server() telemetry.Server {
 	addr, network, db := d.first()
 	s := telemetry.Server{Address: addr}
@@ -300,8 +301,17 @@ func (d *deployment) server() telemetry.Server {
 			s.Port, _ = strconv.Atoi(port)
 		}
 	}
-	s.PoolName = addr + "/" + strconv.Itoa(db)
+	if d.kind != cluster {
+		s.Namespace = strconv.Itoa(db)
+	}
 	return s
+}
+
+// poolName is a connector's default name: the deployment's first address
+// and database, "host:port/db" (for Sentinel, the first sentinel's).
+func (d *deployment) poolName() string {
+	addr, _, db := d.first()
+	return addr + "/" + strconv.Itoa(db)
 }
 
 // pool returns the pool limits, for the pool metrics.

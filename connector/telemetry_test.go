@@ -85,12 +85,12 @@ func TestTelemetryHerd(t *testing.T) {
 	cs := connects[0]
 	_, port, _ := net.SplitHostPort(proxy.Addr())
 	for key, want := range map[string]string{
-		"db.system.name":           "redis",
-		"server.address":           "127.0.0.1",
-		"server.port":              port,
-		"redismw.connect.attempts": "1",
-		"redismw.outcome":          "success",
-		"redismw.circuit.state":    "closed",
+		"db.system.name":                "redis",
+		"server.address":                "127.0.0.1",
+		"server.port":                   port,
+		"redismw.connect.attempt_count": "1",
+		"redismw.outcome":               "success",
+		"redismw.circuit.current":       "closed",
 	} {
 		if got := attr(t, cs, key); got != want {
 			t.Errorf("redis.connect %s = %q, want %q", key, got, want)
@@ -211,14 +211,14 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 	}
 	from, _ := oteltest.Attr(tr[0].Attributes, "redismw.circuit.from")
 	to, _ := oteltest.Attr(tr[0].Attributes, "redismw.circuit.to")
-	if from != "closed" || to != "open" || attr(t, cs, "redismw.circuit.state") != "open" {
-		t.Errorf("transition %s→%s, span circuit state %s; want closed→open, open", from, to, attr(t, cs, "redismw.circuit.state"))
+	if from != "closed" || to != "open" || attr(t, cs, "redismw.circuit.current") != "open" {
+		t.Errorf("transition %s→%s, span circuit state %s; want closed→open, open", from, to, attr(t, cs, "redismw.circuit.current"))
 	}
 	m := p.Collect(t)
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.state=open"); n != 1 {
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.current=open"); n != 1 {
 		t.Errorf("circuit.state{open} = %v, want 1", n)
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.state=closed"); n != 0 {
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.current=closed"); n != 0 {
 		t.Errorf("circuit.state{closed} = %v, want 0", n)
 	}
 
@@ -235,7 +235,7 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 			t.Errorf("transitions{%s→%s} = %v, want 1", ft[0], ft[1], n)
 		}
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.state=closed"); n != 1 {
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.current=closed"); n != 1 {
 		t.Errorf("after recovery circuit.state{closed} = %v, want 1", n)
 	}
 }
@@ -269,5 +269,76 @@ func TestTelemetryPool(t *testing.T) {
 	_, okUsed := oteltest.Value(m, "db.client.connection.count", pool, "db.client.connection.state=used")
 	if !okIdle || !okUsed || idle < 1 {
 		t.Errorf("db.client.connection.count: idle %v (found %v), used found %v; want ≥ 1 idle", idle, okIdle, okUsed)
+	}
+}
+
+// TestTelemetryADashboardCanTrust: what a dashboard and an alert rely on.
+// Every counter series exists at 0 before the first event, so that the
+// process's first trip shows as an increase; the failures that opened the
+// circuit are counted by error.type; and two connectors to the same
+// deployment never share a series: each has its own name.
+func TestTelemetryADashboardCanTrust(t *testing.T) {
+	mr := miniredis.RunT(t)
+	proxy := faultproxy.New(t, mr.Addr())
+	p := oteltest.New(t)
+	mod := func(cfg *connector.Config) {
+		cfg.TracerProvider, cfg.MeterProvider = p.Tracer, p.Meter
+		cfg.Breaker.FailureThreshold = 2
+		cfg.MaxAttempts = 1
+	}
+	a := newConnector(t, proxy.URL(), mod)
+	b := newConnector(t, proxy.URL(), mod)
+	if a.Name() == b.Name() || b.Name() != a.Name()+"#2" {
+		t.Fatalf("two connectors to %s are named %q and %q; want distinct names, the second with #2", proxy.URL(), a.Name(), b.Name())
+	}
+	pool := func(c *connector.Connector) string { return "db.client.connection.pool.name=" + c.Name() }
+
+	m := p.Collect(t)
+	for _, c := range []*connector.Connector{a, b} {
+		for _, want := range [][]string{
+			{telemetry.MetricCircuitTransitions, "redismw.circuit.from=closed", "redismw.circuit.to=open"},
+			{telemetry.MetricCircuitFailures, "error.type=connection_refused"},
+			{telemetry.MetricConnectAttempts, "redismw.outcome=failure"},
+		} {
+			if n, ok := oteltest.Value(m, want[0], append(want[1:], pool(c))...); !ok || n != 0 {
+				t.Errorf("before any event, %s%v of %s = %v (present %v); want a series at 0", want[0], want[1:], c.Name(), n, ok)
+			}
+		}
+	}
+
+	// a's Redis refuses: its connects fail and the circuit opens; b is
+	// never used.
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, _ = a.Client(t.Context())
+		settle(t, a)
+	}
+	if a.Stats().Circuit != breaker.Open {
+		t.Fatalf("a's circuit %v after 2 refused connects, want open", a.Stats().Circuit)
+	}
+	m = p.Collect(t)
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitFailures, "error.type=connection_refused", pool(a)); n != 2 {
+		t.Errorf("a's failures{connection_refused} = %v, want 2", n)
+	}
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, "redismw.circuit.from=closed", "redismw.circuit.to=open", pool(a)); n != 1 {
+		t.Errorf("a's transitions{closed→open} = %v, want 1", n)
+	}
+	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, "redismw.outcome=failure", "error.type=connection_refused", pool(a)); n != 2 {
+		t.Errorf("a's attempts{failure, connection_refused} = %v, want 2", n)
+	}
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, "redismw.circuit.from=closed", "redismw.circuit.to=open", pool(b)); n != 0 {
+		t.Errorf("b's transitions{closed→open} = %v, want 0: b never failed", n)
+	}
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.current=closed", pool(b)); n != 1 {
+		t.Errorf("b's circuit.state{closed} = %v, want 1: a's circuit is not b's", n)
+	}
+
+	// Closing frees the name for a later connector.
+	name := b.Name()
+	_ = b.Close()
+	if c := newConnector(t, proxy.URL(), mod); c.Name() != name {
+		t.Errorf("after b closed, a new connector is named %q; want b's %q", c.Name(), name)
 	}
 }

@@ -15,15 +15,22 @@ import (
 	"github.com/ankitoon/redismw/breaker"
 )
 
-// Server describes the Redis a connector talks to.
+// Server describes the Redis a connector talks to, and names the
+// connector.
 type Server struct {
-	Address  string // server.address: host name, IP or socket path
-	Port     int    // server.port; 0 for a unix socket
-	PoolName string // db.client.connection.pool.name: "address:port/db"
+	Address   string // server.address: host name, IP or socket path
+	Port      int    // server.port; 0 for a unix socket
+	Namespace string // db.namespace: the database index, "" for a cluster
+	// PoolName is db.client.connection.pool.name, on every series and
+	// span of the connector: unique within the process, so that two
+	// connectors never share a series.
+	PoolName string
 }
 
 // Pool is what the pool metrics observe: the connector's client's pool
-// statistics (nil when there is no client) and its limits.
+// statistics (nil when there is no client) and its limits. A limit of 0 is
+// not observed: IdleMax 0 is go-redis' "no limit", and a cluster's Max is
+// per node while its statistics sum every node.
 type Pool struct {
 	Stats   func() *redis.PoolStats
 	Max     int
@@ -35,13 +42,44 @@ type Pool struct {
 // concurrent use and never run on the ready path.
 type Connector struct {
 	tracer      trace.Tracer
-	attrs       []attribute.KeyValue
+	attrs       []attribute.KeyValue // every series' and span's
+	spanAttrs   []attribute.KeyValue // the redis.connect span's, attrs included
 	attrSet     metric.MeasurementOption
 	duration    metric.Float64Histogram
 	attempts    metric.Int64Counter
 	waiting     metric.Int64UpDownCounter
 	transitions metric.Int64Counter
+	failures    metric.Int64Counter
 	reg         metric.Registration
+}
+
+// with returns the measurement option of the connector's attributes and
+// more.
+func (t *Connector) with(more ...attribute.KeyValue) metric.MeasurementOption {
+	return metric.WithAttributeSet(attribute.NewSet(append(t.attrs[:len(t.attrs):len(t.attrs)], more...)...))
+}
+
+// outcomeAttrs are the attributes of a connect's or an attempt's outcome:
+// error.type too when it failed.
+func outcomeAttrs(outcome string, err error) []attribute.KeyValue {
+	kv := []attribute.KeyValue{AttrOutcome.String(outcome)}
+	if err != nil && outcome != "success" {
+		kv = append(kv, semconv.ErrorTypeKey.String(ErrorType(err)))
+	}
+	return kv
+}
+
+// Outcomes of a connect attempt ([AttrOutcome]), created at 0.
+var attemptOutcomes = []string{"success", "failure", "closed"}
+
+// failureTypes are the error.type values of circuit failures created at
+// 0, so that the first failure of a process shows as an increase.
+var failureTypes = []string{"timeout", "connection_refused", "connection_reset", "connection_closed", "_OTHER"}
+
+// transitions are the circuit's possible transitions, created at 0.
+var transitions = [][2]breaker.State{
+	{breaker.Closed, breaker.Open}, {breaker.Open, breaker.HalfOpen},
+	{breaker.HalfOpen, breaker.Closed}, {breaker.HalfOpen, breaker.Open},
 }
 
 // NewConnector makes the instruments of a connector to server, and
@@ -52,14 +90,19 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 	attrs := []attribute.KeyValue{
 		semconv.DBSystemNameRedis,
 		semconv.ServerAddress(server.Address),
+		semconv.DBClientConnectionPoolName(server.PoolName),
 	}
 	if server.Port > 0 {
 		attrs = append(attrs, semconv.ServerPort(server.Port))
 	}
 	t := &Connector{
-		tracer:  Tracer(tp),
-		attrs:   attrs,
-		attrSet: metric.WithAttributeSet(attribute.NewSet(attrs...)),
+		tracer:    Tracer(tp),
+		attrs:     attrs,
+		spanAttrs: attrs,
+		attrSet:   metric.WithAttributeSet(attribute.NewSet(attrs...)),
+	}
+	if server.Namespace != "" {
+		t.spanAttrs = append(attrs[:len(attrs):len(attrs)], semconv.DBNamespace(server.Namespace))
 	}
 	var err error
 	t.duration, err = m.Float64Histogram(MetricConnectDuration,
@@ -79,6 +122,10 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		metric.WithUnit("{transition}"),
 		metric.WithDescription("Transitions of the circuit breaker, by from and to state."))
 	handle(err)
+	t.failures, err = m.Int64Counter(MetricCircuitFailures,
+		metric.WithUnit("{failure}"),
+		metric.WithDescription("Failures the circuit counted (commands, connect attempts, the connector's checks), by error.type."))
+	handle(err)
 	circuit, err := m.Int64ObservableGauge(MetricCircuitState,
 		metric.WithUnit("{state}"),
 		metric.WithDescription("State of the circuit breaker: 1 for the current state, 0 for the others."))
@@ -95,6 +142,19 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 	timeouts, err := dbconv.NewClientConnectionTimeoutsObservable(m)
 	handle(err)
 
+	// Every counter series exists from the start, at 0: a dashboard's
+	// increase() and an alert see the process's first event.
+	ctx := context.Background()
+	for _, o := range attemptOutcomes {
+		t.attempts.Add(ctx, 0, t.with(AttrOutcome.String(o)))
+	}
+	for _, e := range failureTypes {
+		t.failures.Add(ctx, 0, t.with(semconv.ErrorTypeKey.String(e)))
+	}
+	for _, tr := range transitions {
+		t.transitions.Add(ctx, 0, t.with(AttrFrom.String(tr[0].String()), AttrTo.String(tr[1].String())))
+	}
+
 	poolName := count.AttrClientConnectionPoolName(server.PoolName)
 	poolAttrs := metric.WithAttributeSet(attribute.NewSet(poolName))
 	idle := metric.WithAttributeSet(attribute.NewSet(poolName, count.AttrClientConnectionState(dbconv.ClientConnectionStateIdle)))
@@ -102,7 +162,7 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 	states := [...]breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open}
 	var stateAttrs [len(states)]metric.ObserveOption
 	for i, s := range states {
-		stateAttrs[i] = metric.WithAttributeSet(attribute.NewSet(append(attrs[:len(attrs):len(attrs)], AttrCircuitState.String(s.String()))...))
+		stateAttrs[i] = metric.WithAttributeSet(attribute.NewSet(append(attrs[:len(attrs):len(attrs)], AttrCircuitCurrent.String(s.String()))...))
 	}
 
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -114,8 +174,12 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 			}
 			o.ObserveInt64(circuit, v, stateAttrs[i])
 		}
-		o.ObserveInt64(maxConns.Inst(), int64(pool.Max), poolAttrs)
-		o.ObserveInt64(idleMax.Inst(), int64(pool.IdleMax), poolAttrs)
+		if pool.Max > 0 {
+			o.ObserveInt64(maxConns.Inst(), int64(pool.Max), poolAttrs)
+		}
+		if pool.IdleMax > 0 {
+			o.ObserveInt64(idleMax.Inst(), int64(pool.IdleMax), poolAttrs)
+		}
 		o.ObserveInt64(idleMin.Inst(), int64(pool.IdleMin), poolAttrs)
 		var idleN, usedN, timeoutN int64
 		if st := pool.Stats(); st != nil {
@@ -146,7 +210,7 @@ func (t *Connector) StartConnect(base, caller context.Context) (context.Context,
 	ctx := trace.ContextWithSpanContext(base, trace.SpanContextFromContext(caller))
 	return t.tracer.Start(ctx, SpanConnect,
 		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(t.attrs...))
+		trace.WithAttributes(t.spanAttrs...))
 }
 
 // AttemptFailed records a failed attempt: an event on the connect span with
@@ -159,27 +223,33 @@ func (t *Connector) AttemptFailed(ctx context.Context, attempt int, err error, b
 	))
 }
 
-// Attempt counts one attempt with its outcome.
-func (t *Connector) Attempt(ctx context.Context, outcome string) {
-	t.attempts.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(append(t.attrs[:len(t.attrs):len(t.attrs)], AttrOutcome.String(outcome))...)))
+// Attempt counts one attempt with its outcome, and error.type when it
+// failed (err, nil on success).
+func (t *Connector) Attempt(ctx context.Context, outcome string, err error) {
+	t.attempts.Add(ctx, 1, t.with(outcomeAttrs(outcome, err)...))
 }
 
-// EndConnect ends the connect span and records the connect's duration.
-// err is nil on success; its text (already redacted) becomes the span's
-// status description.
-func (t *Connector) EndConnect(ctx context.Context, span trace.Span, start time.Time, attempts int, outcome string, circuit breaker.State, err error) {
+// Failure counts one failure the circuit counted, by error.type.
+func (t *Connector) Failure(ctx context.Context, err error) {
+	t.failures.Add(ctx, 1, t.with(semconv.ErrorTypeKey.String(ErrorType(err))))
+}
+
+// EndConnect ends the connect span and records the connect's duration,
+// took (the one measurement the log line shows too). err is nil on
+// success; its text (already redacted) becomes the span's status
+// description.
+func (t *Connector) EndConnect(ctx context.Context, span trace.Span, took time.Duration, attempts int, outcome string, circuit breaker.State, err error) {
 	span.SetAttributes(
-		AttrAttempts.Int(attempts),
+		AttrAttemptCount.Int(attempts),
 		AttrOutcome.String(outcome),
-		AttrCircuitState.String(circuit.String()),
+		AttrCircuitCurrent.String(circuit.String()),
 	)
 	if err != nil {
 		span.SetAttributes(semconv.ErrorTypeKey.String(ErrorType(err)))
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
-	t.duration.Record(ctx, time.Since(start).Seconds(),
-		metric.WithAttributeSet(attribute.NewSet(append(t.attrs[:len(t.attrs):len(t.attrs)], AttrOutcome.String(outcome))...)))
+	t.duration.Record(ctx, took.Seconds(), t.with(outcomeAttrs(outcome, err)...))
 }
 
 // Waiting adds delta to the callers waiting on the shared connect.
@@ -199,7 +269,7 @@ func (t *Connector) Waited(ctx context.Context, connect trace.SpanContext, waite
 		span.AddLink(trace.Link{SpanContext: connect})
 	}
 	span.AddEvent(EventWaited, trace.WithAttributes(
-		AttrWaited.Float64(waited.Seconds()),
+		AttrWaitDuration.Float64(waited.Seconds()),
 		AttrOutcome.String(outcome),
 	))
 }

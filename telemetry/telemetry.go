@@ -55,6 +55,7 @@ const (
 	MetricConnectWaiting     = "redismw.connect.waiting"
 	MetricCircuitState       = "redismw.circuit.state"
 	MetricCircuitTransitions = "redismw.circuit.transitions"
+	MetricCircuitFailures    = "redismw.circuit.failures"
 	MetricRejections         = "redismw.middleware.rejections"
 )
 
@@ -63,23 +64,25 @@ const (
 	// AttrOutcome is a connect's or an attempt's outcome: "success",
 	// "failure", "refused" (the circuit was open) or "closed".
 	AttrOutcome = attribute.Key("redismw.outcome")
-	// AttrAttempts is how many attempts a connect made.
-	AttrAttempts = attribute.Key("redismw.connect.attempts")
+	// AttrAttemptCount is how many attempts a connect made (a span
+	// attribute; the metric redismw.connect.attempts counts attempts).
+	AttrAttemptCount = attribute.Key("redismw.connect.attempt_count")
 	// AttrAttempt is the number of an attempt, from 1.
 	AttrAttempt = attribute.Key("redismw.connect.attempt")
 	// AttrBackoff is the pause after a failed attempt, in seconds.
 	AttrBackoff = attribute.Key("redismw.connect.backoff")
-	// AttrCircuitState is the circuit's state: closed, half-open or open.
-	AttrCircuitState = attribute.Key("redismw.circuit.state")
+	// AttrCircuitCurrent is the circuit's state: closed, half-open or
+	// open (an attribute; the metric redismw.circuit.state is the gauge).
+	AttrCircuitCurrent = attribute.Key("redismw.circuit.current")
 	// AttrFrom and AttrTo are the states of a circuit transition.
 	AttrFrom = attribute.Key("redismw.circuit.from")
 	AttrTo   = attribute.Key("redismw.circuit.to")
 	// AttrReason is why the middleware rejected a request: circuit_open,
 	// connect_failed, wait_budget, deadline (the request's own) or closed.
 	AttrReason = attribute.Key("redismw.rejection.reason")
-	// AttrWaited is how long a caller waited on the shared connect, in
-	// seconds.
-	AttrWaited = attribute.Key("redismw.connect.waited")
+	// AttrWaitDuration is how long a caller waited on the shared connect,
+	// in seconds (an attribute of the event redismw.connect.waited).
+	AttrWaitDuration = attribute.Key("redismw.connect.wait_duration")
 )
 
 // Span and event names.

@@ -79,6 +79,20 @@ func TestHangAndRecover(t *testing.T) {
 			t.Fatalf("/visits #%d before the fault: %d %s", want, r.Code, r.Body)
 		}
 	}
+	// Before any fault, the series an alert watches exist, at 0: the first
+	// trip of the process shows as an increase.
+	before := e.Get("/metrics").Body
+	for _, series := range [][]string{
+		{"redismw_circuit_transitions_total", `redismw_circuit_from="closed"`, `redismw_circuit_to="open"`},
+		{"redismw_circuit_failures_total", `error_type="timeout"`},
+		{"redismw_middleware_rejections_total", `redismw_rejection_reason="circuit_open"`},
+		{"redismw_middleware_rejections_total", `redismw_rejection_reason="command_failed"`},
+	} {
+		if v, ok := promValue(before, series[0], series[1:]...); !ok || v != 0 {
+			t.Errorf("before the fault, %s%v = %v (present %v); want 0", series[0], series[1:], v, ok)
+		}
+	}
+	unavailable := 0 // the 503s /visits answered
 
 	if err := proxy.SetMode(faultproxy.Hang); err != nil {
 		t.Fatal(err)
@@ -88,6 +102,7 @@ func TestHangAndRecover(t *testing.T) {
 	for i := range 20 {
 		r := e.Get("/visits")
 		during = append(during, r)
+		unavailable++
 		if r.Code != http.StatusServiceUnavailable {
 			t.Fatalf("/visits #%d during the hang: %d %s", i, r.Code, r.Body)
 		}
@@ -131,6 +146,9 @@ func TestHangAndRecover(t *testing.T) {
 			}
 			break
 		}
+		if r.Code == http.StatusServiceUnavailable {
+			unavailable++
+		}
 		if time.Since(restored) > bound {
 			t.Fatalf("/visits still %d %v after the proxy was restored", r.Code, time.Since(restored))
 		}
@@ -138,6 +156,17 @@ func TestHangAndRecover(t *testing.T) {
 	}
 	t.Logf("/visits 200 again %v after the proxy was restored", time.Since(restored).Round(time.Millisecond))
 	scrape := e.Get("/metrics")
+	// What PromQL's increase() over the outage would read, from 0: the
+	// trip, the failures that caused it, and every 503 the clients got.
+	if v, _ := promValue(scrape.Body, "redismw_circuit_transitions_total", `redismw_circuit_from="closed"`, `redismw_circuit_to="open"`); v < 1 {
+		t.Errorf("transitions{closed→open} = %v after the hang, want ≥ 1", v)
+	}
+	if v, _ := promValue(scrape.Body, "redismw_circuit_failures_total"); v < 1 {
+		t.Errorf("circuit failures = %v after the hang, want ≥ 1", v)
+	}
+	if v, _ := promValue(scrape.Body, "redismw_middleware_rejections_total"); v != float64(unavailable) {
+		t.Errorf("rejections = %v, but /visits answered %d 503s: every 503 must be counted once", v, unavailable)
+	}
 	for _, series := range []string{
 		`redismw_connect_duration_seconds_count{`,
 		`redismw_connect_attempts_total{`,
@@ -152,7 +181,6 @@ func TestHangAndRecover(t *testing.T) {
 		`db_client_connection_state="idle"`,
 		`db_client_connection_state="used"`,
 		`db_client_connection_max{`,
-		`db_client_connection_idle_max{`,
 		`db_client_connection_idle_min{`,
 		`db_client_connection_timeouts_total{`,
 		`db_client_connection_pool_name="` + proxy.Addr() + `/0"`,
@@ -215,4 +243,37 @@ func TestHelpExitsZero(t *testing.T) {
 	if !strings.Contains(string(out), "-addr") || strings.Contains(string(out), "help requested") {
 		t.Errorf("basic -h printed:\n%s\nwant the usage, without an error", out)
 	}
+}
+
+// promValue sums the samples of metric name in a Prometheus text scrape
+// whose labels contain every one of labels, and reports whether any
+// matched.
+func promValue(scrape, name string, labels ...string) (float64, bool) {
+	var sum float64
+	found := false
+	for line := range strings.SplitSeq(scrape, "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		if !all(line, labels) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			continue
+		}
+		sum += v
+		found = true
+	}
+	return sum, found
+}
+
+func all(line string, subs []string) bool {
+	for _, s := range subs {
+		if !strings.Contains(line, s) {
+			return false
+		}
+	}
+	return true
 }

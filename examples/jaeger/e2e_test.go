@@ -122,10 +122,10 @@ func TestJaegerEndToEnd(t *testing.T) {
 		t.Errorf("the redis.connect span is not a child of an HTTP server span")
 	}
 	for key, want := range map[string]string{
-		"db.system.name":           "redis",
-		"server.address":           "127.0.0.1",
-		"redismw.connect.attempts": "1",
-		"redismw.circuit.state":    "closed",
+		"db.system.name":                "redis",
+		"server.address":                "127.0.0.1",
+		"redismw.connect.attempt_count": "1",
+		"redismw.circuit.current":       "closed",
 	} {
 		if got, _ := okConnect.Tag(key); got != want {
 			t.Errorf("redis.connect tag %s = %q, want %q", key, got, want)
