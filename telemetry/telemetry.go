@@ -11,17 +11,19 @@
 //
 // The metrics, in the README's table:
 //
-//	redismw.connect.duration         histogram, s   {redismw.outcome}
-//	redismw.connect.attempts         counter        {redismw.outcome}
+//	redismw.connect.duration         histogram, s   {redismw.outcome, error.type}
+//	redismw.connect.attempts         counter        {redismw.outcome, error.type}
 //	redismw.connect.waiting          updown counter (callers waiting on the shared connect)
-//	redismw.circuit.state            gauge          {redismw.circuit.state} 1 for the current state, 0 for the others
+//	redismw.circuit.state            gauge          {redismw.circuit.current} 1 for the current state, 0 for the others
+//	redismw.circuit.failures         counter        {error.type}
 //	redismw.circuit.transitions      counter        {redismw.circuit.from, redismw.circuit.to}
 //	redismw.middleware.rejections    counter        {redismw.rejection.reason}
 //	db.client.connection.count       {db.client.connection.state=idle|used}
 //	db.client.connection.max, .idle.max, .idle.min, .timeouts
 //
-// Connector metrics carry db.system.name=redis, server.address and
-// server.port; pool metrics db.client.connection.pool.name.
+// Every series carries db.client.connection.pool.name, the connector's
+// unique name; connector metrics also db.system.name=redis, server.address
+// and server.port. Counters are created at 0.
 package telemetry
 
 import (
@@ -62,7 +64,8 @@ const (
 // Attribute keys of redismw's own spans and metrics.
 const (
 	// AttrOutcome is a connect's or an attempt's outcome: "success",
-	// "failure", "refused" (the circuit was open) or "closed".
+	// "failure", "refused" (the circuit was open), "closed", "panic"; for
+	// a caller's wait also "left" (its context ended).
 	AttrOutcome = attribute.Key("redismw.outcome")
 	// AttrAttemptCount is how many attempts a connect made (a span
 	// attribute; the metric redismw.connect.attempts counts attempts).
@@ -77,8 +80,10 @@ const (
 	// AttrFrom and AttrTo are the states of a circuit transition.
 	AttrFrom = attribute.Key("redismw.circuit.from")
 	AttrTo   = attribute.Key("redismw.circuit.to")
-	// AttrReason is why the middleware rejected a request: circuit_open,
-	// connect_failed, wait_budget, deadline (the request's own) or closed.
+	// AttrReason is why a request got a 503 (or no client when failing
+	// open): circuit_open, connect_failed, wait_budget, deadline (the
+	// request's own), closed, or command_failed (a handler's
+	// WriteUnavailable).
 	AttrReason = attribute.Key("redismw.rejection.reason")
 	// AttrWaitDuration is how long a caller waited on the shared connect,
 	// in seconds (an attribute of the event redismw.connect.waited).
