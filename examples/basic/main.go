@@ -25,9 +25,12 @@ import (
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/connector"
@@ -108,10 +111,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 // Prometheus exporter.
 func prometheusMetrics() (http.Handler, *sdkmetric.MeterProvider, error) {
 	reg := prometheus.NewRegistry()
+	// The Go runtime's and the process's metrics, next to the library's.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
 	if err != nil {
 		return nil, nil, err
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	// service.name: OTEL_SERVICE_NAME, or "redismw-basic" (target_info).
+	name := os.Getenv("OTEL_SERVICE_NAME")
+	if name == "" {
+		name = "redismw-basic"
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(name)))
+	if err != nil {
+		return nil, nil, err
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), mp, nil
 }

@@ -183,6 +183,10 @@ func TestHangAndRecover(t *testing.T) {
 		`db_client_connection_max{`,
 		`db_client_connection_idle_min{`,
 		`db_client_connection_timeouts_total{`,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+		`target_info{`,
+		`service_name="redismw-basic"`,
 		`db_client_connection_pool_name="` + proxy.Addr() + `/0"`,
 	} {
 		if !strings.Contains(scrape.Body, series) {

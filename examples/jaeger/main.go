@@ -99,19 +99,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return demo.Serve(ctx, ln, otelhttp.NewHandler(handler, "http.server"), stdout, "redismw jaeger example", note)
 }
 
-// endpoint is where traces go: OTEL_EXPORTER_OTLP_ENDPOINT, or a local
-// Jaeger.
+// endpoint is where traces go, for the banner: the exporter reads the
+// standard variables itself (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, then
+// OTEL_EXPORTER_OTLP_ENDPOINT); without them, a local Jaeger.
 func endpoint() string {
-	if e := os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); e != "" {
-		return e
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
+		if e := os.Getenv(v); e != "" {
+			return e
+		}
 	}
 	return "http://127.0.0.1:4318"
 }
 
-// tracerProvider exports spans by OTLP/HTTP; the service is named by
-// OTEL_SERVICE_NAME, or "redismw-example".
+// tracerProvider exports spans by OTLP/HTTP, configured by the standard
+// OTEL_EXPORTER_OTLP_* variables (a local Jaeger on 127.0.0.1:4318 when
+// no endpoint is set); the service is named by OTEL_SERVICE_NAME, or
+// "redismw-example".
 func tracerProvider(ctx context.Context) (*sdktrace.TracerProvider, error) {
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(endpoint()+"/v1/traces"))
+	var opts []otlptracehttp.Option
+	if os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
+		opts = append(opts, otlptracehttp.WithEndpoint("127.0.0.1:4318"), otlptracehttp.WithInsecure())
+	}
+	exp, err := otlptracehttp.New(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
