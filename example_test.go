@@ -119,3 +119,57 @@ func ExampleHealthHandler() {
 	// Output:
 	// 503 down circuit_open open
 }
+
+// A service with two Redis deployments, a cache and a session store, has
+// two connectors and two middlewares in one handler chain; each handler
+// asks for the client it needs with ClientFor.
+func ExampleClientFor() {
+	cacheRedis, sessionRedis := miniredis.NewMiniRedis(), miniredis.NewMiniRedis()
+	for _, mr := range []*miniredis.Miniredis{cacheRedis, sessionRedis} {
+		if err := mr.Start(); err != nil {
+			panic(err)
+		}
+		defer mr.Close()
+	}
+	cache, err := connector.New(connector.Config{URL: "redis://" + cacheRedis.Addr(), Logger: discard,
+		Breaker: breaker.Settings{Name: "cache"}})
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = cache.Close() }()
+	sessions, err := connector.New(connector.Config{URL: "redis://" + sessionRedis.Addr(), Logger: discard,
+		Breaker: breaker.Settings{Name: "sessions"}})
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = sessions.Close() }()
+
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := redismw.ClientFor(r.Context(), sessions)
+		user, err := sess.Get(r.Context(), "session:"+r.URL.Query().Get("sid")).Result()
+		if err != nil {
+			redismw.WriteUnavailable(w, r, err)
+			return
+		}
+		cached, _ := redismw.ClientFor(r.Context(), cache)
+		n, err := cached.Incr(r.Context(), "views:"+user).Result()
+		if err != nil {
+			redismw.WriteUnavailable(w, r, err)
+			return
+		}
+		fmt.Fprintf(w, "%s has seen %d pages", user, n)
+	})
+	handler := redismw.Middleware(sessions)(redismw.Middleware(cache)(page))
+
+	sessionRedis.Set("session:42", "ada")
+	for range 2 {
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest("GET", "/page?sid=42", nil))
+		fmt.Println(rec.Code, rec.Body.String())
+	}
+	fmt.Println("views in the session store:", sessionRedis.Exists("views:ada"), "; in the cache:", cacheRedis.Exists("views:ada"))
+	// Output:
+	// 200 ada has seen 1 pages
+	// 200 ada has seen 2 pages
+	// views in the session store: false ; in the cache: true
+}

@@ -26,8 +26,42 @@ var scopeKey = &contextKey{"redismw scope"}
 // ready path allocates no more than context.WithValue does.
 type scope struct {
 	client  redis.UniversalClient // nil when failing open
+	conn    *connector.Connector  // the middleware's; nil from NewContext
 	tel     *telemetry.Middleware // nil from NewContext
 	counted bool                  // the middleware counted this request's 503 already
+}
+
+// connKey finds the scope of one connector's middleware ([ClientFor]).
+type connKey struct{ c *connector.Connector }
+
+// scopeCtx is the context the middleware gives a request: its parent,
+// plus the middleware's scope, found under scopeKey (the innermost
+// middleware's, for FromContext) and under its connector's connKey (for
+// ClientFor). One allocation, as context.WithValue's.
+type scopeCtx struct {
+	context.Context
+	s *scope
+}
+
+func (c *scopeCtx) Value(key any) any {
+	switch k := key.(type) {
+	case *contextKey:
+		if k == scopeKey {
+			return c.s
+		}
+	case connKey:
+		if k.c == c.s.conn {
+			return c.s
+		}
+	}
+	return c.Context.Value(key)
+}
+
+func (c *scopeCtx) String() string { return fmt.Sprintf("%v.WithValue(redismw scope)", c.Context) }
+
+// withScope returns r with s in its context.
+func withScope(r *http.Request, s *scope) *http.Request {
+	return r.WithContext(&scopeCtx{Context: r.Context(), s: s})
 }
 
 // NewContext returns a copy of ctx that carries c, for [FromContext].
@@ -40,6 +74,18 @@ func NewContext(ctx context.Context, c redis.UniversalClient) context.Context {
 // fail-open request while Redis is unavailable ([WithFailOpen]).
 func FromContext(ctx context.Context) (redis.UniversalClient, bool) {
 	s, _ := ctx.Value(scopeKey).(*scope)
+	if s == nil || s.client == nil {
+		return nil, false
+	}
+	return s.client, true
+}
+
+// ClientFor returns the client that c's [Middleware] put in ctx, and false
+// if there is none. A handler behind the middlewares of two deployments —
+// a cache and a session store, each with its connector — gets each client
+// with ClientFor; [FromContext] returns the innermost middleware's.
+func ClientFor(ctx context.Context, c *connector.Connector) (redis.UniversalClient, bool) {
+	s, _ := ctx.Value(connKey{c}).(*scope)
 	if s == nil || s.client == nil {
 		return nil, false
 	}
@@ -91,14 +137,14 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 		if s := ready.Load(); s != nil && s.client == rdb {
 			return s
 		}
-		s := &scope{client: rdb, tel: tel}
+		s := &scope{client: rdb, conn: c, tel: tel}
 		ready.Store(s)
 		return s
 	}
 	// Requests answered as unavailable, or passed on without a client,
 	// carry a scope too: WriteUnavailable then counts each 503 once.
-	counted := &scope{tel: tel, counted: true}
-	failingOpen := &scope{tel: tel}
+	counted := &scope{conn: c, tel: tel, counted: true}
+	failingOpen := &scope{conn: c, tel: tel}
 	return func(next http.Handler) http.Handler {
 		if next == nil {
 			panic("redismw: Middleware: nil next handler")
@@ -109,13 +155,13 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 				return
 			}
 			if rdb, ok := c.Ready(); ok {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey, readyScope(rdb))))
+				next.ServeHTTP(w, withScope(r, readyScope(rdb)))
 				return
 			}
 			rdb, err := wait(r.Context(), c, cfg.waitBudget)
 			switch {
 			case err == nil:
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey, readyScope(rdb))))
+				next.ServeHTTP(w, withScope(r, readyScope(rdb)))
 			case errors.Is(r.Context().Err(), context.Canceled):
 				// The request was cancelled: its client is gone, or the
 				// canceller owns the answer. Write nothing.
@@ -123,13 +169,13 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 				// The request's deadline ended while it waited: it gets
 				// the unavailable answer, never an empty 200.
 				tel.Reject(r.Context(), telemetry.ReasonDeadline)
-				cfg.onError(w, r.WithContext(context.WithValue(r.Context(), scopeKey, counted)), &connector.UnavailableError{Err: err})
+				cfg.onError(w, withScope(r, counted), &connector.UnavailableError{Err: err})
 			case cfg.failOpen:
 				tel.Reject(r.Context(), reason(err))
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopeKey, failingOpen)))
+				next.ServeHTTP(w, withScope(r, failingOpen))
 			default:
 				tel.Reject(r.Context(), reason(err))
-				cfg.onError(w, r.WithContext(context.WithValue(r.Context(), scopeKey, counted)), err)
+				cfg.onError(w, withScope(r, counted), err)
 			}
 		})
 	}

@@ -351,3 +351,27 @@ func TestMiddlewarePanickingConnect(t *testing.T) {
 		})
 	}
 }
+
+// TestClientFor: behind two middlewares, each connector's client is found
+// with ClientFor, FromContext gives the innermost one, and a connector
+// whose middleware is not in the chain has none.
+func TestClientFor(t *testing.T) {
+	outer, _ := redismwtest.NewConnector(t)
+	inner, _ := redismwtest.NewConnector(t)
+	other, _ := redismwtest.NewConnector(t)
+	rOuter, _ := outer.Client(t.Context())
+	rInner, _ := inner.Client(t.Context())
+	var got [4]redis.UniversalClient
+	var ok [4]bool
+	h := redismw.Middleware(outer)(redismw.Middleware(inner)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got[0], ok[0] = redismw.ClientFor(r.Context(), outer)
+		got[1], ok[1] = redismw.ClientFor(r.Context(), inner)
+		got[2], ok[2] = redismw.FromContext(r.Context())
+		got[3], ok[3] = redismw.ClientFor(r.Context(), other)
+	})))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if got[0] != rOuter || got[1] != rInner || got[2] != rInner || ok[3] || !ok[0] || !ok[1] || !ok[2] {
+		t.Errorf("ClientFor(outer) %v %v, ClientFor(inner) %v %v, FromContext %v %v, ClientFor(other) %v; want outer's, inner's, inner's, none",
+			got[0] == rOuter, ok[0], got[1] == rInner, ok[1], got[2] == rInner, ok[2], ok[3])
+	}
+}
