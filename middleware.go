@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/instrument"
 	"github.com/ankitoon/redismw/telemetry"
 )
 
@@ -25,10 +26,10 @@ var scopeKey = &contextKey{"redismw scope"}
 // [WriteUnavailable]. The middleware keeps one per client, so that the
 // ready path allocates no more than context.WithValue does.
 type scope struct {
-	client  redis.UniversalClient // nil when failing open
-	conn    *connector.Connector  // the middleware's; nil from NewContext
-	tel     *telemetry.Middleware // nil from NewContext
-	counted bool                  // the middleware counted this request's 503 already
+	client  redis.UniversalClient  // nil when failing open
+	conn    *connector.Connector   // the middleware's; nil from NewContext
+	tel     *instrument.Middleware // nil from NewContext
+	counted bool                   // the middleware counted this request's 503 already
 }
 
 // connKey finds the scope of one connector's middleware ([ClientFor]).
@@ -131,7 +132,7 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 		panic("redismw: Middleware: nil *connector.Connector")
 	}
 	cfg := newConfig(opts)
-	tel := telemetry.NewMiddleware(cfg.meter, c.Name())
+	tel := instrument.NewMiddleware(cfg.meter, c.Name())
 	var ready atomic.Pointer[scope] // the scope of the ready client
 	readyScope := func(rdb redis.UniversalClient) *scope {
 		if s := ready.Load(); s != nil && s.client == rdb {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/instrument"
 	"github.com/ankitoon/redismw/telemetry"
 )
 
@@ -65,7 +66,7 @@ func handlerReason(err error) string {
 
 // globalTelemetry counts the 503s of handlers outside any middleware,
 // with the global meter provider.
-var globalTelemetry = sync.OnceValue(func() *telemetry.Middleware { return telemetry.NewMiddleware(nil, "") })
+var globalTelemetry = sync.OnceValue(func() *instrument.Middleware { return instrument.NewMiddleware(nil, "") })
 
 // writeUnavailable writes the 503 of [WriteUnavailable], counting nothing.
 func writeUnavailable(w http.ResponseWriter, err error) {

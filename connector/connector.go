@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/instrument"
 	"github.com/ankitoon/redismw/telemetry"
 )
 
@@ -29,7 +30,7 @@ type Connector struct {
 	poolSize int         // the pool's size (a cluster's, per node)
 	brk      *breaker.Breaker
 	log      *slog.Logger
-	tel      *telemetry.Connector
+	tel      *instrument.Connector
 
 	// logs writes the log lines, and callbacks runs the user's
 	// OnStateChange, each in order on a goroutine of its own that holds no
@@ -158,7 +159,7 @@ func New(cfg Config) (*Connector, error) {
 	if dep.kind == cluster {
 		size = 0 // per node, while a cluster's statistics sum every node: not observed
 	}
-	c.tel = telemetry.NewConnector(cfg.TracerProvider, cfg.MeterProvider, server, c.brk.State, telemetry.Pool{
+	c.tel = instrument.NewConnector(cfg.TracerProvider, cfg.MeterProvider, server, c.brk.State, instrument.Pool{
 		Stats:   c.poolStats,
 		Max:     size,
 		IdleMax: idleMax,
@@ -400,7 +401,7 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 		before := c.brk.State()
 		h, o, err := c.attempt(cl)
 		if after := c.brk.State(); after != before {
-			telemetry.TransitionEvent(ctx, before, after)
+			instrument.TransitionEvent(ctx, before, after)
 		}
 		switch {
 		case err == nil:
@@ -589,7 +590,7 @@ func (c *Connector) newClient() (_ *handle, first bool, _ error) {
 	h := &handle{client: client}
 	h.hook = c.brk.NewHook(breaker.HookEvents{
 		ClientClosed: func() { c.invalidate(h) },
-		Transition:   telemetry.TransitionEvent,
+		Transition:   instrument.TransitionEvent,
 		Suspect:      c.suspect,
 		Failure:      c.tel.Failure,
 	})
@@ -830,7 +831,7 @@ func releaseName(name string) {
 }
 
 // logAttrs are the attributes of every log line of a connector.
-func logAttrs(s telemetry.Server) []any {
+func logAttrs(s instrument.Server) []any {
 	attrs := []any{"db.client.connection.pool.name", s.PoolName, "server.address", s.Address}
 	if s.Port > 0 {
 		attrs = append(attrs, "server.port", s.Port)

@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/ankitoon/redismw/breaker"
-	"github.com/ankitoon/redismw/telemetry"
+	"github.com/ankitoon/redismw/internal/instrument"
 )
 
 // kind is the shape of a Redis deployment.
@@ -292,9 +292,9 @@ func (d *deployment) first() (addr, network string, db int) {
 
 // server describes the deployment for telemetry: its first address and
 // database; PoolName is left to the connector.
-func (d *deployment) server() telemetry.Server {
+func (d *deployment) server() instrument.Server {
 	addr, network, db := d.first()
-	s := telemetry.Server{Address: addr}
+	s := instrument.Server{Address: addr}
 	if network != "unix" {
 		if host, port, err := net.SplitHostPort(addr); err == nil {
 			s.Address = host

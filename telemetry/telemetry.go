@@ -1,13 +1,14 @@
-// Package telemetry holds the OpenTelemetry instruments and span helpers of
-// redismw: the connector's redis.connect spans and connect, circuit and pool
-// metrics, and the middleware's rejection counter.
+// Package telemetry names what redismw records with OpenTelemetry — its
+// metrics, attributes, spans and events — for dashboards, alerts and tests
+// that read them, and classifies errors for error.type ([ErrorType]). The
+// connector and the middleware record them (the machinery is internal).
 //
 // Providers are the global ones (otel.GetTracerProvider,
 // otel.GetMeterProvider) unless the connector's Config or the middleware's
 // options name others; the instrumentation scope is [ScopeName] with the
 // module's version. Instrument-creation errors go to otel.Handle. Nothing
-// here runs on the ready path: a ready connector and the middleware's ready
-// path cost the same with or without an SDK.
+// is recorded on the ready path: a ready connector and the middleware's
+// ready path cost the same with or without an SDK.
 //
 // The metrics, in the README's table:
 //
@@ -31,17 +32,12 @@ import (
 	"errors"
 	"io"
 	"net"
-	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
 )
@@ -97,58 +93,6 @@ const (
 	EventTransition    = "redismw.circuit.transition"
 	EventWaited        = "redismw.connect.waited"
 )
-
-// durationBuckets are the semantic conventions' advised boundaries for
-// database client durations, in seconds.
-var durationBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10}
-
-// Version returns the version of the redismw module in this binary, or
-// "devel" when it is built from its own source tree.
-func Version() string {
-	version.once.Do(func() {
-		version.v = "devel"
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, m := range bi.Deps {
-				if m.Path == ScopeName {
-					version.v = m.Version
-				}
-			}
-		}
-	})
-	return version.v
-}
-
-var version struct {
-	once sync.Once
-	v    string
-}
-
-// Tracer returns the tracer of redismw from tp, or from the global
-// provider if tp is nil.
-func Tracer(tp trace.TracerProvider) trace.Tracer {
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	return tp.Tracer(ScopeName, trace.WithInstrumentationVersion(Version()),
-		trace.WithSchemaURL(semconv.SchemaURL))
-}
-
-// Meter returns the meter of redismw from mp, or from the global provider
-// if mp is nil.
-func Meter(mp metric.MeterProvider) metric.Meter {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	return mp.Meter(ScopeName, metric.WithInstrumentationVersion(Version()),
-		metric.WithSchemaURL(semconv.SchemaURL))
-}
-
-// handle reports an instrument-creation error to otel.Handle.
-func handle(err error) {
-	if err != nil {
-		otel.Handle(err)
-	}
-}
 
 // ErrorType returns a low-cardinality error.type for err: "timeout",
 // "connection_refused", "connection_reset", "connection_closed",

@@ -1,4 +1,4 @@
-package telemetry
+package instrument
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/telemetry"
 )
 
 // Server describes the Redis a connector talks to, and names the
@@ -62,14 +63,14 @@ func (t *Connector) with(more ...attribute.KeyValue) metric.MeasurementOption {
 // outcomeAttrs are the attributes of a connect's or an attempt's outcome:
 // error.type too when it failed.
 func outcomeAttrs(outcome string, err error) []attribute.KeyValue {
-	kv := []attribute.KeyValue{AttrOutcome.String(outcome)}
+	kv := []attribute.KeyValue{telemetry.AttrOutcome.String(outcome)}
 	if err != nil && outcome != "success" {
-		kv = append(kv, semconv.ErrorTypeKey.String(ErrorType(err)))
+		kv = append(kv, semconv.ErrorTypeKey.String(telemetry.ErrorType(err)))
 	}
 	return kv
 }
 
-// Outcomes of a connect attempt ([AttrOutcome]), created at 0.
+// Outcomes of a connect attempt ([telemetry.AttrOutcome]), created at 0.
 var attemptOutcomes = []string{"success", "failure", "closed"}
 
 // failureTypes are the error.type values of circuit failures created at
@@ -105,28 +106,28 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		t.spanAttrs = append(attrs[:len(attrs):len(attrs)], semconv.DBNamespace(server.Namespace))
 	}
 	var err error
-	t.duration, err = m.Float64Histogram(MetricConnectDuration,
+	t.duration, err = m.Float64Histogram(telemetry.MetricConnectDuration,
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of shared connects to Redis, from the first attempt to a ready client or giving up."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	handle(err)
-	t.attempts, err = m.Int64Counter(MetricConnectAttempts,
+	t.attempts, err = m.Int64Counter(telemetry.MetricConnectAttempts,
 		metric.WithUnit("{attempt}"),
 		metric.WithDescription("Connect attempts (dial, handshake, PING), by outcome."))
 	handle(err)
-	t.waiting, err = m.Int64UpDownCounter(MetricConnectWaiting,
+	t.waiting, err = m.Int64UpDownCounter(telemetry.MetricConnectWaiting,
 		metric.WithUnit("{caller}"),
 		metric.WithDescription("Callers waiting on the shared connect."))
 	handle(err)
-	t.transitions, err = m.Int64Counter(MetricCircuitTransitions,
+	t.transitions, err = m.Int64Counter(telemetry.MetricCircuitTransitions,
 		metric.WithUnit("{transition}"),
 		metric.WithDescription("Transitions of the circuit breaker, by from and to state."))
 	handle(err)
-	t.failures, err = m.Int64Counter(MetricCircuitFailures,
+	t.failures, err = m.Int64Counter(telemetry.MetricCircuitFailures,
 		metric.WithUnit("{failure}"),
 		metric.WithDescription("Failures the circuit counted (commands, connect attempts, the connector's checks), by error.type."))
 	handle(err)
-	circuit, err := m.Int64ObservableGauge(MetricCircuitState,
+	circuit, err := m.Int64ObservableGauge(telemetry.MetricCircuitState,
 		metric.WithUnit("{state}"),
 		metric.WithDescription("State of the circuit breaker: 1 for the current state, 0 for the others."))
 	handle(err)
@@ -146,13 +147,13 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 	// increase() and an alert see the process's first event.
 	ctx := context.Background()
 	for _, o := range attemptOutcomes {
-		t.attempts.Add(ctx, 0, t.with(AttrOutcome.String(o)))
+		t.attempts.Add(ctx, 0, t.with(telemetry.AttrOutcome.String(o)))
 	}
 	for _, e := range failureTypes {
 		t.failures.Add(ctx, 0, t.with(semconv.ErrorTypeKey.String(e)))
 	}
 	for _, tr := range transitions {
-		t.transitions.Add(ctx, 0, t.with(AttrFrom.String(tr[0].String()), AttrTo.String(tr[1].String())))
+		t.transitions.Add(ctx, 0, t.with(telemetry.AttrFrom.String(tr[0].String()), telemetry.AttrTo.String(tr[1].String())))
 	}
 
 	poolName := count.AttrClientConnectionPoolName(server.PoolName)
@@ -162,7 +163,7 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 	states := [...]breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open}
 	var stateAttrs [len(states)]metric.ObserveOption
 	for i, s := range states {
-		stateAttrs[i] = metric.WithAttributeSet(attribute.NewSet(append(attrs[:len(attrs):len(attrs)], AttrCircuitCurrent.String(s.String()))...))
+		stateAttrs[i] = metric.WithAttributeSet(attribute.NewSet(append(attrs[:len(attrs):len(attrs)], telemetry.AttrCircuitCurrent.String(s.String()))...))
 	}
 
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -208,7 +209,7 @@ func (t *Connector) Close() {
 // returns base (the connect's own, detached context) carrying it.
 func (t *Connector) StartConnect(base, caller context.Context) (context.Context, trace.Span) {
 	ctx := trace.ContextWithSpanContext(base, trace.SpanContextFromContext(caller))
-	return t.tracer.Start(ctx, SpanConnect,
+	return t.tracer.Start(ctx, telemetry.SpanConnect,
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(t.spanAttrs...))
 }
@@ -216,10 +217,10 @@ func (t *Connector) StartConnect(base, caller context.Context) (context.Context,
 // AttemptFailed records a failed attempt: an event on the connect span with
 // its number, error.type and the pause that follows (zero after the last).
 func (t *Connector) AttemptFailed(ctx context.Context, attempt int, err error, backoff time.Duration) {
-	trace.SpanFromContext(ctx).AddEvent(EventAttemptFailed, trace.WithAttributes(
-		AttrAttempt.Int(attempt),
-		semconv.ErrorTypeKey.String(ErrorType(err)),
-		AttrBackoff.Float64(backoff.Seconds()),
+	trace.SpanFromContext(ctx).AddEvent(telemetry.EventAttemptFailed, trace.WithAttributes(
+		telemetry.AttrAttempt.Int(attempt),
+		semconv.ErrorTypeKey.String(telemetry.ErrorType(err)),
+		telemetry.AttrBackoff.Float64(backoff.Seconds()),
 	))
 }
 
@@ -231,7 +232,7 @@ func (t *Connector) Attempt(ctx context.Context, outcome string, err error) {
 
 // Failure counts one failure the circuit counted, by error.type.
 func (t *Connector) Failure(ctx context.Context, err error) {
-	t.failures.Add(ctx, 1, t.with(semconv.ErrorTypeKey.String(ErrorType(err))))
+	t.failures.Add(ctx, 1, t.with(semconv.ErrorTypeKey.String(telemetry.ErrorType(err))))
 }
 
 // EndConnect ends the connect span and records the connect's duration,
@@ -240,12 +241,12 @@ func (t *Connector) Failure(ctx context.Context, err error) {
 // description.
 func (t *Connector) EndConnect(ctx context.Context, span trace.Span, took time.Duration, attempts int, outcome string, circuit breaker.State, err error) {
 	span.SetAttributes(
-		AttrAttemptCount.Int(attempts),
-		AttrOutcome.String(outcome),
-		AttrCircuitCurrent.String(circuit.String()),
+		telemetry.AttrAttemptCount.Int(attempts),
+		telemetry.AttrOutcome.String(outcome),
+		telemetry.AttrCircuitCurrent.String(circuit.String()),
 	)
 	if err != nil {
-		span.SetAttributes(semconv.ErrorTypeKey.String(ErrorType(err)))
+		span.SetAttributes(semconv.ErrorTypeKey.String(telemetry.ErrorType(err)))
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
@@ -268,9 +269,9 @@ func (t *Connector) Waited(ctx context.Context, connect trace.SpanContext, waite
 	if connect.IsValid() {
 		span.AddLink(trace.Link{SpanContext: connect})
 	}
-	span.AddEvent(EventWaited, trace.WithAttributes(
-		AttrWaitDuration.Float64(waited.Seconds()),
-		AttrOutcome.String(outcome),
+	span.AddEvent(telemetry.EventWaited, trace.WithAttributes(
+		telemetry.AttrWaitDuration.Float64(waited.Seconds()),
+		telemetry.AttrOutcome.String(outcome),
 	))
 }
 
@@ -278,12 +279,12 @@ func (t *Connector) Waited(ctx context.Context, connect trace.SpanContext, waite
 // event on the span in ctx, if any.
 func (t *Connector) Transition(ctx context.Context, from, to breaker.State) {
 	t.transitions.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(append(t.attrs[:len(t.attrs):len(t.attrs)],
-		AttrFrom.String(from.String()), AttrTo.String(to.String()))...)))
+		telemetry.AttrFrom.String(from.String()), telemetry.AttrTo.String(to.String()))...)))
 	TransitionEvent(ctx, from, to)
 }
 
 // TransitionEvent adds a circuit-transition event to the span in ctx.
 func TransitionEvent(ctx context.Context, from, to breaker.State) {
-	trace.SpanFromContext(ctx).AddEvent(EventTransition, trace.WithAttributes(
-		AttrFrom.String(from.String()), AttrTo.String(to.String())))
+	trace.SpanFromContext(ctx).AddEvent(telemetry.EventTransition, trace.WithAttributes(
+		telemetry.AttrFrom.String(from.String()), telemetry.AttrTo.String(to.String())))
 }
