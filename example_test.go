@@ -161,7 +161,9 @@ func ExampleClientFor() {
 	})
 	handler := redismw.Middleware(sessions)(redismw.Middleware(cache)(page))
 
-	sessionRedis.Set("session:42", "ada")
+	if err := sessionRedis.Set("session:42", "ada"); err != nil {
+		panic(err)
+	}
 	for range 2 {
 		rec := httptest.NewRecorder()
 		handler.ServeHTTP(rec, httptest.NewRequest("GET", "/page?sid=42", nil))

@@ -102,22 +102,3 @@ func serverCannotServe(err error) bool {
 		redis.IsNoReplicasError(err) ||
 		redis.HasErrorPrefix(err, "BUSY ")
 }
-
-// judgeAll is the outcome of a pipeline or transaction: the worst outcome
-// of its commands' results, so that a redis.Nil early in a pipeline does not
-// hide a READONLY later, then err's (the error the pipeline returned).
-func judgeAll(cmds []redis.Cmder, err error) Outcome {
-	worst := Classify(err)
-	for _, cmd := range cmds {
-		if o := Classify(cmd.Err()); o.worse(worst) {
-			worst = o
-		}
-	}
-	return worst
-}
-
-// severity orders outcomes for judgeAll: a pipeline is as bad as its worst
-// command.
-var severity = [...]int8{Ignored: 0, Success: 1, Suspect: 2, Failure: 3, Fatal: 4}
-
-func (o Outcome) worse(than Outcome) bool { return severity[o] > severity[than] }

@@ -1,7 +1,8 @@
-// Package breaker is the circuit breaker of redismw: a thin wrapper on
-// github.com/sony/gobreaker/v2 that knows which Redis errors mean "Redis is
-// unhealthy", guards every command of a go-redis client through a hook, and
-// offers a lock-free view of its state for hot paths.
+// Package breaker is what users configure and read of redismw's circuit
+// breaker (sony/gobreaker/v2 underneath, driven by the connector, which
+// guards every command of its clients through a go-redis hook): its
+// [Settings], its [State], how an error is judged ([Classify], [Outcome]),
+// and the error of an unavailable Redis ([UnavailableError]).
 //
 // The circuit judges Redis, not its callers ([Classify] is the one place
 // that decides):
@@ -36,7 +37,6 @@
 // by up to 20 % so that a fleet does not probe in step. A successful probe
 // closes the circuit; the next outage starts at BaseTimeout again.
 //
-// Most users never touch this package directly: the connector package
-// builds a Breaker from [Settings] and installs its [Hook] on every client
-// it makes.
+// Users set [Settings] in connector.Config.Breaker; the connector builds
+// the circuit from them and installs its hook on every client it makes.
 package breaker

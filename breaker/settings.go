@@ -1,11 +1,8 @@
 package breaker
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
-// Settings configures a [Breaker]. The zero value is ready to use: every
+// Settings configures a connector's circuit breaker. The zero value is ready to use: every
 // field documents its default.
 type Settings struct {
 	// Name identifies the circuit in logs, spans and metrics.
@@ -54,46 +51,4 @@ type Settings struct {
 	// may call the connector (even Close); a panic in it is recovered and
 	// reported to otel.Handle.
 	OnStateChange func(name string, from, to State)
-}
-
-const (
-	defaultName             = "redis"
-	defaultTimeout          = 5 * time.Second
-	defaultBaseTimeout      = 100 * time.Millisecond
-	defaultJitter           = 0.2
-	defaultFailureThreshold = 5
-)
-
-// withDefaults returns s with every zero field set to its default, or an
-// error naming the first invalid field.
-func (s Settings) withDefaults() (Settings, error) {
-	if s.Name == "" {
-		s.Name = defaultName
-	}
-	switch {
-	case s.Timeout < 0:
-		return s, fmt.Errorf("redismw: breaker.Settings.Timeout is negative (%s)", s.Timeout)
-	case s.Timeout == 0:
-		s.Timeout = defaultTimeout
-	}
-	switch {
-	case s.BaseTimeout < 0:
-		return s, fmt.Errorf("redismw: breaker.Settings.BaseTimeout is negative (%s)", s.BaseTimeout)
-	case s.BaseTimeout > s.Timeout:
-		return s, fmt.Errorf("redismw: breaker.Settings.BaseTimeout (%s) is longer than Timeout (%s)", s.BaseTimeout, s.Timeout)
-	case s.BaseTimeout == 0:
-		s.BaseTimeout = min(defaultBaseTimeout, s.Timeout)
-	}
-	switch {
-	case s.DisableJitter:
-		s.Jitter = 0
-	case s.Jitter != s.Jitter || s.Jitter < 0 || s.Jitter >= 1: // NaN included
-		return s, fmt.Errorf("redismw: breaker.Settings.Jitter must be in [0, 1), got %v", s.Jitter)
-	case s.Jitter == 0:
-		s.Jitter = defaultJitter
-	}
-	if s.FailureThreshold == 0 {
-		s.FailureThreshold = defaultFailureThreshold
-	}
-	return s, nil
 }

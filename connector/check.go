@@ -6,7 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/circuit"
 )
 
 // A check confirms a suspicion. A command that timed out, or found its
@@ -89,8 +89,8 @@ func (c *Connector) check(timeout time.Duration) {
 	client := c.dep.newClient(true, timeout)
 	// The circuit's hook in pass-through mode: the check judges its own
 	// PING, and a failed dial is reported as the PING's error, not
-	// printed by go-redis (see breaker.Hook.DialHook).
-	h := c.brk.NewHook(breaker.HookEvents{})
+	// printed by go-redis (see circuit.Hook.DialHook).
+	h := c.brk.NewHook(circuit.HookEvents{})
 	h.SetBypass(true)
 	install(client, h, false)
 	c.mu.Lock()

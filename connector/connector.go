@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/circuit"
 	"github.com/ankitoon/redismw/internal/instrument"
 	"github.com/ankitoon/redismw/telemetry"
 )
@@ -28,7 +29,7 @@ type Connector struct {
 	dep      *deployment // makes the clients
 	name     string      // unique in the process: db.client.connection.pool.name
 	poolSize int         // the pool's size (a cluster's, per node)
-	brk      *breaker.Breaker
+	brk      *circuit.Breaker
 	log      *slog.Logger
 	tel      *instrument.Connector
 
@@ -84,7 +85,7 @@ type Connector struct {
 // handle is a client together with the hook that guards it.
 type handle struct {
 	client redis.UniversalClient
-	hook   *breaker.Hook
+	hook   *circuit.Hook
 }
 
 // call is one shared connect. Its result fields are written before done is
@@ -151,7 +152,7 @@ func New(cfg Config) (*Connector, error) {
 			c.callbacks.post(func() { userChange(name, from, to) })
 		}
 	}
-	if c.brk, err = breaker.New(bs); err != nil {
+	if c.brk, err = circuit.New(bs); err != nil {
 		return nil, err
 	}
 	size, idleMax, idleMin := dep.pool()
@@ -588,7 +589,7 @@ func (c *Connector) newClient() (_ *handle, first bool, _ error) {
 		}
 	}
 	h := &handle{client: client}
-	h.hook = c.brk.NewHook(breaker.HookEvents{
+	h.hook = c.brk.NewHook(circuit.HookEvents{
 		ClientClosed: func() { c.invalidate(h) },
 		Transition:   instrument.TransitionEvent,
 		Suspect:      c.suspect,

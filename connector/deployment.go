@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 
-	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/circuit"
 	"github.com/ankitoon/redismw/internal/instrument"
 )
 
@@ -222,7 +222,7 @@ func (d *deployment) newClient(lean bool, perRead time.Duration) redis.Universal
 // and retries underneath, and every node gets the hook's node guard as
 // go-redis creates it, so that nothing reaches a node while the circuit is
 // open and, unless retries is set, no command is sent twice.
-func install(client redis.UniversalClient, hook *breaker.Hook, retries bool) {
+func install(client redis.UniversalClient, hook *circuit.Hook, retries bool) {
 	if cc, ok := client.(*redis.ClusterClient); ok {
 		guard := hook.NodeGuard(retries)
 		cc.OnNewNode(func(node *redis.Client) { node.AddHook(guard) })

@@ -1,4 +1,4 @@
-package breaker
+package circuit
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ankitoon/redismw/breaker"
 )
 
 // errNotDialed is the cause of the failures of a deferredConn used while
@@ -60,7 +62,7 @@ func (c *deferredConn) conn() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	if err := c.b.Refuse(); err != nil {
-		return nil, &UnavailableError{CircuitOpen: true, Err: errNotDialed}
+		return nil, &breaker.UnavailableError{CircuitOpen: true, Err: errNotDialed}
 	}
 	deadline := time.Now().Add(deferredDialTimeout)
 	for _, d := range []time.Time{c.readDeadline, c.writeDeadline} {

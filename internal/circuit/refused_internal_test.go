@@ -1,4 +1,4 @@
-package breaker
+package circuit
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/ankitoon/redismw/breaker"
 )
 
 // TestDeferredConn: a connection handed out while the circuit is open
@@ -27,7 +29,7 @@ func TestDeferredConn(t *testing.T) {
 		}
 	}()
 
-	b, _ := New(Settings{FailureThreshold: 1, Timeout: time.Hour, BaseTimeout: time.Hour})
+	b, _ := New(breaker.Settings{FailureThreshold: 1, Timeout: time.Hour, BaseTimeout: time.Hour})
 	b.Trip(b.Epoch())
 	dials := 0
 	dc := &deferredConn{b: b, dial: func(ctx context.Context) (net.Conn, error) {
@@ -38,10 +40,10 @@ func TestDeferredConn(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", ln.Addr().String())
 	}}
-	if _, err := dc.Write([]byte("PING\r\n")); !errors.Is(err, ErrUnavailable) || !errors.Is(err, errNotDialed) {
+	if _, err := dc.Write([]byte("PING\r\n")); !errors.Is(err, breaker.ErrUnavailable) || !errors.Is(err, errNotDialed) {
 		t.Fatalf("Write while open: %v, want the refusal", err)
 	}
-	if _, err := dc.Read(make([]byte, 1)); !errors.Is(err, ErrUnavailable) {
+	if _, err := dc.Read(make([]byte, 1)); !errors.Is(err, breaker.ErrUnavailable) {
 		t.Fatalf("Read while open: %v, want the refusal", err)
 	}
 	if dc.LocalAddr().String() != "not-dialed" || dc.RemoteAddr().Network() != "redismw" || dials != 0 {
@@ -61,7 +63,7 @@ func TestDeferredConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe.Report(Success)
+	probe.Report(breaker.Success)
 	if _, err := dc.Write([]byte("PING\r\n")); err != nil || dials != 1 {
 		t.Fatalf("Write once closed: %v after %d dials", err, dials)
 	}
@@ -90,7 +92,7 @@ func TestDeferredConn(t *testing.T) {
 		t.Error("Write after Close succeeded")
 	}
 
-	// Closed before it was ever used: it never dials.
+	// breaker.Closed before it was ever used: it never dials.
 	never := &deferredConn{b: b, dial: func(context.Context) (net.Conn, error) {
 		t.Error("a closed deferred connection dialed")
 		return nil, errors.New("unreachable")

@@ -1,4 +1,8 @@
-package breaker
+// Package circuit is the machinery behind package breaker's circuit: the
+// breaker on sony/gobreaker that the connector drives, and the go-redis
+// hook that guards its clients. Package breaker holds what users configure
+// and read: Settings, State, Outcome and Classify, UnavailableError.
+package circuit
 
 import (
 	"errors"
@@ -7,35 +11,9 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/ankitoon/redismw/breaker"
 )
-
-// State is the state of a circuit.
-type State int32
-
-// The states of a circuit, in gobreaker's order.
-const (
-	// Closed: requests flow; failures are counted.
-	Closed State = iota
-	// HalfOpen: the open period is over and one probe is in flight; other
-	// requests are refused until it ends.
-	HalfOpen
-	// Open: every request is refused at once until the open period ends.
-	Open
-)
-
-// String returns "closed", "half-open" or "open".
-func (s State) String() string {
-	switch s {
-	case Closed:
-		return "closed"
-	case HalfOpen:
-		return "half-open"
-	case Open:
-		return "open"
-	default:
-		return "unknown"
-	}
-}
 
 // Breaker is a circuit breaker for one Redis deployment. It is safe for
 // concurrent use. Commands go through [Breaker.Refuse] and
@@ -47,7 +25,7 @@ type Breaker struct {
 	jitter   float64
 	timeout  time.Duration // the longest open period
 	base     time.Duration // the first open period of an outage
-	onChange func(name string, from, to State)
+	onChange func(name string, from, to breaker.State)
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	// state mirrors gobreaker's state; probeAt is when an open circuit will
@@ -65,18 +43,18 @@ type Breaker struct {
 	// gobreaker's consecutive-failure count. See Breaker.Observe.
 	dirty atomic.Bool
 
-	// fatal is set by a Fatal report just before gobreaker counts it, so
+	// fatal is set by a breaker.Fatal report just before gobreaker counts it, so
 	// that ReadyToTrip trips at once.
 	fatal atomic.Bool
 
-	failures atomic.Uint64 // requests reported as Failure or Fatal
+	failures atomic.Uint64 // requests reported as breaker.Failure or breaker.Fatal
 	refusals atomic.Uint64 // requests refused without I/O
 }
 
 // New returns a closed Breaker configured by s, or an error naming the
 // invalid setting.
-func New(s Settings) (*Breaker, error) {
-	s, err := s.withDefaults()
+func New(s breaker.Settings) (*Breaker, error) {
+	s, err := settle(s)
 	if err != nil {
 		return nil, err
 	}
@@ -103,18 +81,18 @@ func New(s Settings) (*Breaker, error) {
 	return b, nil
 }
 
-// Name returns the circuit's name ([Settings.Name]).
+// Name returns the circuit's name ([breaker.Settings.Name]).
 func (b *Breaker) Name() string { return b.name }
 
-// State returns the circuit's state without taking any lock. An open
-// circuit whose open period is over reports Open until the connector's
-// probe moves it to HalfOpen.
-func (b *Breaker) State() State { return State(b.state.Load()) }
+// breaker.State returns the circuit's state without taking any lock. An open
+// circuit whose open period is over reports breaker.Open until the connector's
+// probe moves it to breaker.HalfOpen.
+func (b *Breaker) State() breaker.State { return breaker.State(b.state.Load()) }
 
 // RetryAfter returns how long until an open circuit lets its next probe
 // through, and zero when the circuit is not open or the probe is due.
 func (b *Breaker) RetryAfter() time.Duration {
-	if b.State() != Open {
+	if b.State() != breaker.Open {
 		return 0
 	}
 	return max(time.Duration(b.probeAt.Load()-time.Now().UnixNano()), 0)
@@ -133,72 +111,31 @@ type Ticket struct {
 	done func(error)
 }
 
-// Outcome is what a finished request says about the health of Redis; see
-// [Classify].
-type Outcome int8
-
-const (
-	// Success: Redis answered. Resets the consecutive-failure count, and
-	// closes a half-open circuit.
-	Success Outcome = iota
-	// Failure: Redis did not answer, or answered that it cannot serve.
-	Failure
-	// Ignored: the request says nothing about Redis (for example, the caller
-	// gave up, or user code failed). It is not counted.
-	Ignored
-	// Fatal: a failure that retrying cannot fix (refused credentials, an
-	// untrusted certificate). It is counted, and opens the circuit at once,
-	// so that the next attempt waits for the open period.
-	Fatal
-	// Suspect: a timeout or a saturated pool, which may be the caller's or
-	// the pool's doing rather than Redis': not counted, but confirmed by
-	// the connector's own check.
-	Suspect
-)
-
-// String returns "success", "failure", "ignored", "fatal" or "suspect".
-func (o Outcome) String() string {
-	switch o {
-	case Success:
-		return "success"
-	case Failure:
-		return "failure"
-	case Ignored:
-		return "ignored"
-	case Fatal:
-		return "fatal"
-	case Suspect:
-		return "suspect"
-	default:
-		return "unknown"
-	}
-}
-
 var (
 	errFailure = errors.New("failure")
 	errIgnored = errors.New("ignored")
 )
 
-// Report records the outcome of an admitted request. A Suspect outcome is
-// a Failure here: an admitted request is a connect attempt, bounded by the
-// connector's own deadline. An Ignored probe (Close, or user code that
+// Report records the outcome of an admitted request. A breaker.Suspect outcome is
+// a breaker.Failure here: an admitted request is a connect attempt, bounded by the
+// connector's own deadline. An breaker.Ignored probe (Close, or user code that
 // failed or panicked) reopens a half-open circuit without counting a
 // failure, so that the next probe is scheduled rather than never taken.
-func (t Ticket) Report(o Outcome) {
+func (t Ticket) Report(o breaker.Outcome) {
 	if t.done == nil { // the zero Ticket admits nothing
 		return
 	}
 	switch o {
-	case Success:
+	case breaker.Success:
 		t.b.dirty.Store(false)
 		t.done(nil)
-	case Failure, Fatal, Suspect:
+	case breaker.Failure, breaker.Fatal, breaker.Suspect:
 		t.b.failures.Add(1)
 		t.b.dirty.Store(true)
-		t.b.fatal.Store(o == Fatal)
+		t.b.fatal.Store(o == breaker.Fatal)
 		t.done(errFailure)
 	default:
-		if t.b.State() == HalfOpen {
+		if t.b.State() == breaker.HalfOpen {
 			t.done(errFailure)
 			return
 		}
@@ -207,19 +144,19 @@ func (t Ticket) Report(o Outcome) {
 }
 
 // Observe records the outcome of a command that ran while the circuit was
-// closed in epoch ([Breaker.Epoch]), as [Classify] says, and returns it.
-// Suspect outcomes are returned, not counted: the caller decides how to
+// closed in epoch ([Breaker.Epoch]), as [breaker.Classify] says, and returns it.
+// breaker.Suspect outcomes are returned, not counted: the caller decides how to
 // confirm them. It takes no lock and allocates nothing unless the outcome
 // is a failure, or a success that must reset a count of failures.
-func (b *Breaker) Observe(epoch uint64, o Outcome) Outcome {
+func (b *Breaker) Observe(epoch uint64, o breaker.Outcome) breaker.Outcome {
 	switch o {
-	case Success:
+	case breaker.Success:
 		if b.dirty.Load() && b.dirty.CompareAndSwap(true, false) {
 			b.record(epoch, nil)
 		}
-	case Fatal:
+	case breaker.Fatal:
 		b.Trip(epoch)
-	case Failure:
+	case breaker.Failure:
 		b.failures.Add(1)
 		b.dirty.Store(true)
 		b.record(epoch, errFailure)
@@ -239,7 +176,7 @@ func (b *Breaker) Epoch() uint64 { return b.epoch.Load() }
 // closed in epoch, unless the circuit has changed since: then the outcome
 // belongs to a past period, as gobreaker's generations would decide.
 func (b *Breaker) record(epoch uint64, err error) {
-	if b.epoch.Load() != epoch || b.State() != Closed {
+	if b.epoch.Load() != epoch || b.State() != breaker.Closed {
 		return
 	}
 	if done, aerr := b.cb.Allow(); aerr == nil {
@@ -251,7 +188,7 @@ func (b *Breaker) record(epoch uint64, err error) {
 // connector has confirmed that Redis does not serve (a hang), or a command
 // met a failure that retrying cannot fix.
 func (b *Breaker) Trip(epoch uint64) {
-	if b.epoch.Load() != epoch || b.State() != Closed {
+	if b.epoch.Load() != epoch || b.State() != breaker.Closed {
 		return
 	}
 	if done, err := b.cb.Allow(); err == nil {
@@ -261,12 +198,12 @@ func (b *Breaker) Trip(epoch uint64) {
 	}
 }
 
-// Allow admits a connect attempt, or refuses it with an [*UnavailableError]
+// Allow admits a connect attempt, or refuses it with an [*breaker.UnavailableError]
 // when the circuit is open and its probe is not due, or a half-open probe
 // is already in flight. Only the connector calls it: the attempt admitted
 // after the open period is the probe. Admitting takes gobreaker's lock.
 func (b *Breaker) Allow() (Ticket, error) {
-	if b.State() == Open {
+	if b.State() == breaker.Open {
 		if wait := b.RetryAfter(); wait > 0 {
 			return Ticket{}, b.refuse(wait)
 		}
@@ -278,12 +215,12 @@ func (b *Breaker) Allow() (Ticket, error) {
 	return Ticket{b: b, done: done}, nil
 }
 
-// Refuse returns an [*UnavailableError] unless the circuit is closed; it
+// Refuse returns an [*breaker.UnavailableError] unless the circuit is closed; it
 // admits nothing and takes no lock. Commands call it first: while the
 // circuit is open or a probe is in flight they fail at once, without
 // network I/O.
 func (b *Breaker) Refuse() error {
-	if b.State() == Closed {
+	if b.State() == breaker.Closed {
 		return nil
 	}
 	return b.refuse(b.RetryAfter())
@@ -291,7 +228,7 @@ func (b *Breaker) Refuse() error {
 
 func (b *Breaker) refuse(wait time.Duration) error {
 	b.refusals.Add(1)
-	return &UnavailableError{RetryAfter: wait, CircuitOpen: true}
+	return &breaker.UnavailableError{RetryAfter: wait, CircuitOpen: true}
 }
 
 // period returns the n-th open period of an outage (from 0): BaseTimeout
@@ -320,6 +257,6 @@ func (b *Breaker) transition(_ string, from, to gobreaker.State) {
 	b.epoch.Add(1)
 	b.state.Store(int32(to))
 	if b.onChange != nil {
-		b.onChange(b.name, State(from), State(to))
+		b.onChange(b.name, breaker.State(from), breaker.State(to))
 	}
 }

@@ -1,4 +1,4 @@
-package breaker
+package circuit
 
 import (
 	"context"
@@ -7,12 +7,14 @@ import (
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
 )
 
 // Hook is a go-redis hook that guards one client's commands with a
 // [Breaker]: while the circuit is not closed, commands, pipelines and dials
-// fail at once with an [*UnavailableError] and never touch the network;
-// otherwise each command runs and its outcome is judged ([Classify]), a
+// fail at once with an [*breaker.UnavailableError] and never touch the network;
+// otherwise each command runs and its outcome is judged ([breaker.Classify]), a
 // pipeline or transaction by every command's result.
 //
 // Get one with [Breaker.NewHook] and install it with the client's AddHook;
@@ -40,13 +42,13 @@ type HookEvents struct {
 	ClientClosed func()
 	// Transition is called with the command's context when a command's
 	// outcome changed the circuit's state (to put an event on its span).
-	Transition func(ctx context.Context, from, to State)
+	Transition func(ctx context.Context, from, to breaker.State)
 	// Suspect is called when a command timed out, found the pool
 	// saturated or failed on a closed circuit: the owner may confirm
 	// whether Redis serves. It must return at once.
 	Suspect func()
 	// Failure is called with the command's context and error when the
-	// circuit counted a command as a failure (Failure or Fatal), to
+	// circuit counted a command as a failure (breaker.Failure or breaker.Fatal), to
 	// count it.
 	Failure func(ctx context.Context, err error)
 }
@@ -89,7 +91,7 @@ func (h *Hook) SetBypass(on bool) { h.bypass.Store(on) }
 // dial-error limit; see failedConn.
 func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if h.bypass.Load() || h.b.State() == Closed {
+		if h.bypass.Load() || h.b.State() == breaker.Closed {
 			nc, err := next(ctx, network, addr)
 			if err != nil {
 				return failedConn{err: &dialError{err}}, nil
@@ -136,11 +138,11 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		epoch := h.b.Epoch()
 		err := next(ctx, cmd)
 		if err == nil {
-			h.b.Observe(epoch, Success)
+			h.b.Observe(epoch, breaker.Success)
 			return nil
 		}
 		err = restore(err, cmd)
-		h.judged(ctx, epoch, Classify(err), err)
+		h.judged(ctx, epoch, breaker.Classify(err), err)
 		return err
 	}
 }
@@ -246,7 +248,7 @@ func (ps *pipelineState) handshake(ctx context.Context, cmd redis.Cmder, next re
 		return *err
 	}
 	err := next(ctx, cmd)
-	if o := Classify(err); o == Suspect || o == Failure {
+	if o := breaker.Classify(err); o == breaker.Suspect || o == breaker.Failure {
 		ps.failed.Store(&err)
 		ps.cancel(err)
 	}
@@ -254,28 +256,28 @@ func (ps *pipelineState) handshake(ctx context.Context, cmd redis.Cmder, next re
 }
 
 // judged acts on a judged command or pipeline whose outcome is o and whose
-// error is err (non-nil unless o is Success).
-func (h *Hook) judged(ctx context.Context, epoch uint64, o Outcome, err error) {
+// error is err (non-nil unless o is breaker.Success).
+func (h *Hook) judged(ctx context.Context, epoch uint64, o breaker.Outcome, err error) {
 	switch h.b.Observe(epoch, o) {
-	case Suspect:
+	case breaker.Suspect:
 		if h.ev.Suspect != nil {
 			h.ev.Suspect()
 		}
-	case Failure, Fatal:
+	case breaker.Failure, breaker.Fatal:
 		if h.ev.Failure != nil {
 			h.ev.Failure(ctx, err)
 		}
 		after := h.b.State()
-		if after != Closed && h.ev.Transition != nil {
-			h.ev.Transition(ctx, Closed, after)
+		if after != breaker.Closed && h.ev.Transition != nil {
+			h.ev.Transition(ctx, breaker.Closed, after)
 		}
-		if after == Closed && h.ev.Suspect != nil {
+		if after == breaker.Closed && h.ev.Suspect != nil {
 			// Confirming a failure can open the circuit before
 			// FailureThreshold failures in a row: at one request a second,
 			// or when only one master of a cluster fails.
 			h.ev.Suspect()
 		}
-	case Ignored:
+	case breaker.Ignored:
 		if h.ev.ClientClosed != nil && errors.Is(err, redis.ErrClosed) {
 			h.ev.ClientClosed()
 		}
@@ -293,8 +295,8 @@ func (h *Hook) stopsRetry(err error) bool {
 	if errors.As(err, &reply) {
 		return false
 	}
-	o := Classify(err)
-	return o == Failure || o == Suspect
+	o := breaker.Classify(err)
+	return o == breaker.Failure || o == breaker.Suspect
 }
 
 // noRetryError carries a cluster node's transport error past go-redis'

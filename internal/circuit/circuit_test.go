@@ -1,4 +1,4 @@
-package breaker_test
+package circuit_test
 
 import (
 	"errors"
@@ -13,19 +13,20 @@ import (
 	"time"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/circuit"
 )
 
-func mustNew(t *testing.T, s breaker.Settings) *breaker.Breaker {
+func mustNew(t *testing.T, s breaker.Settings) *circuit.Breaker {
 	t.Helper()
-	b, err := breaker.New(s)
+	b, err := circuit.New(s)
 	if err != nil {
-		t.Fatalf("breaker.New: %v", err)
+		t.Fatalf("circuit.New: %v", err)
 	}
 	return b
 }
 
 // run admits one request and reports o; it fails the test if refused.
-func run(t *testing.T, b *breaker.Breaker, o breaker.Outcome) {
+func run(t *testing.T, b *circuit.Breaker, o breaker.Outcome) {
 	t.Helper()
 	tk, err := b.Allow()
 	if err != nil {
@@ -129,7 +130,7 @@ func TestProbeAfterOpenPeriod(t *testing.T) {
 		if got := strings.Join(seen, " "); got != want {
 			t.Errorf("transitions:\n got %s\nwant %s", got, want)
 		}
-		var zero breaker.Ticket
+		var zero circuit.Ticket
 		zero.Report(breaker.Failure) // the zero Ticket admits nothing and reports nothing
 		if b.State() != breaker.Closed {
 			t.Errorf("a zero Ticket's report changed the state to %v", b.State())
@@ -139,7 +140,7 @@ func TestProbeAfterOpenPeriod(t *testing.T) {
 
 // run2 admits one request and returns its ticket; it fails the test if
 // refused.
-func run2(t *testing.T, b *breaker.Breaker) breaker.Ticket {
+func run2(t *testing.T, b *circuit.Breaker) circuit.Ticket {
 	t.Helper()
 	tk, err := b.Allow()
 	if err != nil {
@@ -216,7 +217,7 @@ func TestSettingsErrors(t *testing.T) {
 		{breaker.Settings{Timeout: time.Second, BaseTimeout: 2 * time.Second}, "BaseTimeout"},
 	}
 	for _, tt := range tests {
-		_, err := breaker.New(tt.s)
+		_, err := circuit.New(tt.s)
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "redismw: ") {
 			t.Errorf("New(%+v) = %v, want an error naming %s", tt.s, err, tt.want)
 		}

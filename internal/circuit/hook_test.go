@@ -1,4 +1,4 @@
-package breaker_test
+package circuit_test
 
 import (
 	"context"
@@ -12,17 +12,18 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/circuit"
 	"github.com/ankitoon/redismw/internal/faultproxy"
 )
 
 // guarded returns a client of mr guarded by a new breaker, and a counter of
 // the hook's client-closed notices.
-func guarded(t *testing.T, mr *miniredis.Miniredis) (*redis.Client, *breaker.Breaker, *atomic.Int32) {
+func guarded(t *testing.T, mr *miniredis.Miniredis) (*redis.Client, *circuit.Breaker, *atomic.Int32) {
 	t.Helper()
 	b := mustNew(t, breaker.Settings{})
 	var closed atomic.Int32
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
-	rdb.AddHook(b.NewHook(breaker.HookEvents{ClientClosed: func() { closed.Add(1) }}))
+	rdb.AddHook(b.NewHook(circuit.HookEvents{ClientClosed: func() { closed.Add(1) }}))
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb, b, &closed
 }
@@ -169,7 +170,7 @@ func TestHookBypassAndHandshake(t *testing.T) {
 	mr := miniredis.RunT(t)
 	b := mustNew(t, breaker.Settings{FailureThreshold: 1})
 	var transitions []string
-	h := b.NewHook(breaker.HookEvents{Transition: func(_ context.Context, from, to breaker.State) {
+	h := b.NewHook(circuit.HookEvents{Transition: func(_ context.Context, from, to breaker.State) {
 		transitions = append(transitions, from.String()+">"+to.String())
 	}})
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
@@ -222,7 +223,7 @@ func TestHookSuspects(t *testing.T) {
 	var suspicions atomic.Int32
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1,
 		PoolSize: 1, PoolTimeout: 20 * time.Millisecond, ContextTimeoutEnabled: true})
-	rdb.AddHook(b.NewHook(breaker.HookEvents{Suspect: func() { suspicions.Add(1) }}))
+	rdb.AddHook(b.NewHook(circuit.HookEvents{Suspect: func() { suspicions.Add(1) }}))
 	t.Cleanup(func() { _ = rdb.Close() })
 
 	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
@@ -257,7 +258,7 @@ func TestCommandsNeverProbe(t *testing.T) {
 	mr := miniredis.RunT(t)
 	b := mustNew(t, breaker.Settings{FailureThreshold: 1, Timeout: 20 * time.Millisecond, DisableJitter: true})
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
-	rdb.AddHook(b.NewHook(breaker.HookEvents{}))
+	rdb.AddHook(b.NewHook(circuit.HookEvents{}))
 	defer func() { _ = rdb.Close() }()
 	ctx := t.Context()
 	mr.SetError("LOADING Redis is loading the dataset in memory")
@@ -314,13 +315,13 @@ func TestFailedDialsNeverPooled(t *testing.T) {
 	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
 		t.Fatal(err)
 	}
-	b, err := breaker.New(breaker.Settings{})
+	b, err := circuit.New(breaker.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MinIdleConns: 3, MaxRetries: -1, DialerRetries: 1})
 	defer func() { _ = rdb.Close() }()
-	rdb.AddHook(b.NewHook(breaker.HookEvents{}))
+	rdb.AddHook(b.NewHook(circuit.HookEvents{}))
 	// The background dials of MinIdleConns, refused, leave failed
 	// connections idle in the pool.
 	if err := rdb.Ping(t.Context()).Err(); err == nil {
