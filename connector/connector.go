@@ -253,7 +253,7 @@ func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
 	select {
 	case <-cl.released:
 	case <-ctx.Done():
-		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), "left")
+		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), telemetry.OutcomeLeft)
 		return nil, ctx.Err()
 	}
 	select {
@@ -322,15 +322,15 @@ func outcome(err error) string {
 	var pe *panicError
 	switch {
 	case err == nil:
-		return "success"
+		return telemetry.OutcomeSuccess
 	case errors.Is(err, ErrClosed):
-		return "closed"
+		return telemetry.OutcomeClosed
 	case errors.As(err, &pe):
-		return "panic"
+		return telemetry.OutcomePanic
 	case errors.As(err, &ue) && ue.CircuitOpen:
-		return "refused"
+		return telemetry.OutcomeCircuitOpen
 	}
-	return "failure"
+	return telemetry.OutcomeFailure
 }
 
 // run performs the shared connect cl and hands its result to the waiters.
@@ -378,7 +378,7 @@ func (c *Connector) finish(cl *call, start time.Time, attempts int) {
 	case cl.err == nil:
 		c.lastLatency.Store(int64(took))
 		c.logs.post(func() { c.log.Info("redismw: connected", attrs...) })
-	case out == "closed", out == "refused":
+	case out == telemetry.OutcomeClosed, out == telemetry.OutcomeCircuitOpen:
 		// Close cut it short, or the circuit was open: not a failure.
 		c.logs.post(func() { c.log.Debug("redismw: connect ended", attrs...) })
 	case cl.panic != nil:
@@ -406,11 +406,11 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 		}
 		switch {
 		case err == nil:
-			c.tel.Attempt(ctx, "success", nil)
+			c.tel.Attempt(ctx, telemetry.OutcomeSuccess, nil)
 			client, err := c.adopt(h)
 			return client, attempt + 1, err
 		case c.ctx.Err() != nil:
-			c.tel.Attempt(ctx, "closed", nil)
+			c.tel.Attempt(ctx, telemetry.OutcomeClosed, nil)
 			return nil, attempt + 1, ErrClosed
 		case errors.Is(err, ErrUnavailable):
 			// The circuit is open: no more attempts until its probe.
@@ -419,7 +419,7 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 			}
 			return nil, attempt, c.failure(failed, last, false)
 		}
-		c.tel.Attempt(ctx, "failure", err)
+		c.tel.Attempt(ctx, telemetry.OutcomeFailure, err)
 		failed++
 		last = redactErr(err, c.dep.secrets...)
 		c.setLastErr(last)

@@ -2,10 +2,10 @@ package telemetry
 
 // Reasons for a middleware rejection ([AttrReason]).
 const (
-	ReasonCircuitOpen   = "circuit_open"
+	ReasonCircuitOpen   = OutcomeCircuitOpen
 	ReasonConnectFailed = "connect_failed"
 	ReasonWaitBudget    = "wait_budget"
-	ReasonClosed        = "closed"
+	ReasonClosed        = OutcomeClosed
 	ReasonDeadline      = "deadline"
 	// ReasonCommandFailed is a 503 that a handler wrote with
 	// WriteUnavailable for a failed command.

@@ -59,9 +59,8 @@ const (
 
 // Attribute keys of redismw's own spans and metrics.
 const (
-	// AttrOutcome is a connect's or an attempt's outcome: "success",
-	// "failure", "refused" (the circuit was open), "closed", "panic"; for
-	// a caller's wait also "left" (its context ended).
+	// AttrOutcome is a connect's, an attempt's or a caller's wait's
+	// outcome: one of the Outcome* values.
 	AttrOutcome = attribute.Key("redismw.outcome")
 	// AttrAttemptCount is how many attempts a connect made (a span
 	// attribute; the metric redismw.connect.attempts counts attempts).
@@ -86,6 +85,18 @@ const (
 	AttrWaitDuration = attribute.Key("redismw.connect.wait_duration")
 )
 
+// The values of [AttrOutcome]. One vocabulary serves spans, metrics, logs
+// and the middleware: the circuit's refusal is "circuit_open" as an
+// outcome, an error.type ([ErrorType]) and a rejection reason alike.
+const (
+	OutcomeSuccess     = "success"
+	OutcomeFailure     = "failure"
+	OutcomeCircuitOpen = "circuit_open" // the circuit was open: no I/O
+	OutcomeClosed      = "closed"       // the connector was closed
+	OutcomePanic       = "panic"        // user code panicked during the connect
+	OutcomeLeft        = "left"         // a caller's context ended while it waited
+)
+
 // Span and event names.
 const (
 	SpanConnect        = "redis.connect"
@@ -106,7 +117,7 @@ func ErrorType(err error) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &unavailable) && unavailable.CircuitOpen:
-		return "circuit_open"
+		return OutcomeCircuitOpen
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
 		return "timeout"

@@ -64,14 +64,14 @@ func (t *Connector) with(more ...attribute.KeyValue) metric.MeasurementOption {
 // error.type too when it failed.
 func outcomeAttrs(outcome string, err error) []attribute.KeyValue {
 	kv := []attribute.KeyValue{telemetry.AttrOutcome.String(outcome)}
-	if err != nil && outcome != "success" {
+	if err != nil && outcome != telemetry.OutcomeSuccess {
 		kv = append(kv, semconv.ErrorTypeKey.String(telemetry.ErrorType(err)))
 	}
 	return kv
 }
 
 // Outcomes of a connect attempt ([telemetry.AttrOutcome]), created at 0.
-var attemptOutcomes = []string{"success", "failure", "closed"}
+var attemptOutcomes = []string{telemetry.OutcomeSuccess, telemetry.OutcomeFailure, telemetry.OutcomeClosed}
 
 // failureTypes are the error.type values of circuit failures created at
 // 0, so that the first failure of a process shows as an increase.
