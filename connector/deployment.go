@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -106,24 +105,6 @@ func parseDeployment(source, raw string) (*deployment, error) {
 		}
 	}
 	return d, nil
-}
-
-// goRedisProblem returns the text of a go-redis URL error. go-redis quotes
-// pieces of the URL (path, option names and values), and a password with
-// unescaped special characters spills into any of them: when the URL
-// carries credentials, only the kind of problem is kept.
-func goRedisProblem(raw string, err error) string {
-	msg := err.Error()
-	if !strings.Contains(raw, "@") && !strings.Contains(raw, "password=") {
-		return msg
-	}
-	const prefix = "redis: "
-	rest, ok := strings.CutPrefix(msg, prefix)
-	if !ok {
-		return "invalid URL (details withheld: the URL carries credentials)"
-	}
-	problem, _, _ := strings.Cut(rest, ":")
-	return prefix + problem + " (details withheld: the URL carries credentials)"
 }
 
 // fromOptions takes a deployment from go-redis' UniversalOptions, the way
