@@ -3,11 +3,15 @@ package redismw_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -174,4 +178,77 @@ func ExampleClientFor() {
 	// 200 ada has seen 1 pages
 	// 200 ada has seen 2 pages
 	// views in the session store: false ; in the cache: true
+}
+
+// unavailableConnector is a connector whose Redis refuses: its first
+// connect fails and opens the circuit.
+func unavailableConnector() *connector.Connector {
+	c, err := connector.New(connector.Config{
+		URL:         "redis://127.0.0.1:1", // nothing listens there
+		MaxAttempts: 1,
+		Breaker:     breaker.Settings{FailureThreshold: 1},
+		Logger:      discard,
+	})
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// With WithFailOpen the handler runs without a client while Redis is
+// unavailable, and degrades as it sees fit.
+func ExampleWithFailOpen() {
+	c := unavailableConnector()
+	defer func() { _ = c.Close() }()
+	h := redismw.Middleware(c, redismw.WithFailOpen())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := redismw.FromContext(r.Context()); !ok {
+			fmt.Fprint(w, "served from the page cache")
+			return
+		}
+		fmt.Fprint(w, "served live")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	fmt.Println(rec.Code, rec.Body)
+	// Output: 200 served from the page cache
+}
+
+// WithSkip passes requests that do not use Redis straight through, without
+// a client and without waiting.
+func ExampleWithSkip() {
+	c := unavailableConnector()
+	defer func() { _ = c.Close() }()
+	static := func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/static/") }
+	h := redismw.Middleware(c, redismw.WithSkip(static))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok ", r.URL.Path)
+	}))
+	for _, path := range []string{"/static/app.css", "/cart"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		fmt.Println(path, rec.Code)
+	}
+	// Output:
+	// /static/app.css 200
+	// /cart 503
+}
+
+// WithErrorHandler replaces the middleware's 503: here a JSON error of
+// the service's own, with the Retry-After the error carries.
+func ExampleWithErrorHandler() {
+	c := unavailableConnector()
+	defer func() { _ = c.Close() }()
+	onError := func(w http.ResponseWriter, r *http.Request, err error) {
+		var ue *connector.UnavailableError
+		if errors.As(err, &ue) && ue.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(ue.RetryAfter.Round(time.Second)/time.Second)+1))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, `{"error":"try again soon"}`)
+	}
+	h := redismw.Middleware(c, redismw.WithErrorHandler(onError))(http.NotFoundHandler())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	fmt.Print(rec.Code, " ", rec.Body)
+	// Output: 503 {"error":"try again soon"}
 }
