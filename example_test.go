@@ -62,15 +62,7 @@ func ExampleMiddleware() {
 // While Redis is unavailable, a fail-closed middleware answers 503 with
 // Retry-After and a generic problem body, without calling the handler.
 func ExampleMiddleware_unavailable() {
-	c, err := connector.New(connector.Config{
-		URL:         "redis://127.0.0.1:1", // nothing listens there
-		MaxAttempts: 1,
-		Breaker:     breaker.Settings{FailureThreshold: 1},
-		Logger:      discard,
-	})
-	if err != nil {
-		panic(err)
-	}
+	c := unavailableConnector()
 	defer func() { _ = c.Close() }()
 	h := redismw.Middleware(c)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		fmt.Println("not called")
@@ -104,15 +96,7 @@ func ExampleFromContext() {
 // HealthHandler is a readiness endpoint: 503 and "down" while Redis is
 // unavailable, 200 and "up" when it answers.
 func ExampleHealthHandler() {
-	c, err := connector.New(connector.Config{
-		URL:         "redis://127.0.0.1:1", // nothing listens there
-		MaxAttempts: 1,
-		Breaker:     breaker.Settings{FailureThreshold: 1},
-		Logger:      discard,
-	})
-	if err != nil {
-		panic(err)
-	}
+	c := unavailableConnector()
 	defer func() { _ = c.Close() }()
 
 	rec := httptest.NewRecorder()

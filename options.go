@@ -1,11 +1,12 @@
 package redismw
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/ankitoon/redismw/internal/zero"
 )
 
 // The options of [Middleware] and [HealthHandler] follow one rule: the zero
@@ -45,13 +46,7 @@ type config struct {
 // newConfig returns the middleware's configuration: the defaults, then
 // opts in order (nil options are skipped).
 func newConfig(opts []Option) config {
-	cfg := config{onError: WriteUnavailable, waitBudget: DefaultWaitBudget}
-	for _, o := range opts {
-		if o != nil {
-			o.apply(&cfg)
-		}
-	}
-	return cfg
+	return zero.Apply(config{onError: WriteUnavailable, waitBudget: DefaultWaitBudget}, opts, Option.apply)
 }
 
 // HealthOption configures [HealthHandler].
@@ -70,23 +65,15 @@ type healthConfig struct {
 // newHealthConfig returns the health handler's configuration: the
 // defaults, then opts in order (nil options are skipped).
 func newHealthConfig(opts []HealthOption) healthConfig {
-	cfg := healthConfig{cacheFor: DefaultHealthCache, probeTimeout: defaultProbeTimeout}
-	for _, o := range opts {
-		if o != nil {
-			o.applyHealth(&cfg)
-		}
-	}
-	return cfg
+	return zero.Apply(healthConfig{cacheFor: DefaultHealthCache, probeTimeout: defaultProbeTimeout}, opts, HealthOption.applyHealth)
 }
 
 // orDefault returns d, or def when d is zero; it panics, naming option,
 // when d is negative.
 func orDefault(option string, d, def time.Duration) time.Duration {
-	switch {
-	case d < 0:
-		panic(fmt.Sprintf("redismw: %s(%v): negative duration", option, d))
-	case d == 0:
-		return def
+	d, err := zero.Duration(option, d, def)
+	if err != nil {
+		panic(err.Error())
 	}
 	return d
 }

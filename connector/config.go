@@ -2,7 +2,6 @@ package connector
 
 import (
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/zero"
 )
 
 // Config configures a [Connector]. Only URL (or Options) is required; every other field
@@ -129,17 +129,12 @@ const (
 // withDefaults returns cfg with every zero field set to its default, or an
 // error naming the first invalid field.
 func (cfg Config) withDefaults() (Config, error) {
-	switch {
-	case cfg.AttemptTimeout < 0:
-		return cfg, fmt.Errorf("redismw: connector.Config.AttemptTimeout is negative (%s)", cfg.AttemptTimeout)
-	case cfg.AttemptTimeout == 0:
-		cfg.AttemptTimeout = defaultAttemptTimeout
+	var err error
+	if cfg.AttemptTimeout, err = zero.Duration("connector.Config.AttemptTimeout", cfg.AttemptTimeout, defaultAttemptTimeout); err != nil {
+		return cfg, err
 	}
-	switch {
-	case cfg.MaxAttempts < 0:
-		return cfg, fmt.Errorf("redismw: connector.Config.MaxAttempts is negative (%d)", cfg.MaxAttempts)
-	case cfg.MaxAttempts == 0:
-		cfg.MaxAttempts = defaultMaxAttempts
+	if cfg.MaxAttempts, err = zero.Int("connector.Config.MaxAttempts", cfg.MaxAttempts, defaultMaxAttempts); err != nil {
+		return cfg, err
 	}
 	if cfg.Backoff == nil {
 		cfg.Backoff = FullJitter(backoffBase, backoffCap)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/zero"
 )
 
 const (
@@ -21,19 +22,15 @@ func settle(s breaker.Settings) (breaker.Settings, error) {
 	if s.Name == "" {
 		s.Name = defaultName
 	}
-	switch {
-	case s.Timeout < 0:
-		return s, fmt.Errorf("redismw: breaker.Settings.Timeout is negative (%s)", s.Timeout)
-	case s.Timeout == 0:
-		s.Timeout = defaultTimeout
+	var err error
+	if s.Timeout, err = zero.Duration("breaker.Settings.Timeout", s.Timeout, defaultTimeout); err != nil {
+		return s, err
 	}
-	switch {
-	case s.BaseTimeout < 0:
-		return s, fmt.Errorf("redismw: breaker.Settings.BaseTimeout is negative (%s)", s.BaseTimeout)
-	case s.BaseTimeout > s.Timeout:
+	if s.BaseTimeout, err = zero.Duration("breaker.Settings.BaseTimeout", s.BaseTimeout, min(defaultBaseTimeout, s.Timeout)); err != nil {
+		return s, err
+	}
+	if s.BaseTimeout > s.Timeout {
 		return s, fmt.Errorf("redismw: breaker.Settings.BaseTimeout (%s) is longer than Timeout (%s)", s.BaseTimeout, s.Timeout)
-	case s.BaseTimeout == 0:
-		s.BaseTimeout = min(defaultBaseTimeout, s.Timeout)
 	}
 	switch {
 	case s.DisableJitter:
