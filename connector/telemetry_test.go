@@ -9,8 +9,12 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
@@ -322,9 +326,28 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 	if n, _ := oteltest.Value(m, telemetry.MetricCircuitFailures, "error.type=connection_refused", pool(a)); n != 2 {
 		t.Errorf("a's failures{connection_refused} = %v, want 2", n)
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, "redismw.circuit.from=closed", "redismw.circuit.to=open", pool(a)); n != 1 {
-		t.Errorf("a's transitions{closed→open} = %v, want 1", n)
+	// a's transitions, exactly: every series, with its whole attribute set.
+	attrs := func(from, to breaker.State) attribute.Set {
+		return attribute.NewSet(semconv.DBSystemNameRedis, semconv.ServerAddress("127.0.0.1"), semconv.ServerPort(proxyPort(t, proxy)),
+			semconv.DBClientConnectionPoolName(a.Name()), attribute.String("redismw.circuit.from", from.String()),
+			attribute.String("redismw.circuit.to", to.String()))
 	}
+	metricdatatest.AssertEqual(t, metricdata.Metrics{
+		Name:        telemetry.MetricCircuitTransitions,
+		Description: "Transitions of the circuit breaker, by from and to state.",
+		Unit:        "{transition}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints: []metricdata.DataPoint[int64]{
+				{Attributes: attrs(breaker.Closed, breaker.Open), Value: 1},
+				{Attributes: attrs(breaker.Open, breaker.HalfOpen), Value: 0},
+				{Attributes: attrs(breaker.HalfOpen, breaker.Closed), Value: 0},
+				{Attributes: attrs(breaker.HalfOpen, breaker.Open), Value: 0},
+			},
+		},
+	}, p.Metric(t, telemetry.MetricCircuitTransitions, semconv.DBClientConnectionPoolName(a.Name())),
+		metricdatatest.IgnoreTimestamp())
 	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, "redismw.outcome=failure", "error.type=connection_refused", pool(a)); n != 2 {
 		t.Errorf("a's attempts{failure, connection_refused} = %v, want 2", n)
 	}
@@ -341,4 +364,18 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 	if c := newConnector(t, proxy.URL(), mod); c.Name() != name {
 		t.Errorf("after b closed, a new connector is named %q; want b's %q", c.Name(), name)
 	}
+}
+
+// proxyPort is the port of proxy's address.
+func proxyPort(t *testing.T, proxy *faultproxy.Proxy) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(proxy.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -5,6 +5,7 @@ package oteltest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -138,4 +139,41 @@ func Attr(kvs []attribute.KeyValue, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Metric returns metric name as recorded now, with only its data points
+// whose attributes include every one of with; the test fails if there is
+// no such metric. Compare it with metricdatatest.AssertEqual.
+func (p *Providers) Metric(t testing.TB, name string, with ...attribute.KeyValue) metricdata.Metrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := p.Reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatalf("collect metrics: %v", err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok {
+				sum.DataPoints = slices.DeleteFunc(slices.Clone(sum.DataPoints), func(dp metricdata.DataPoint[int64]) bool {
+					return !has(dp.Attributes, with)
+				})
+				m.Data = sum
+			}
+			return m
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return metricdata.Metrics{}
+}
+
+// has reports whether set holds every one of kvs.
+func has(set attribute.Set, kvs []attribute.KeyValue) bool {
+	for _, kv := range kvs {
+		if v, ok := set.Value(kv.Key); !ok || v != kv.Value {
+			return false
+		}
+	}
+	return true
 }
