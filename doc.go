@@ -31,6 +31,9 @@
 // ([WriteUnavailable]), or, with [WithFailOpen], passed to the handler
 // without a client.
 //
+// Behind the middlewares of several connectors (a cache and a session
+// store), a handler gets each connector's client with [ClientFor].
+//
 // [HealthHandler] is a readiness endpoint with a cached probe. Liveness must
 // not depend on Redis: a process whose Redis is down is still alive, and
 // restarting it would not bring Redis back.
