@@ -379,3 +379,23 @@ func proxyPort(t *testing.T, proxy *faultproxy.Proxy) int {
 	}
 	return n
 }
+
+// TestTelemetryStatusCode: a connect refused with a Redis error reply
+// carries its prefix as db.response.status_code, beside error.type.
+func TestTelemetryStatusCode(t *testing.T) {
+	mr := miniredis.RunT(t)
+	mr.RequireAuth("right")
+	c, p := instrumented(t, "redis://:wrong@"+mr.Addr(), nil)
+	if _, err := c.Client(t.Context()); err == nil {
+		t.Fatal("a wrong password connected")
+	}
+	settle(t, c)
+	spans := p.Ended(telemetry.SpanConnect)
+	if len(spans) != 1 {
+		t.Fatalf("%d connect spans, want 1", len(spans))
+	}
+	code, et := attr(t, spans[0], "db.response.status_code"), attr(t, spans[0], "error.type")
+	if code != "WRONGPASS" || et != "WRONGPASS" {
+		t.Errorf("db.response.status_code %q, error.type %q; want WRONGPASS for both", code, et)
+	}
+}

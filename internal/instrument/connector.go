@@ -2,6 +2,7 @@ package instrument
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -247,6 +248,12 @@ func (t *Connector) EndConnect(ctx context.Context, span trace.Span, took time.D
 	)
 	if err != nil {
 		span.SetAttributes(semconv.ErrorTypeKey.String(telemetry.ErrorType(err)))
+		var reply redis.Error
+		if errors.As(err, &reply) {
+			// A Redis error reply: its prefix (WRONGPASS, LOADING …) is
+			// the database's status code.
+			span.SetAttributes(semconv.DBResponseStatusCode(telemetry.ErrorType(reply)))
+		}
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
