@@ -3,13 +3,19 @@ package redismw_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
@@ -112,5 +118,70 @@ func TestPasswordNowhere(t *testing.T) {
 		if strings.Contains(text, password) {
 			t.Errorf("password in %q", text)
 		}
+	}
+}
+
+// TestEvery503Counted: a 503 a handler writes with WriteUnavailable is
+// counted once, by reason, with its middleware's meter and connector; one
+// the middleware already counted (its error handler calling
+// WriteUnavailable) is not counted twice; outside any middleware, the
+// global meter provider counts it.
+func TestEvery503Counted(t *testing.T) {
+	p := oteltest.New(t)
+	c, _ := redismwtest.NewConnector(t)
+	errs := []error{
+		errors.New("i/o timeout"),
+		&connector.UnavailableError{CircuitOpen: true},
+		connector.ErrClosed,
+	}
+	var shown string
+	h := redismw.Middleware(c, redismw.WithMeterProvider(p.Meter))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		shown = fmt.Sprint(r.Context())
+		i, _ := strconv.Atoi(r.URL.Query().Get("err"))
+		redismw.WriteUnavailable(w, r, errs[i])
+	}))
+	for i := range errs {
+		if rec := get(t, h, "/?err="+strconv.Itoa(i)); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("handler's WriteUnavailable: %d", rec.Code)
+		}
+	}
+	if !strings.Contains(shown, "redismw scope") {
+		t.Errorf("the request's context prints as %q; want it to name the redismw scope", shown)
+	}
+	down := downConnector(t)
+	counted := redismw.Middleware(down, redismw.WithMeterProvider(p.Meter),
+		redismw.WithErrorHandler(redismw.WriteUnavailable))(&probe{})
+	_ = get(t, counted, "/")
+
+	m := p.Collect(t)
+	pool := "db.client.connection.pool.name=" + c.Name()
+	for reason, want := range map[string]float64{"command_failed": 1, "circuit_open": 1, "closed": 1} {
+		if n, _ := oteltest.Value(m, telemetry.MetricRejections, "redismw.rejection.reason="+reason, pool); n != want {
+			t.Errorf("rejections{%s} of the handler's middleware = %v, want %v", reason, n, want)
+		}
+	}
+	downPool := "db.client.connection.pool.name=" + down.Name()
+	var total float64
+	for _, reason := range []string{"circuit_open", "connect_failed", "command_failed", "closed", "wait_budget", "deadline"} {
+		n, _ := oteltest.Value(m, telemetry.MetricRejections, "redismw.rejection.reason="+reason, downPool)
+		total += n
+	}
+	if total != 1 {
+		t.Errorf("rejections of the middleware whose error handler calls WriteUnavailable = %v, want 1 (counted once)", total)
+	}
+
+	// Outside any middleware: the global provider counts it.
+	global := oteltest.New(t)
+	otel.SetMeterProvider(global.Meter)
+	t.Cleanup(func() { otel.SetMeterProvider(noop.NewMeterProvider()) })
+	rec := httptest.NewRecorder()
+	redismw.WriteUnavailable(rec, httptest.NewRequest(http.MethodGet, "/", nil), errors.New("boom"))
+	redismw.WriteUnavailable(httptest.NewRecorder(), nil, connector.ErrClosed)
+	gm := global.Collect(t)
+	if n, _ := oteltest.Value(gm, telemetry.MetricRejections, "redismw.rejection.reason=command_failed"); n != 1 {
+		t.Errorf("a handler's 503 outside any middleware: rejections{command_failed} = %v on the global provider, want 1", n)
+	}
+	if n, _ := oteltest.Value(gm, telemetry.MetricRejections, "redismw.rejection.reason=closed"); n != 1 {
+		t.Errorf("a 503 without a request: rejections{closed} = %v on the global provider, want 1", n)
 	}
 }
