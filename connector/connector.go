@@ -622,6 +622,10 @@ func (c *Connector) warm(cl *call) {
 	want := min(int(cl.waiters.Load()), c.poolSize) - 1
 	for ; int(cl.warm.started.Load()) < want; cl.warm.started.Add(1) {
 		c.wg.Go(func() {
+			// A panic in user code (a hook of OnNewClient's) is the
+			// attempt's to report, in its own PING: here it is dropped,
+			// not let loose on a goroutine nobody waits for.
+			defer func() { _ = recover() }()
 			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.AttemptTimeout)
 			defer cancel()
 			_ = client.Ping(ctx).Err()

@@ -149,6 +149,42 @@ func TestWarmUp(t *testing.T) {
 	})
 }
 
+// TestWarmUpPanics: a user hook that panics in the warm-up's PINGs does
+// not crash the process: the attempt's own PING reports the panic to its
+// callers, once, and the connector closes cleanly.
+func TestWarmUpPanics(t *testing.T) {
+	_, proxy := behindProxy(t)
+	proxy.SetDialDelay(100 * time.Millisecond) // the callers join during the attempt
+	c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
+		cfg.AttemptTimeout = 30 * time.Second
+		on := &atomic.Bool{}
+		on.Store(true)
+		cfg.OnNewClient = func(rdb redis.UniversalClient) error { rdb.AddHook(panicHook{on}); return nil }
+	})
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	var panicked atomic.Int32
+	for range 10 {
+		wg.Go(func() {
+			defer func() {
+				if recover() != nil {
+					panicked.Add(1)
+				}
+			}()
+			<-gate
+			_, _ = c.Client(t.Context())
+		})
+	}
+	close(gate)
+	wg.Wait()
+	if panicked.Load() == 0 {
+		t.Fatal("no caller saw the connect's panic")
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
 // TestReadyPathIsOneLoad: a ready connector returns the same client without
 // allocating.
 func TestReadyPathIsOneLoad(t *testing.T) {
