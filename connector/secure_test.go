@@ -33,45 +33,53 @@ func TestTLS(t *testing.T) {
 	// Generous attempts: a TLS handshake under -race on a busy machine may
 	// take longer than the helper's 500ms; nothing here waits for one to
 	// time out.
-	good := newConnector(t, url, func(cfg *connector.Config) {
-		cfg.AttemptTimeout = 30 * time.Second
-		cfg.TLSConfig = &tls.Config{RootCAs: certs.Pool, MinVersion: tls.VersionTLS12}
-	})
-	rdb, err := good.Client(t.Context())
-	if err != nil {
-		t.Fatalf("TLS with the right CA: %v", err)
-	}
-	if err := rdb.Set(t.Context(), "k", "v", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-
-	dials := &redistest.DialCounter{}
-	bad := newConnector(t, url, func(cfg *connector.Config) {
-		cfg.AttemptTimeout = 30 * time.Second
-		cfg.TLSConfig = &tls.Config{RootCAs: redistest.OtherCA(t), MinVersion: tls.VersionTLS12}
-		cfg.OnNewClient = countingDials(dials)
-	})
-	_, err = bad.Client(t.Context())
+	generous := func(cfg *connector.Config) { cfg.AttemptTimeout = 30 * time.Second }
 	var unknown x509.UnknownAuthorityError
-	if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "not retried") {
-		t.Fatalf("wrong CA: %v; want an x509 unknown-authority error, not retried", err)
-	}
-	s := bad.Stats()
-	if s.Attempts != 1 || s.Circuit != breaker.Open {
-		t.Errorf("wrong CA: %d attempts, circuit %v; want one attempt, the circuit open at once", s.Attempts, s.Circuit)
-	}
-	for range 50 {
-		_, _ = bad.Client(t.Context())
-	}
-	if n := dials.Dials(); n != 1 {
-		t.Errorf("%d dials for 51 calls with an untrusted certificate; want 1 (no retry storm)", n)
-	}
 
-	// The system roots do not know the test CA either: plain rediss://.
-	system := newConnector(t, url, func(cfg *connector.Config) { cfg.AttemptTimeout = 30 * time.Second })
-	if _, err := system.Client(t.Context()); !errors.As(err, &unknown) {
-		t.Errorf("rediss:// without a CA: %v; want verification against the system roots to fail", err)
-	}
+	t.Run("right CA", func(t *testing.T) {
+		good := newConnector(t, url, func(cfg *connector.Config) {
+			generous(cfg)
+			cfg.TLSConfig = &tls.Config{RootCAs: certs.Pool, MinVersion: tls.VersionTLS12}
+		})
+		rdb, err := good.Client(t.Context())
+		if err != nil {
+			t.Fatalf("TLS with the right CA: %v", err)
+		}
+		if err := rdb.Set(t.Context(), "k", "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("wrong CA", func(t *testing.T) {
+		dials := &redistest.DialCounter{}
+		bad := newConnector(t, url, func(cfg *connector.Config) {
+			generous(cfg)
+			cfg.TLSConfig = &tls.Config{RootCAs: redistest.OtherCA(t), MinVersion: tls.VersionTLS12}
+			cfg.OnNewClient = countingDials(dials)
+		})
+		_, err := bad.Client(t.Context())
+		if !errors.As(err, &unknown) || !strings.Contains(err.Error(), "not retried") {
+			t.Fatalf("wrong CA: %v; want an x509 unknown-authority error, not retried", err)
+		}
+		s := bad.Stats()
+		if s.Attempts != 1 || s.Circuit != breaker.Open {
+			t.Errorf("wrong CA: %d attempts, circuit %v; want one attempt, the circuit open at once", s.Attempts, s.Circuit)
+		}
+		for range 50 {
+			_, _ = bad.Client(t.Context())
+		}
+		if n := dials.Dials(); n != 1 {
+			t.Errorf("%d dials for 51 calls with an untrusted certificate; want 1 (no retry storm)", n)
+		}
+	})
+
+	t.Run("system roots", func(t *testing.T) {
+		// The system roots do not know the test CA either: plain rediss://.
+		system := newConnector(t, url, generous)
+		if _, err := system.Client(t.Context()); !errors.As(err, &unknown) {
+			t.Errorf("rediss:// without a CA: %v; want verification against the system roots to fail", err)
+		}
+	})
 }
 
 // TestTLSToPlainServer: rediss:// to a real redis-server that speaks
@@ -79,39 +87,44 @@ func TestTLS(t *testing.T) {
 // the server answers a plain PING, says so ("is the server speaking
 // TLS?"), and treats it as permanent: one attempt, the circuit open.
 func TestTLSToPlainServer(t *testing.T) {
-	srv := redistest.Start(t, "--requirepass", "plain-secret")
-	c := newConnector(t, "rediss://:plain-secret@"+srv.Addr, func(cfg *connector.Config) {
-		cfg.AttemptTimeout = 2 * time.Second                                                // the handshake never gets an answer: it times out
-		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // loopback test server
-	})
-	_, err := c.Client(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "is the server speaking TLS?") || !strings.Contains(err.Error(), "not retried") {
-		t.Fatalf("rediss:// to a plain server: %v; want the TLS hint, not retried", err)
-	}
-	if strings.Contains(err.Error(), "plain-secret") {
-		t.Errorf("the error shows the password: %v", err)
-	}
-	if s := c.Stats(); s.Attempts != 1 || s.Circuit != breaker.Open {
-		t.Errorf("after the plain server: %d attempts, circuit %v; want 1, open", s.Attempts, s.Circuit)
-	}
+	insecure := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // loopback test server
 
-	// A hung server is no plain server: its timeout stays an ordinary
-	// failure, retried.
-	hung, proxy := behindProxy(t)
-	_ = hung
-	if err := proxy.SetMode(faultproxy.Hang); err != nil {
-		t.Fatal(err)
-	}
-	h := newConnector(t, "rediss://"+proxy.Addr(), func(cfg *connector.Config) {
-		cfg.AttemptTimeout = 300 * time.Millisecond
-		cfg.MaxAttempts = 2
-		cfg.TLSConfig = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // loopback test server
+	t.Run("plain server", func(t *testing.T) {
+		srv := redistest.Start(t, "--requirepass", "plain-secret")
+		c := newConnector(t, "rediss://:plain-secret@"+srv.Addr, func(cfg *connector.Config) {
+			cfg.AttemptTimeout = 2 * time.Second // the handshake never gets an answer: it times out
+			cfg.TLSConfig = insecure
+		})
+		_, err := c.Client(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "is the server speaking TLS?") || !strings.Contains(err.Error(), "not retried") {
+			t.Fatalf("rediss:// to a plain server: %v; want the TLS hint, not retried", err)
+		}
+		if strings.Contains(err.Error(), "plain-secret") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+		if s := c.Stats(); s.Attempts != 1 || s.Circuit != breaker.Open {
+			t.Errorf("after the plain server: %d attempts, circuit %v; want 1, open", s.Attempts, s.Circuit)
+		}
 	})
-	_, err = h.Client(t.Context())
-	if err == nil || strings.Contains(err.Error(), "speaking TLS") {
-		t.Fatalf("rediss:// to a hung server: %v; want an ordinary failure", err)
-	}
-	eventually(t, 10*time.Second, "the second attempt", func() bool { return h.Stats().Attempts == 2 })
+
+	t.Run("hung server", func(t *testing.T) {
+		// A hung server is no plain server: its timeout stays an ordinary
+		// failure, retried.
+		_, proxy := behindProxy(t)
+		if err := proxy.SetMode(faultproxy.Hang); err != nil {
+			t.Fatal(err)
+		}
+		h := newConnector(t, "rediss://"+proxy.Addr(), func(cfg *connector.Config) {
+			cfg.AttemptTimeout = 300 * time.Millisecond
+			cfg.MaxAttempts = 2
+			cfg.TLSConfig = insecure
+		})
+		_, err := h.Client(t.Context())
+		if err == nil || strings.Contains(err.Error(), "speaking TLS") {
+			t.Fatalf("rediss:// to a hung server: %v; want an ordinary failure", err)
+		}
+		eventually(t, 10*time.Second, "the second attempt", func() bool { return h.Stats().Attempts == 2 })
+	})
 }
 
 // TestACL: an ACL user with its password connects; a wrong password is a
@@ -124,37 +137,41 @@ func TestACL(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	good := newConnector(t, "redis://app:app-pass@"+srv.Addr, nil)
-	rdb, err := good.Client(t.Context())
-	if err != nil {
-		t.Fatalf("ACL user with its password: %v", err)
-	}
-	if got, err := rdb.Do(t.Context(), "ACL", "WHOAMI").Text(); err != nil || got != "app" {
-		t.Errorf("ACL WHOAMI = %q, %v; want app", got, err)
-	}
-
-	dials := &redistest.DialCounter{}
-	var transitions atomic.Int32
-	bad := newConnector(t, "redis://app:wrong-pass@"+srv.Addr, func(cfg *connector.Config) {
-		cfg.OnNewClient = countingDials(dials)
-		cfg.Breaker.OnStateChange = func(string, breaker.State, breaker.State) { transitions.Add(1) }
+	t.Run("right password", func(t *testing.T) {
+		good := newConnector(t, "redis://app:app-pass@"+srv.Addr, nil)
+		rdb, err := good.Client(t.Context())
+		if err != nil {
+			t.Fatalf("ACL user with its password: %v", err)
+		}
+		if got, err := rdb.Do(t.Context(), "ACL", "WHOAMI").Text(); err != nil || got != "app" {
+			t.Errorf("ACL WHOAMI = %q, %v; want app", got, err)
+		}
 	})
-	_, err = bad.Client(t.Context())
-	if !redis.IsAuthError(err) || !strings.Contains(err.Error(), "not retried") || strings.Contains(err.Error(), "wrong-pass") {
-		t.Fatalf("wrong password: %v; want an auth error, not retried, without the password", err)
-	}
-	for range 50 {
-		_, _ = bad.Client(t.Context())
-	}
-	eventually(t, 5*time.Second, "the transition reaching OnStateChange", func() bool { return transitions.Load() >= 1 })
-	s := bad.Stats()
-	if s.Attempts != 1 || dials.Dials() != 1 || s.Circuit != breaker.Open || s.AttemptFailures != 1 || transitions.Load() != 1 {
-		t.Errorf("51 calls with a wrong password: %d attempts, %d dials, circuit %v after %d transitions; want 1, 1, open after 1",
-			s.Attempts, dials.Dials(), s.Circuit, transitions.Load())
-	}
-	if strings.Contains(s.LastError, "wrong-pass") || !strings.Contains(s.LastError, "WRONGPASS") {
-		t.Errorf("LastError %q; want WRONGPASS, without the password", s.LastError)
-	}
+
+	t.Run("wrong password", func(t *testing.T) {
+		dials := &redistest.DialCounter{}
+		var transitions atomic.Int32
+		bad := newConnector(t, "redis://app:wrong-pass@"+srv.Addr, func(cfg *connector.Config) {
+			cfg.OnNewClient = countingDials(dials)
+			cfg.Breaker.OnStateChange = func(string, breaker.State, breaker.State) { transitions.Add(1) }
+		})
+		_, err := bad.Client(t.Context())
+		if !redis.IsAuthError(err) || !strings.Contains(err.Error(), "not retried") || strings.Contains(err.Error(), "wrong-pass") {
+			t.Fatalf("wrong password: %v; want an auth error, not retried, without the password", err)
+		}
+		for range 50 {
+			_, _ = bad.Client(t.Context())
+		}
+		eventually(t, 5*time.Second, "the transition reaching OnStateChange", func() bool { return transitions.Load() >= 1 })
+		s := bad.Stats()
+		if s.Attempts != 1 || dials.Dials() != 1 || s.Circuit != breaker.Open || s.AttemptFailures != 1 || transitions.Load() != 1 {
+			t.Errorf("51 calls with a wrong password: %d attempts, %d dials, circuit %v after %d transitions; want 1, 1, open after 1",
+				s.Attempts, dials.Dials(), s.Circuit, transitions.Load())
+		}
+		if strings.Contains(s.LastError, "wrong-pass") || !strings.Contains(s.LastError, "WRONGPASS") {
+			t.Errorf("LastError %q; want WRONGPASS, without the password", s.LastError)
+		}
+	})
 }
 
 // TestACLWithoutPing: a least-privileged ACL user that may GET, SET and
