@@ -5,9 +5,12 @@ import "time"
 // Settings configures a connector's circuit breaker. The zero value is ready to use: every
 // field documents its default.
 type Settings struct {
-	// Name identifies the circuit in logs, spans and metrics.
+	// Name names the connector and its circuit in every metric series and
+	// span (db.client.connection.pool.name), log line and OnStateChange
+	// call; unique in the process (a second connector of the same name
+	// gets "#2" appended; see connector.Connector.Name).
 	//
-	// Default: "redis".
+	// Default: the deployment's first address and database, "host:port/db".
 	Name string
 
 	// Timeout is the longest the circuit stays open before the connector
