@@ -145,7 +145,7 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 	// Requests answered as unavailable, or passed on without a client,
 	// carry a scope too: WriteUnavailable then counts each 503 once.
 	counted := &scope{conn: c, tel: tel, counted: true}
-	failingOpen := &scope{conn: c, tel: tel}
+	failingOpen := &scope{conn: c, tel: tel, counted: true} // counted as passed on: a 503 its handler writes is the same request
 	return func(next http.Handler) http.Handler {
 		if next == nil {
 			panic("redismw: Middleware: nil next handler")

@@ -32,7 +32,10 @@ var problemBody = []byte(`{"type":"about:blank","title":"Service Unavailable","s
 // redismw.middleware.rejections — with the middleware's meter provider and
 // connector name when r came through [Middleware], with the global
 // provider otherwise — by reason: circuit_open, closed, or command_failed;
-// a 503 the middleware already counted is not counted twice.
+// a request the middleware already counted (answered as unavailable, or
+// passed on without a client when failing open) is not counted twice.
+// Behind several middlewares it is counted under the innermost one's
+// connector.
 func WriteUnavailable(w http.ResponseWriter, r *http.Request, err error) {
 	writeUnavailable(w, err)
 	var s *scope

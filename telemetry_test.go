@@ -153,6 +153,19 @@ func TestEvery503Counted(t *testing.T) {
 		redismw.WithErrorHandler(redismw.WriteUnavailable))(&probe{})
 	_ = get(t, counted, "/")
 
+	// Failing open, a request passed on without a client is counted; its
+	// handler's 503 is the same request, not counted again.
+	downOpen := downConnector(t)
+	failOpen := redismw.Middleware(downOpen, redismw.WithMeterProvider(p.Meter), redismw.WithFailOpen())(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := redismw.FromContext(r.Context()); !ok {
+				redismw.WriteUnavailable(w, r, &connector.UnavailableError{CircuitOpen: true})
+			}
+		}))
+	if rec := get(t, failOpen, "/"); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("fail-open handler's WriteUnavailable: %d", rec.Code)
+	}
+
 	m := p.Collect(t)
 	pool := "db.client.connection.pool.name=" + c.Name()
 	for reason, want := range map[string]float64{"command_failed": 1, "circuit_open": 1, "closed": 1} {
@@ -168,6 +181,15 @@ func TestEvery503Counted(t *testing.T) {
 	}
 	if total != 1 {
 		t.Errorf("rejections of the middleware whose error handler calls WriteUnavailable = %v, want 1 (counted once)", total)
+	}
+	openPool := "db.client.connection.pool.name=" + downOpen.Name()
+	total = 0
+	for _, reason := range []string{"circuit_open", "connect_failed", "command_failed", "closed", "wait_budget", "deadline"} {
+		n, _ := oteltest.Value(m, telemetry.MetricRejections, "redismw.rejection.reason="+reason, openPool)
+		total += n
+	}
+	if total != 1 {
+		t.Errorf("rejections of a fail-open request whose handler wrote a 503 = %v, want 1 (one request)", total)
 	}
 
 	// Outside any middleware: the global provider counts it.

@@ -244,6 +244,7 @@ func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
 		cl.waiters.Add(-1)
 		return nil, &UnavailableError{Err: *last}
 	}
+	c.warm(cl) // only for a caller that waits
 	start := time.Now()
 	c.tel.Waiting(ctx, 1)
 	defer func() {
@@ -298,7 +299,6 @@ func (c *Connector) join(ctx context.Context) (*call, *handle, error) {
 		c.mu.Unlock()
 	}
 	cl.waiters.Add(1)
-	c.warm(cl)
 	return cl, nil, nil
 }
 
@@ -600,10 +600,11 @@ func (c *Connector) newClient() (_ *handle, first bool, _ error) {
 	return h, !lean, nil
 }
 
-// warm starts warming PINGs on the attempt of connect cl, so that one is
-// under way for each caller waiting beyond the first, up to the pool's
-// size: each dials a pooled connection in parallel with the attempt's own,
-// which the callers then find idle. Without the warm-up a herd's commands
+// warm starts warming PINGs on the first attempt of connect cl, so that
+// one is under way for each caller waiting beyond the first (callers that
+// do not wait — an outage under way, an attempt failed — start none), up
+// to the pool's size: each dials a pooled connection in parallel with the
+// attempt's own, which the callers then find idle. Without the warm-up a herd's commands
 // would dial them only once the attempt has succeeded, a second dial
 // latency (BenchmarkThunderingHerd). The PINGs run in the attempt's bypass
 // mode (not judged, as the attempt is), bounded by AttemptTimeout, and end
@@ -612,6 +613,11 @@ func (c *Connector) newClient() (_ *handle, first bool, _ error) {
 func (c *Connector) warm(cl *call) {
 	if int(cl.warm.started.Load()) >= c.poolSize-1 {
 		return
+	}
+	select {
+	case <-cl.released:
+		return // an attempt failed: nobody waits, and Redis gets no more dials
+	default:
 	}
 	cl.warm.mu.Lock()
 	defer cl.warm.mu.Unlock()

@@ -149,6 +149,45 @@ func TestWarmUp(t *testing.T) {
 	})
 }
 
+// TestNoWarmUpWithoutWaiters: callers that do not wait — an attempt of
+// the connect has failed against a hung Redis and the connect goes on in
+// the background — start no warm-up: Redis gets no dial beyond the
+// attempts'.
+func TestNoWarmUpWithoutWaiters(t *testing.T) {
+	_, proxy := behindProxy(t)
+	if err := proxy.SetMode(faultproxy.Hang); err != nil {
+		t.Fatal(err)
+	}
+	c := newConnector(t, proxy.URL()+"?pool_size=8", func(cfg *connector.Config) {
+		cfg.AttemptTimeout = 400 * time.Millisecond
+		cfg.MaxAttempts = 3
+		cfg.Backoff = connector.FullJitter(100*time.Millisecond, time.Second)
+	})
+	if _, err := c.Client(t.Context()); err == nil {
+		t.Fatal("a hung Redis connected")
+	}
+	before := proxy.Accepted() // the first attempt's, and nothing else: one caller waited
+	// The herd comes while the later attempts hang.
+	time.Sleep(100 * time.Millisecond)
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3000 {
+		wg.Go(func() {
+			<-gate
+			if _, err := c.Client(t.Context()); err == nil {
+				t.Error("a hung Redis connected")
+			}
+		})
+	}
+	close(gate)
+	wg.Wait()
+	eventually(t, 10*time.Second, "the connect's last attempt", func() bool { return c.Stats().Attempts >= 3 })
+	settle(t, c)
+	if got := proxy.Accepted() - before; got > 2 {
+		t.Errorf("%d connections after the first failed attempt, for 3000 callers that did not wait; want at most the 2 later attempts'", got)
+	}
+}
+
 // TestWarmUpPanics: a user hook that panics in the warm-up's PINGs does
 // not crash the process: the attempt's own PING reports the panic to its
 // callers, once, and the connector closes cleanly.

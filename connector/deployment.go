@@ -333,13 +333,15 @@ type plainCheck struct {
 	plain  bool
 }
 
-// checkPlain starts, after half of budget, a check of whether the server
-// at the deployment's first address answers a plain-text PING, bounded by
-// the other half: the reason a TLS handshake with it would get no answer
-// (a plain redis-server waits for the end of a command line that a TLS
-// ClientHello never sends). Running beside the attempt, it does not make
-// the attempt longer than budget; a fast attempt stops it before it
-// dials. Unix sockets and Sentinel deployments are not checked (nil).
+// checkPlain starts, after three quarters of budget, a check of whether
+// the server at the deployment's first address answers a plain-text PING,
+// bounded by the last quarter: the reason a TLS handshake with it would
+// get no answer (a plain redis-server waits for the end of a command line
+// that a TLS ClientHello never sends). Running beside the attempt, it does
+// not make the attempt longer than budget; an attempt that ends sooner
+// stops it before it dials (a healthy TLS connect slower than three
+// quarters of its budget costs Redis one more connection). Unix sockets
+// and Sentinel deployments are not checked (nil).
 func (d *deployment) checkPlain(ctx context.Context, budget time.Duration) *plainCheck {
 	addr, network, _ := d.first()
 	if !d.tls() || d.kind == sentinel || network == "unix" {
@@ -347,9 +349,9 @@ func (d *deployment) checkPlain(ctx context.Context, budget time.Duration) *plai
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	p := &plainCheck{cancel: cancel, done: make(chan struct{})}
-	p.timer = time.AfterFunc(budget/2, func() {
+	p.timer = time.AfterFunc(budget*3/4, func() {
 		defer close(p.done)
-		p.plain = answersPlain(ctx, addr, budget/2)
+		p.plain = answersPlain(ctx, addr, budget/4)
 	})
 	return p
 }
@@ -382,6 +384,8 @@ func answersPlain(ctx context.Context, addr string, timeout time.Duration) bool 
 		return false
 	}
 	defer func() { _ = conn.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() }) // cut short: the read ends now
+	defer stop()
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
 	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
