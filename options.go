@@ -71,7 +71,7 @@ func newHealthConfig(opts []HealthOption) healthConfig {
 // orDefault returns d, or def when d is zero; it panics, naming option,
 // when d is negative.
 func orDefault(option string, d, def time.Duration) time.Duration {
-	d, err := zero.Duration(option, d, def)
+	d, err := zero.Value(option, d, def)
 	if err != nil {
 		panic(err.Error())
 	}

@@ -130,10 +130,10 @@ const (
 // error naming the first invalid field.
 func (cfg Config) withDefaults() (Config, error) {
 	var err error
-	if cfg.AttemptTimeout, err = zero.Duration("connector.Config.AttemptTimeout", cfg.AttemptTimeout, defaultAttemptTimeout); err != nil {
+	if cfg.AttemptTimeout, err = zero.Value("connector.Config.AttemptTimeout", cfg.AttemptTimeout, defaultAttemptTimeout); err != nil {
 		return cfg, err
 	}
-	if cfg.MaxAttempts, err = zero.Int("connector.Config.MaxAttempts", cfg.MaxAttempts, defaultMaxAttempts); err != nil {
+	if cfg.MaxAttempts, err = zero.Value("connector.Config.MaxAttempts", cfg.MaxAttempts, defaultMaxAttempts); err != nil {
 		return cfg, err
 	}
 	if cfg.Backoff == nil {

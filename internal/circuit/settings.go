@@ -23,10 +23,10 @@ func settle(s breaker.Settings) (breaker.Settings, error) {
 		s.Name = defaultName
 	}
 	var err error
-	if s.Timeout, err = zero.Duration("breaker.Settings.Timeout", s.Timeout, defaultTimeout); err != nil {
+	if s.Timeout, err = zero.Value("breaker.Settings.Timeout", s.Timeout, defaultTimeout); err != nil {
 		return s, err
 	}
-	if s.BaseTimeout, err = zero.Duration("breaker.Settings.BaseTimeout", s.BaseTimeout, min(defaultBaseTimeout, s.Timeout)); err != nil {
+	if s.BaseTimeout, err = zero.Value("breaker.Settings.BaseTimeout", s.BaseTimeout, min(defaultBaseTimeout, s.Timeout)); err != nil {
 		return s, err
 	}
 	if s.BaseTimeout > s.Timeout {

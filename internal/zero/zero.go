@@ -3,33 +3,18 @@
 // mistake, reported with the name of the field or option.
 package zero
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
-// Duration returns d, or def when d is zero; a negative d is an error that
-// names field.
-func Duration(field string, d, def time.Duration) (time.Duration, error) {
+// Value returns v, or def when v is zero; a negative v is an error that
+// names field. It serves durations and counts alike.
+func Value[T ~int | ~int64](field string, v, def T) (T, error) {
 	switch {
-	case d < 0:
-		return d, fmt.Errorf("redismw: %s is negative (%s)", field, d)
-	case d == 0:
+	case v < 0:
+		return v, fmt.Errorf("redismw: %s is negative (%v)", field, v)
+	case v == 0:
 		return def, nil
 	}
-	return d, nil
-}
-
-// Int returns n, or def when n is zero; a negative n is an error that
-// names field.
-func Int(field string, n, def int) (int, error) {
-	switch {
-	case n < 0:
-		return n, fmt.Errorf("redismw: %s is negative (%d)", field, n)
-	case n == 0:
-		return def, nil
-	}
-	return n, nil
+	return v, nil
 }
 
 // Apply applies opts in order to cfg, which holds the defaults, skipping

@@ -9,20 +9,20 @@ import (
 )
 
 func TestRule(t *testing.T) {
-	if d, err := zero.Duration("X", 0, time.Second); d != time.Second || err != nil {
-		t.Errorf("Duration(0) = %v, %v; want the default", d, err)
+	if d, err := zero.Value("X", 0, time.Second); d != time.Second || err != nil {
+		t.Errorf("Value(0s) = %v, %v; want the default", d, err)
 	}
-	if d, err := zero.Duration("X", 2*time.Second, time.Second); d != 2*time.Second || err != nil {
-		t.Errorf("Duration(2s) = %v, %v; want 2s", d, err)
+	if d, err := zero.Value("X", 2*time.Second, time.Second); d != 2*time.Second || err != nil {
+		t.Errorf("Value(2s) = %v, %v; want 2s", d, err)
 	}
-	if _, err := zero.Duration("Config.X", -1, time.Second); err == nil || !strings.Contains(err.Error(), "Config.X is negative") {
-		t.Errorf("Duration(-1): %v; want an error naming the field", err)
+	if _, err := zero.Value("Config.X", -1, time.Second); err == nil || !strings.Contains(err.Error(), "Config.X is negative") {
+		t.Errorf("Value(-1ns): %v; want an error naming the field", err)
 	}
-	if n, err := zero.Int("N", 0, 3); n != 3 || err != nil {
-		t.Errorf("Int(0) = %v, %v; want the default", n, err)
+	if n, err := zero.Value("N", 0, 3); n != 3 || err != nil {
+		t.Errorf("Value(0) = %v, %v; want the default", n, err)
 	}
-	if _, err := zero.Int("Config.N", -2, 3); err == nil || !strings.Contains(err.Error(), "Config.N is negative (-2)") {
-		t.Errorf("Int(-2): %v; want an error naming the field", err)
+	if _, err := zero.Value("Config.N", -2, 3); err == nil || !strings.Contains(err.Error(), "Config.N is negative (-2)") {
+		t.Errorf("Value(-2): %v; want an error naming the field", err)
 	}
 	type opt interface{ set(*[]int) }
 	got := zero.Apply([]int{1}, []opt{nil, optFunc(func(c *[]int) { *c = append(*c, 2) })}, opt.set)
