@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/ankitoon/redismw"
@@ -45,7 +46,7 @@ func TestRejectionsMetric(t *testing.T) {
 
 	m := p.Collect(t)
 	for reason, want := range map[string]float64{"circuit_open": 3, "wait_budget": 1, "connect_failed": 1, "closed": 1} {
-		if got, _ := oteltest.Value(m, telemetry.MetricRejections, "redismw.rejection.reason="+reason); got != want {
+		if got, _ := oteltest.Value(m, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", reason)); got != want {
 			t.Errorf("rejections{%s} = %v, want %v", reason, got, want)
 		}
 	}
@@ -167,25 +168,25 @@ func TestEvery503Counted(t *testing.T) {
 	}
 
 	m := p.Collect(t)
-	pool := "db.client.connection.pool.name=" + c.Name()
+	pool := attribute.String("db.client.connection.pool.name", c.Name())
 	for reason, want := range map[string]float64{"command_failed": 1, "circuit_open": 1, "closed": 1} {
-		if n, _ := oteltest.Value(m, telemetry.MetricRejections, "redismw.rejection.reason="+reason, pool); n != want {
+		if n, _ := oteltest.Value(m, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", reason), pool); n != want {
 			t.Errorf("rejections{%s} of the handler's middleware = %v, want %v", reason, n, want)
 		}
 	}
-	downPool := "db.client.connection.pool.name=" + down.Name()
+	downPool := attribute.String("db.client.connection.pool.name", down.Name())
 	var total float64
 	for _, reason := range []string{"circuit_open", "connect_failed", "command_failed", "closed", "wait_budget", "deadline"} {
-		n, _ := oteltest.Value(m, telemetry.MetricRejections, "redismw.rejection.reason="+reason, downPool)
+		n, _ := oteltest.Value(m, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", reason), downPool)
 		total += n
 	}
 	if total != 1 {
 		t.Errorf("rejections of the middleware whose error handler calls WriteUnavailable = %v, want 1 (counted once)", total)
 	}
-	openPool := "db.client.connection.pool.name=" + downOpen.Name()
+	openPool := attribute.String("db.client.connection.pool.name", downOpen.Name())
 	total = 0
 	for _, reason := range []string{"circuit_open", "connect_failed", "command_failed", "closed", "wait_budget", "deadline"} {
-		n, _ := oteltest.Value(m, telemetry.MetricRejections, "redismw.rejection.reason="+reason, openPool)
+		n, _ := oteltest.Value(m, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", reason), openPool)
 		total += n
 	}
 	if total != 1 {
@@ -200,10 +201,10 @@ func TestEvery503Counted(t *testing.T) {
 	redismw.WriteUnavailable(rec, httptest.NewRequest(http.MethodGet, "/", nil), errors.New("boom"))
 	redismw.WriteUnavailable(httptest.NewRecorder(), nil, connector.ErrClosed)
 	gm := global.Collect(t)
-	if n, _ := oteltest.Value(gm, telemetry.MetricRejections, "redismw.rejection.reason=command_failed"); n != 1 {
+	if n, _ := oteltest.Value(gm, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", "command_failed")); n != 1 {
 		t.Errorf("a handler's 503 outside any middleware: rejections{command_failed} = %v on the global provider, want 1", n)
 	}
-	if n, _ := oteltest.Value(gm, telemetry.MetricRejections, "redismw.rejection.reason=closed"); n != 1 {
+	if n, _ := oteltest.Value(gm, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", "closed")); n != 1 {
 		t.Errorf("a 503 without a request: rejections{closed} = %v on the global provider, want 1", n)
 	}
 }

@@ -130,10 +130,10 @@ func TestTelemetryHerd(t *testing.T) {
 	}
 
 	m := p.Collect(t)
-	if n, _ := oteltest.Value(m, telemetry.MetricConnectDuration, "redismw.outcome=success"); n != 1 {
+	if n, _ := oteltest.Value(m, telemetry.MetricConnectDuration, attribute.String("redismw.outcome", "success")); n != 1 {
 		t.Errorf("connect duration histogram has %v successful connects, want 1", n)
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, "redismw.outcome=success", "db.system.name=redis"); n != 1 {
+	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, attribute.String("redismw.outcome", "success"), attribute.String("db.system.name", "redis")); n != 1 {
 		t.Errorf("attempts{success} = %v, want 1", n)
 	}
 	if n, ok := oteltest.Value(m, telemetry.MetricConnectWaiting); !ok || n != 0 {
@@ -184,10 +184,10 @@ func TestTelemetryFailedConnect(t *testing.T) {
 		}
 	}
 	m := p.Collect(t)
-	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, "redismw.outcome=failure"); n != 3 {
+	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, attribute.String("redismw.outcome", "failure")); n != 3 {
 		t.Errorf("attempts{failure} = %v, want 3", n)
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricConnectDuration, "redismw.outcome=failure"); n != 1 {
+	if n, _ := oteltest.Value(m, telemetry.MetricConnectDuration, attribute.String("redismw.outcome", "failure")); n != 1 {
 		t.Errorf("duration{failure} count = %v, want 1", n)
 	}
 }
@@ -219,10 +219,10 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 		t.Errorf("transition %s→%s, span circuit state %s; want closed→open, open", from, to, attr(t, cs, "redismw.circuit.current"))
 	}
 	m := p.Collect(t)
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.current=open"); n != 1 {
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, attribute.String("redismw.circuit.current", "open")); n != 1 {
 		t.Errorf("circuit.state{open} = %v, want 1", n)
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.current=closed"); n != 0 {
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, attribute.String("redismw.circuit.current", "closed")); n != 0 {
 		t.Errorf("circuit.state{closed} = %v, want 0", n)
 	}
 
@@ -235,11 +235,11 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 	})
 	m = p.Collect(t)
 	for _, ft := range [][2]string{{"closed", "open"}, {"open", "half-open"}, {"half-open", "closed"}} {
-		if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, "redismw.circuit.from="+ft[0], "redismw.circuit.to="+ft[1]); n != 1 {
+		if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, attribute.String("redismw.circuit.from", ft[0]), attribute.String("redismw.circuit.to", ft[1])); n != 1 {
 			t.Errorf("transitions{%s→%s} = %v, want 1", ft[0], ft[1], n)
 		}
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.current=closed"); n != 1 {
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, attribute.String("redismw.circuit.current", "closed")); n != 1 {
 		t.Errorf("after recovery circuit.state{closed} = %v, want 1", n)
 	}
 }
@@ -258,7 +258,7 @@ func TestTelemetryPool(t *testing.T) {
 		}
 	}
 	m := p.Collect(t)
-	pool := "db.client.connection.pool.name=" + mr.Addr() + "/2"
+	pool := semconv.DBClientConnectionPoolName(mr.Addr() + "/2")
 	for name, want := range map[string]float64{
 		"db.client.connection.max":      7,
 		"db.client.connection.idle.max": 3,
@@ -269,8 +269,8 @@ func TestTelemetryPool(t *testing.T) {
 			t.Errorf("%s{%s} = %v (found %v), want %v", name, pool, got, ok, want)
 		}
 	}
-	idle, okIdle := oteltest.Value(m, "db.client.connection.count", pool, "db.client.connection.state=idle")
-	_, okUsed := oteltest.Value(m, "db.client.connection.count", pool, "db.client.connection.state=used")
+	idle, okIdle := oteltest.Value(m, "db.client.connection.count", pool, attribute.String("db.client.connection.state", "idle"))
+	_, okUsed := oteltest.Value(m, "db.client.connection.count", pool, attribute.String("db.client.connection.state", "used"))
 	if !okIdle || !okUsed || idle < 1 {
 		t.Errorf("db.client.connection.count: idle %v (found %v), used found %v; want ≥ 1 idle", idle, okIdle, okUsed)
 	}
@@ -295,17 +295,20 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 	if a.Name() == b.Name() || b.Name() != a.Name()+"#2" {
 		t.Fatalf("two connectors to %s are named %q and %q; want distinct names, the second with #2", proxy.URL(), a.Name(), b.Name())
 	}
-	pool := func(c *connector.Connector) string { return "db.client.connection.pool.name=" + c.Name() }
+	pool := func(c *connector.Connector) attribute.KeyValue { return semconv.DBClientConnectionPoolName(c.Name()) }
 
 	m := p.Collect(t)
 	for _, c := range []*connector.Connector{a, b} {
-		for _, want := range [][]string{
-			{telemetry.MetricCircuitTransitions, "redismw.circuit.from=closed", "redismw.circuit.to=open"},
-			{telemetry.MetricCircuitFailures, "error.type=connection_refused"},
-			{telemetry.MetricConnectAttempts, "redismw.outcome=failure"},
+		for _, want := range []struct {
+			name  string
+			attrs []attribute.KeyValue
+		}{
+			{telemetry.MetricCircuitTransitions, []attribute.KeyValue{attribute.String("redismw.circuit.from", "closed"), attribute.String("redismw.circuit.to", "open")}},
+			{telemetry.MetricCircuitFailures, []attribute.KeyValue{attribute.String("error.type", "connection_refused")}},
+			{telemetry.MetricConnectAttempts, []attribute.KeyValue{attribute.String("redismw.outcome", "failure")}},
 		} {
-			if n, ok := oteltest.Value(m, want[0], append(want[1:], pool(c))...); !ok || n != 0 {
-				t.Errorf("before any event, %s%v of %s = %v (present %v); want a series at 0", want[0], want[1:], c.Name(), n, ok)
+			if n, ok := oteltest.Value(m, want.name, append(want.attrs, pool(c))...); !ok || n != 0 {
+				t.Errorf("before any event, %s%v of %s = %v (present %v); want a series at 0", want.name, want.attrs, c.Name(), n, ok)
 			}
 		}
 	}
@@ -323,7 +326,7 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 		t.Fatalf("a's circuit %v after 2 refused connects, want open", a.Stats().Circuit)
 	}
 	m = p.Collect(t)
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitFailures, "error.type=connection_refused", pool(a)); n != 2 {
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitFailures, attribute.String("error.type", "connection_refused"), pool(a)); n != 2 {
 		t.Errorf("a's failures{connection_refused} = %v, want 2", n)
 	}
 	// a's transitions, exactly: every series, with its whole attribute set.
@@ -348,13 +351,13 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 		},
 	}, p.Metric(t, telemetry.MetricCircuitTransitions, semconv.DBClientConnectionPoolName(a.Name())),
 		metricdatatest.IgnoreTimestamp())
-	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, "redismw.outcome=failure", "error.type=connection_refused", pool(a)); n != 2 {
+	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, attribute.String("redismw.outcome", "failure"), attribute.String("error.type", "connection_refused"), pool(a)); n != 2 {
 		t.Errorf("a's attempts{failure, connection_refused} = %v, want 2", n)
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, "redismw.circuit.from=closed", "redismw.circuit.to=open", pool(b)); n != 0 {
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, attribute.String("redismw.circuit.from", "closed"), attribute.String("redismw.circuit.to", "open"), pool(b)); n != 0 {
 		t.Errorf("b's transitions{closed→open} = %v, want 0: b never failed", n)
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, "redismw.circuit.current=closed", pool(b)); n != 1 {
+	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, attribute.String("redismw.circuit.current", "closed"), pool(b)); n != 1 {
 		t.Errorf("b's circuit.state{closed} = %v, want 1: a's circuit is not b's", n)
 	}
 

@@ -4,10 +4,7 @@ package oteltest
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"sort"
-	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -49,10 +46,10 @@ func (p *Providers) Ended(name string) []sdktrace.ReadOnlySpan {
 	return out
 }
 
-// Point is one data point: its attributes as "k=v,k=v" (sorted) and its
-// value (a histogram's count).
+// Point is one data point: its attributes and its value (a histogram's
+// count).
 type Point struct {
-	Attrs string
+	Attrs attribute.Set
 	Value float64
 }
 
@@ -72,20 +69,14 @@ func (p *Providers) Collect(t testing.TB) map[string][]Point {
 	return out
 }
 
-// Value returns the value of the point of metric name whose attributes
-// include every "k=v" of want, summed over matching points, and whether
-// any matched.
-func Value(metrics map[string][]Point, name string, want ...string) (float64, bool) {
+// Value returns the value of the points of metric name whose attributes
+// hold every one of with (compared typed, key and value), summed, and
+// whether any matched.
+func Value(metrics map[string][]Point, name string, with ...attribute.KeyValue) (float64, bool) {
 	var sum float64
 	found := false
 	for _, pt := range metrics[name] {
-		match := true
-		for _, w := range want {
-			if !strings.Contains(","+pt.Attrs+",", ","+w+",") {
-				match = false
-			}
-		}
-		if match {
+		if has(pt.Attrs, with) {
 			sum += pt.Value
 			found = true
 		}
@@ -106,7 +97,7 @@ func points(data metricdata.Aggregation) []Point {
 	case metricdata.Histogram[float64]:
 		out := make([]Point, 0, len(d.DataPoints))
 		for _, dp := range d.DataPoints {
-			out = append(out, Point{attrs(dp.Attributes), float64(dp.Count)})
+			out = append(out, Point{dp.Attributes, float64(dp.Count)})
 		}
 		return out
 	}
@@ -116,18 +107,9 @@ func points(data metricdata.Aggregation) []Point {
 func values[N int64 | float64](dps []metricdata.DataPoint[N]) []Point {
 	out := make([]Point, 0, len(dps))
 	for _, dp := range dps {
-		out = append(out, Point{attrs(dp.Attributes), float64(dp.Value)})
+		out = append(out, Point{dp.Attributes, float64(dp.Value)})
 	}
 	return out
-}
-
-func attrs(s attribute.Set) string {
-	var kv []string
-	for _, a := range s.ToSlice() {
-		kv = append(kv, fmt.Sprintf("%s=%s", a.Key, a.Value.String()))
-	}
-	sort.Strings(kv)
-	return strings.Join(kv, ",")
 }
 
 // Attr returns the value of attribute key among kvs, as text, and whether
