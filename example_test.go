@@ -224,7 +224,7 @@ func ExampleWithErrorHandler() {
 	onError := func(w http.ResponseWriter, r *http.Request, err error) {
 		var ue *connector.UnavailableError
 		if errors.As(err, &ue) && ue.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(ue.RetryAfter.Round(time.Second)/time.Second)+1))
+			w.Header().Set("Retry-After", strconv.Itoa(int(ue.RetryAfter/time.Second)+1)) // whole seconds, rounded up
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)

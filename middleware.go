@@ -143,9 +143,9 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 		return s
 	}
 	// Requests answered as unavailable, or passed on without a client,
-	// carry a scope too: WriteUnavailable then counts each 503 once.
+	// are counted here; they carry a scope that says so, and
+	// WriteUnavailable does not count the same request again.
 	counted := &scope{conn: c, tel: tel, counted: true}
-	failingOpen := &scope{conn: c, tel: tel, counted: true} // counted as passed on: a 503 its handler writes is the same request
 	return func(next http.Handler) http.Handler {
 		if next == nil {
 			panic("redismw: Middleware: nil next handler")
@@ -171,12 +171,13 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 				// the unavailable answer, never an empty 200.
 				tel.Reject(r.Context(), telemetry.ReasonDeadline)
 				cfg.onError(w, withScope(r, counted), &connector.UnavailableError{Err: err})
-			case cfg.failOpen:
-				tel.Reject(r.Context(), reason(err))
-				next.ServeHTTP(w, withScope(r, failingOpen))
 			default:
-				tel.Reject(r.Context(), reason(err))
-				cfg.onError(w, withScope(r, counted), err)
+				tel.Reject(r.Context(), reason(err, telemetry.ReasonConnectFailed))
+				if cfg.failOpen {
+					next.ServeHTTP(w, withScope(r, counted))
+				} else {
+					cfg.onError(w, withScope(r, counted), err)
+				}
 			}
 		})
 	}
@@ -210,8 +211,8 @@ func wait(ctx context.Context, c *connector.Connector, budget time.Duration) (rd
 }
 
 // reason names why Redis is unavailable to a request, for the rejections
-// metric.
-func reason(err error) string {
+// metric: the circuit, Close or the wait budget, or otherwise.
+func reason(err error, otherwise string) string {
 	var ue *connector.UnavailableError
 	switch {
 	case errors.Is(err, connector.ErrClosed):
@@ -221,5 +222,5 @@ func reason(err error) string {
 	case errors.As(err, &ue) && ue.CircuitOpen:
 		return telemetry.ReasonCircuitOpen
 	}
-	return telemetry.ReasonConnectFailed
+	return otherwise
 }

@@ -45,26 +45,14 @@ func WriteUnavailable(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case s != nil && s.counted:
 	case s != nil && s.tel != nil:
-		s.tel.Reject(r.Context(), handlerReason(err))
+		s.tel.Reject(r.Context(), reason(err, telemetry.ReasonCommandFailed))
 	default:
 		ctx := context.Background()
 		if r != nil {
 			ctx = r.Context()
 		}
-		globalTelemetry().Reject(ctx, handlerReason(err))
+		globalTelemetry().Reject(ctx, reason(err, telemetry.ReasonCommandFailed))
 	}
-}
-
-// handlerReason is the rejection reason of a 503 a handler wrote.
-func handlerReason(err error) string {
-	var ue *connector.UnavailableError
-	switch {
-	case errors.Is(err, connector.ErrClosed):
-		return telemetry.ReasonClosed
-	case errors.As(err, &ue) && ue.CircuitOpen:
-		return telemetry.ReasonCircuitOpen
-	}
-	return telemetry.ReasonCommandFailed
 }
 
 // globalTelemetry counts the 503s of handlers outside any middleware,

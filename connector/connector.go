@@ -531,23 +531,24 @@ func (c *Connector) attempt(cl *call) (_ *handle, o breaker.Outcome, err error) 
 	plain := c.dep.checkPlain(c.ctx, c.cfg.AttemptTimeout)
 	err = ping(ctx, fresh.client)
 	stop.Stop()
-	plainServer := plain.result(breaker.Classify(err) == breaker.Suspect)
 	if err != nil && expired.Load() {
 		err = fmt.Errorf("%w (the attempt's %v passed)", context.DeadlineExceeded, c.cfg.AttemptTimeout)
 	}
+	class := breaker.Classify(err)
+	plainServer := plain.result(class == breaker.Suspect)
 	switch {
 	case answered(err) && !expired.Load():
 		report(breaker.Success)
 		return fresh, o, nil
 	case c.ctx.Err() != nil:
 		report(breaker.Ignored) // Close cut it short: that says nothing about Redis
-	case breaker.Classify(err) == breaker.Fatal || forbidden(err):
+	case class == breaker.Fatal || forbidden(err):
 		var record tls.RecordHeaderError
 		if errors.As(err, &record) {
 			err = fmt.Errorf("%w (%w)", errPlainServer, err) // it answered, but not in TLS
 		}
 		report(breaker.Fatal)
-	case breaker.Classify(err) == breaker.Ignored:
+	case class == breaker.Ignored:
 		// Not about Redis: an error of a user's hook, say.
 		report(breaker.Ignored)
 	case plainServer:
