@@ -370,8 +370,14 @@ func (c *Connector) finish(cl *call, start time.Time, attempts int) {
 	out := outcome(cl.err)
 	state := c.brk.State()
 	// A panic's value or user code's error may quote the URL: what is
-	// logged or put on the span never contains the password.
-	shown := redactErr(cl.err, c.dep.secrets...)
+	// logged or put on the span never contains the password. They
+	// describe the connect itself: not the caller's UnavailableError
+	// around it, whose probe time was that of the moment it failed.
+	shown := cl.err
+	if ue := (*UnavailableError)(nil); errors.As(shown, &ue) && ue.Err != nil {
+		shown = ue.Err
+	}
+	shown = redactErr(shown, c.dep.secrets...)
 	c.tel.EndConnect(cl.ctx, cl.span, took, attempts, out, state, shown)
 	attrs := []any{"outcome", out, "attempts", attempts, "duration", took, "circuit", state.String()}
 	switch {

@@ -168,7 +168,7 @@ func TestNoWarmUpWithoutWaiters(t *testing.T) {
 	}
 	before := proxy.Accepted() // the first attempt's, and nothing else: one caller waited
 	// The herd comes while the later attempts hang.
-	time.Sleep(100 * time.Millisecond)
+	eventually(t, 10*time.Second, "the connect's second attempt", func() bool { return c.Stats().Attempts >= 2 })
 	gate := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 3000 {

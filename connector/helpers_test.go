@@ -54,6 +54,37 @@ func (panicHandler) Handle(context.Context, slog.Record) error { panic("logger b
 func (h panicHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
 func (h panicHandler) WithGroup(string) slog.Handler           { return h }
 
+// watch makes cfg's OnStateChange send every state the circuit moves to
+// on the channel it returns (buffered; a move that finds it full is
+// dropped, and await, missing it, fails loudly).
+func watch(cfg *connector.Config) <-chan breaker.State {
+	ch := make(chan breaker.State, 64)
+	cfg.Breaker.OnStateChange = func(_ string, _, to breaker.State) {
+		select {
+		case ch <- to:
+		default:
+		}
+	}
+	return ch
+}
+
+// await waits for the circuit's move to want, as watch reports it, passing
+// over the moves before it; it fails t after a generous 15s.
+func await(t *testing.T, moves <-chan breaker.State, want breaker.State) {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case to := <-moves:
+			if to == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the circuit did not move to %v within 15s", want)
+		}
+	}
+}
+
 // settle waits until the connector's connect under way, if any, has ended:
 // callers get its first attempt's failure, the rest goes on in the
 // background.

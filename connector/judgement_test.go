@@ -397,7 +397,8 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 		// refused without I/O, and a command that draws such a connection
 		// after recovery is sent on another, not failed.
 		srv, proxy := behindProxy(t)
-		c := newConnector(t, proxy.URL()+"?min_idle_conns=10&pool_size=10&read_timeout=500ms", nil)
+		var moves <-chan breaker.State
+		c := newConnector(t, proxy.URL()+"?min_idle_conns=10&pool_size=10&read_timeout=500ms", func(cfg *connector.Config) { moves = watch(cfg) })
 		rdb, err := c.Client(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -413,7 +414,7 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		srv.Restart()
-		eventually(t, 15*time.Second, "the circuit closing", func() bool { return c.Stats().Circuit == breaker.Closed })
+		await(t, moves, breaker.Closed)
 		var wg sync.WaitGroup
 		errs := make(chan error, 20)
 		for range 20 {
@@ -507,7 +508,8 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 func TestNothingWedges(t *testing.T) {
 	t.Run("stale Conn pinging every millisecond", func(t *testing.T) {
 		srv, proxy := behindProxy(t)
-		c := newConnector(t, proxy.URL(), nil)
+		var moves <-chan breaker.State
+		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) { moves = watch(cfg) })
 		rdb, err := c.Client(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -528,7 +530,7 @@ func TestNothingWedges(t *testing.T) {
 		})
 		defer func() { close(stop); worker.Wait() }()
 		srv.Kill()
-		eventually(t, 10*time.Second, "the circuit opening", func() bool { return c.Stats().Circuit != breaker.Closed })
+		await(t, moves, breaker.Open)
 		srv.Restart()
 		// 15 open periods of 400ms, as the reproduction allowed.
 		eventually(t, 6*time.Second, "the connector recovering despite the worker", func() bool {
@@ -597,25 +599,37 @@ func TestNothingWedges(t *testing.T) {
 
 	t.Run("Close waits for a running OnStateChange", func(t *testing.T) {
 		_, proxy := behindProxy(t)
-		var started, finished atomic.Bool
+		started, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		var finished atomic.Bool
 		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) {
 			cfg.Breaker.FailureThreshold = 1
 			cfg.Breaker.OnStateChange = func(string, breaker.State, breaker.State) {
-				started.Store(true)
-				time.Sleep(300 * time.Millisecond)
-				finished.Store(true)
+				once.Do(func() {
+					close(started)
+					<-release
+					finished.Store(true)
+				})
 			}
 		})
 		if err := proxy.SetMode(faultproxy.Refuse); err != nil {
 			t.Fatal(err)
 		}
 		_, _ = c.Client(t.Context())
-		eventually(t, 10*time.Second, "the callback starting", started.Load)
-		if err := c.Close(); err != nil {
+		<-started
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		select {
+		case err := <-closed:
+			t.Fatalf("Close returned (%v) while OnStateChange was still running", err)
+		case <-time.After(200 * time.Millisecond): // Close is waiting, as it must
+		}
+		close(release)
+		if err := <-closed; err != nil {
 			t.Fatal(err)
 		}
 		if !finished.Load() {
-			t.Error("Close returned while OnStateChange was still running")
+			t.Error("Close returned before OnStateChange finished")
 		}
 	})
 

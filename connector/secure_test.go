@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,10 +149,10 @@ func TestACL(t *testing.T) {
 
 	t.Run("wrong password", func(t *testing.T) {
 		dials := &redistest.DialCounter{}
-		var transitions atomic.Int32
+		var moves <-chan breaker.State
 		bad := newConnector(t, "redis://app:wrong-pass@"+srv.Addr, func(cfg *connector.Config) {
 			cfg.OnNewClient = countingDials(dials)
-			cfg.Breaker.OnStateChange = func(string, breaker.State, breaker.State) { transitions.Add(1) }
+			moves = watch(cfg)
 		})
 		_, err := bad.Client(t.Context())
 		if !redis.IsAuthError(err) || !strings.Contains(err.Error(), "not retried") || strings.Contains(err.Error(), "wrong-pass") {
@@ -162,11 +161,11 @@ func TestACL(t *testing.T) {
 		for range 50 {
 			_, _ = bad.Client(t.Context())
 		}
-		eventually(t, 5*time.Second, "the transition reaching OnStateChange", func() bool { return transitions.Load() >= 1 })
+		await(t, moves, breaker.Open)
 		s := bad.Stats()
-		if s.Attempts != 1 || dials.Dials() != 1 || s.Circuit != breaker.Open || s.AttemptFailures != 1 || transitions.Load() != 1 {
-			t.Errorf("51 calls with a wrong password: %d attempts, %d dials, circuit %v after %d transitions; want 1, 1, open after 1",
-				s.Attempts, dials.Dials(), s.Circuit, transitions.Load())
+		if s.Attempts != 1 || dials.Dials() != 1 || s.Circuit != breaker.Open || s.AttemptFailures != 1 || len(moves) != 0 {
+			t.Errorf("51 calls with a wrong password: %d attempts, %d dials, circuit %v, %d more transitions; want 1, 1, open after one transition",
+				s.Attempts, dials.Dials(), s.Circuit, len(moves))
 		}
 		if strings.Contains(s.LastError, "wrong-pass") || !strings.Contains(s.LastError, "WRONGPASS") {
 			t.Errorf("LastError %q; want WRONGPASS, without the password", s.LastError)

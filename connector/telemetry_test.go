@@ -14,7 +14,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
@@ -37,23 +39,82 @@ func instrumented(t *testing.T, url string, mod func(*connector.Config)) (*conne
 	return c, p
 }
 
-func attr(t *testing.T, s sdktrace.ReadOnlySpan, key string) string {
+// connectSpan is the redis.connect span of c, a connector to addr (host:port)
+// and database 0, that ended with outcome after attempts, the
+// circuit left in circuit: every attribute, plus more (error.type …).
+// Its status is unset; a test sets it for a failure.
+func connectSpan(t *testing.T, c *connector.Connector, addr string, attempts int, outcome string, circuit breaker.State, events []sdktrace.Event, more ...attribute.KeyValue) tracetest.SpanStub {
 	t.Helper()
-	v, ok := oteltest.Attr(s.Attributes(), key)
-	if !ok {
-		t.Errorf("span %s has no attribute %s: %v", s.Name(), key, s.Attributes())
+	host, port := hostPort(t, addr)
+	return tracetest.SpanStub{
+		Name:     telemetry.SpanConnect,
+		SpanKind: trace.SpanKindClient,
+		Attributes: append([]attribute.KeyValue{
+			semconv.DBSystemNameRedis,
+			semconv.ServerAddress(host),
+			semconv.ServerPort(port),
+			semconv.DBClientConnectionPoolName(c.Name()),
+			semconv.DBNamespace("0"),
+			telemetry.AttrAttemptCount.Int(attempts),
+			telemetry.AttrOutcome.String(outcome),
+			telemetry.AttrCircuitCurrent.String(circuit.String()),
+		}, more...),
+		Events: events,
 	}
-	return v
 }
 
-func event(s sdktrace.ReadOnlySpan, name string) []sdktrace.Event {
-	var out []sdktrace.Event
-	for _, e := range s.Events() {
-		if e.Name == name {
-			out = append(out, e)
-		}
+// series is the attribute set of a series of c, a connector to addr
+// (host:port): what every series has, and more.
+func series(t *testing.T, c *connector.Connector, addr string, more ...attribute.KeyValue) attribute.Set {
+	t.Helper()
+	host, port := hostPort(t, addr)
+	return attribute.NewSet(append([]attribute.KeyValue{semconv.DBSystemNameRedis, semconv.ServerAddress(host),
+		semconv.ServerPort(port), semconv.DBClientConnectionPoolName(c.Name())}, more...)...)
+}
+
+// transitions is the whole transitions metric of c, a connector to addr:
+// its four series, with their counts (closed→open, open→half-open,
+// half-open→closed, half-open→open).
+func transitions(t *testing.T, c *connector.Connector, addr string, n [4]int64) metricdata.Metrics {
+	t.Helper()
+	edge := func(from, to breaker.State) attribute.Set {
+		return series(t, c, addr, telemetry.AttrFrom.String(from.String()), telemetry.AttrTo.String(to.String()))
 	}
-	return out
+	return metricdata.Metrics{
+		Name:        telemetry.MetricCircuitTransitions,
+		Description: "Transitions of the circuit breaker, by from and to state.",
+		Unit:        "{transition}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints: []metricdata.DataPoint[int64]{
+				{Attributes: edge(breaker.Closed, breaker.Open), Value: n[0]},
+				{Attributes: edge(breaker.Open, breaker.HalfOpen), Value: n[1]},
+				{Attributes: edge(breaker.HalfOpen, breaker.Closed), Value: n[2]},
+				{Attributes: edge(breaker.HalfOpen, breaker.Open), Value: n[3]},
+			},
+		},
+	}
+}
+
+// circuitState is the whole circuit-state gauge of c, a connector to addr,
+// in state now.
+func circuitState(t *testing.T, c *connector.Connector, addr string, now breaker.State) metricdata.Metrics {
+	t.Helper()
+	var dps []metricdata.DataPoint[int64]
+	for _, s := range []breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open} {
+		v := int64(0)
+		if s == now {
+			v = 1
+		}
+		dps = append(dps, metricdata.DataPoint[int64]{Attributes: series(t, c, addr, telemetry.AttrCircuitCurrent.String(s.String())), Value: v})
+	}
+	return metricdata.Metrics{
+		Name:        telemetry.MetricCircuitState,
+		Description: "State of the circuit breaker: 1 for the current state, 0 for the others.",
+		Unit:        "{state}",
+		Data:        metricdata.Gauge[int64]{DataPoints: dps},
+	}
 }
 
 // TestTelemetryHerd: a herd of requests makes one redis.connect span, a
@@ -87,22 +148,7 @@ func TestTelemetryHerd(t *testing.T) {
 		t.Fatalf("%d redis.connect spans, want 1", len(connects))
 	}
 	cs := connects[0]
-	_, port, _ := net.SplitHostPort(proxy.Addr())
-	for key, want := range map[string]string{
-		"db.system.name":                "redis",
-		"server.address":                "127.0.0.1",
-		"server.port":                   port,
-		"redismw.connect.attempt_count": "1",
-		"redismw.outcome":               "success",
-		"redismw.circuit.current":       "closed",
-	} {
-		if got := attr(t, cs, key); got != want {
-			t.Errorf("redis.connect %s = %q, want %q", key, got, want)
-		}
-	}
-	if cs.Status().Code == codes.Error {
-		t.Errorf("successful connect has status %v", cs.Status())
-	}
+	oteltest.AssertSpan(t, connectSpan(t, c, proxy.Addr(), 1, telemetry.OutcomeSuccess, breaker.Closed, nil), cs)
 
 	var parent sdktrace.ReadOnlySpan
 	waited, linked := 0, 0
@@ -113,8 +159,12 @@ func TestTelemetryHerd(t *testing.T) {
 		if s.SpanContext().SpanID() == cs.Parent().SpanID() {
 			parent = s
 		}
-		if len(event(s, telemetry.EventWaited)) == 1 {
-			waited++
+		if evs := oteltest.Events(s, telemetry.EventWaited); len(evs) == 1 {
+			set := attribute.NewSet(evs[0].Attributes...)
+			outcome, _ := set.Value(telemetry.AttrOutcome)
+			if d, _ := set.Value(telemetry.AttrWaitDuration); outcome == attribute.StringValue(telemetry.OutcomeSuccess) && d.Type() == attribute.FLOAT64 && d.AsFloat64() > 0 {
+				waited++
+			}
 		}
 		for _, l := range s.Links() {
 			if l.SpanContext.SpanID() == cs.SpanContext().SpanID() {
@@ -158,31 +208,17 @@ func TestTelemetryFailedConnect(t *testing.T) {
 	if len(cs) != 1 {
 		t.Fatalf("%d connect spans, want 1", len(cs))
 	}
-	s := cs[0]
-	if s.Status().Code != codes.Error || s.Status().Description == "" {
-		t.Errorf("status %+v, want Error with a description", s.Status())
+	refused := semconv.ErrorTypeKey.String("connection_refused")
+	attempt := func(n int, backoff float64) sdktrace.Event {
+		return sdktrace.Event{Name: telemetry.EventAttemptFailed, Attributes: []attribute.KeyValue{
+			telemetry.AttrAttempt.Int(n), refused, telemetry.AttrBackoff.Float64(backoff)}}
 	}
-	if got := attr(t, s, "error.type"); got != "connection_refused" {
-		t.Errorf("error.type %q, want connection_refused", got)
-	}
-	if got := attr(t, s, "redismw.outcome"); got != "failure" {
-		t.Errorf("outcome %q", got)
-	}
-	evs := event(s, telemetry.EventAttemptFailed)
-	if len(evs) != 3 {
-		t.Fatalf("%d attempt events, want 3", len(evs))
-	}
-	for i, e := range evs {
-		n, _ := oteltest.Attr(e.Attributes, "redismw.connect.attempt")
-		backoff, _ := oteltest.Attr(e.Attributes, "redismw.connect.backoff")
-		wantBackoff := "0.01"
-		if i == 2 {
-			wantBackoff = "0"
-		}
-		if n != strconv.Itoa(i+1) || backoff != wantBackoff {
-			t.Errorf("attempt event %d: attempt %s, backoff %s; want %d, %s", i, n, backoff, i+1, wantBackoff)
-		}
-	}
+	want := connectSpan(t, c, proxy.Addr(), 3, telemetry.OutcomeFailure, breaker.Closed,
+		[]sdktrace.Event{attempt(1, 0.01), attempt(2, 0.01), attempt(3, 0)}, refused)
+	// The status says what failed, the connect's last error (Stats'), and
+	// no probe time: that is the caller's error's.
+	want.Status = sdktrace.Status{Code: codes.Error, Description: "connect failed after 3 attempt(s): " + c.Stats().LastError}
+	oteltest.AssertSpan(t, want, cs[0])
 	m := p.Collect(t)
 	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, attribute.String("redismw.outcome", "failure")); n != 3 {
 		t.Errorf("attempts{failure} = %v, want 3", n)
@@ -208,23 +244,18 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 	if c.Stats().Circuit != breaker.Open || ue.RetryAfter <= 0 {
 		t.Fatalf("circuit %v after 2 failures (%v); want open, with RetryAfter", c.Stats().Circuit, err)
 	}
-	cs := p.Ended(telemetry.SpanConnect)[0]
-	tr := event(cs, telemetry.EventTransition)
-	if len(tr) != 1 {
-		t.Fatalf("connect span has %d transition events, want 1", len(tr))
-	}
-	from, _ := oteltest.Attr(tr[0].Attributes, "redismw.circuit.from")
-	to, _ := oteltest.Attr(tr[0].Attributes, "redismw.circuit.to")
-	if from != "closed" || to != "open" || attr(t, cs, "redismw.circuit.current") != "open" {
-		t.Errorf("transition %s→%s, span circuit state %s; want closed→open, open", from, to, attr(t, cs, "redismw.circuit.current"))
-	}
-	m := p.Collect(t)
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, attribute.String("redismw.circuit.current", "open")); n != 1 {
-		t.Errorf("circuit.state{open} = %v, want 1", n)
-	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, attribute.String("redismw.circuit.current", "closed")); n != 0 {
-		t.Errorf("circuit.state{closed} = %v, want 0", n)
-	}
+	// The first connect's attempts failed twice: the second opened the
+	// circuit, which refused the third.
+	refused := semconv.ErrorTypeKey.String("connection_refused")
+	want := connectSpan(t, c, proxy.Addr(), 2, telemetry.OutcomeFailure, breaker.Open, []sdktrace.Event{
+		{Name: telemetry.EventAttemptFailed, Attributes: []attribute.KeyValue{telemetry.AttrAttempt.Int(1), refused, telemetry.AttrBackoff.Float64(0.01)}},
+		{Name: telemetry.EventTransition, Attributes: []attribute.KeyValue{telemetry.AttrFrom.String("closed"), telemetry.AttrTo.String("open")}},
+		{Name: telemetry.EventAttemptFailed, Attributes: []attribute.KeyValue{telemetry.AttrAttempt.Int(2), refused, telemetry.AttrBackoff.Float64(0.01)}},
+	}, refused)
+	want.Status = sdktrace.Status{Code: codes.Error, Description: "connect failed after 2 attempt(s): " + c.Stats().LastError}
+	oteltest.AssertSpan(t, want, p.Ended(telemetry.SpanConnect)[0])
+	metricdatatest.AssertEqual(t, circuitState(t, c, proxy.Addr(), breaker.Open),
+		p.Metric(t, telemetry.MetricCircuitState), metricdatatest.IgnoreTimestamp())
 
 	if err := proxy.SetMode(faultproxy.Pass); err != nil {
 		t.Fatal(err)
@@ -233,15 +264,10 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 		_, err := c.Client(t.Context())
 		return err == nil
 	})
-	m = p.Collect(t)
-	for _, ft := range [][2]string{{"closed", "open"}, {"open", "half-open"}, {"half-open", "closed"}} {
-		if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, attribute.String("redismw.circuit.from", ft[0]), attribute.String("redismw.circuit.to", ft[1])); n != 1 {
-			t.Errorf("transitions{%s→%s} = %v, want 1", ft[0], ft[1], n)
-		}
-	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, attribute.String("redismw.circuit.current", "closed")); n != 1 {
-		t.Errorf("after recovery circuit.state{closed} = %v, want 1", n)
-	}
+	metricdatatest.AssertEqual(t, transitions(t, c, proxy.Addr(), [4]int64{1, 1, 1, 0}),
+		p.Metric(t, telemetry.MetricCircuitTransitions), metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, circuitState(t, c, proxy.Addr(), breaker.Closed),
+		p.Metric(t, telemetry.MetricCircuitState), metricdatatest.IgnoreTimestamp())
 }
 
 // TestTelemetryPool: the pool metrics under the semantic-convention names.
@@ -329,37 +355,19 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 	if n, _ := oteltest.Value(m, telemetry.MetricCircuitFailures, attribute.String("error.type", "connection_refused"), pool(a)); n != 2 {
 		t.Errorf("a's failures{connection_refused} = %v, want 2", n)
 	}
-	// a's transitions, exactly: every series, with its whole attribute set.
-	attrs := func(from, to breaker.State) attribute.Set {
-		return attribute.NewSet(semconv.DBSystemNameRedis, semconv.ServerAddress("127.0.0.1"), semconv.ServerPort(proxyPort(t, proxy)),
-			semconv.DBClientConnectionPoolName(a.Name()), attribute.String("redismw.circuit.from", from.String()),
-			attribute.String("redismw.circuit.to", to.String()))
-	}
-	metricdatatest.AssertEqual(t, metricdata.Metrics{
-		Name:        telemetry.MetricCircuitTransitions,
-		Description: "Transitions of the circuit breaker, by from and to state.",
-		Unit:        "{transition}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints: []metricdata.DataPoint[int64]{
-				{Attributes: attrs(breaker.Closed, breaker.Open), Value: 1},
-				{Attributes: attrs(breaker.Open, breaker.HalfOpen), Value: 0},
-				{Attributes: attrs(breaker.HalfOpen, breaker.Closed), Value: 0},
-				{Attributes: attrs(breaker.HalfOpen, breaker.Open), Value: 0},
-			},
-		},
-	}, p.Metric(t, telemetry.MetricCircuitTransitions, semconv.DBClientConnectionPoolName(a.Name())),
-		metricdatatest.IgnoreTimestamp())
+	// a's transitions and state, exactly: every series, with its whole
+	// attribute set; b's state, untouched by a's.
+	metricdatatest.AssertEqual(t, transitions(t, a, proxy.Addr(), [4]int64{1, 0, 0, 0}),
+		p.Metric(t, telemetry.MetricCircuitTransitions, pool(a)), metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, circuitState(t, a, proxy.Addr(), breaker.Open),
+		p.Metric(t, telemetry.MetricCircuitState, pool(a)), metricdatatest.IgnoreTimestamp())
+	metricdatatest.AssertEqual(t, circuitState(t, b, proxy.Addr(), breaker.Closed),
+		p.Metric(t, telemetry.MetricCircuitState, pool(b)), metricdatatest.IgnoreTimestamp())
 	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, attribute.String("redismw.outcome", "failure"), attribute.String("error.type", "connection_refused"), pool(a)); n != 2 {
 		t.Errorf("a's attempts{failure, connection_refused} = %v, want 2", n)
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitTransitions, attribute.String("redismw.circuit.from", "closed"), attribute.String("redismw.circuit.to", "open"), pool(b)); n != 0 {
-		t.Errorf("b's transitions{closed→open} = %v, want 0: b never failed", n)
-	}
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitState, attribute.String("redismw.circuit.current", "closed"), pool(b)); n != 1 {
-		t.Errorf("b's circuit.state{closed} = %v, want 1: a's circuit is not b's", n)
-	}
+	metricdatatest.AssertEqual(t, transitions(t, b, proxy.Addr(), [4]int64{}),
+		p.Metric(t, telemetry.MetricCircuitTransitions, pool(b)), metricdatatest.IgnoreTimestamp())
 
 	// Closing frees the name for a later connector.
 	name := b.Name()
@@ -369,10 +377,10 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 	}
 }
 
-// proxyPort is the port of proxy's address.
-func proxyPort(t *testing.T, proxy *faultproxy.Proxy) int {
+// hostPort splits addr, a loopback host:port.
+func hostPort(t *testing.T, addr string) (string, int) {
 	t.Helper()
-	_, port, err := net.SplitHostPort(proxy.Addr())
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +388,7 @@ func proxyPort(t *testing.T, proxy *faultproxy.Proxy) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return host, n
 }
 
 // TestTelemetryStatusCode: a connect refused with a Redis error reply
@@ -397,8 +405,13 @@ func TestTelemetryStatusCode(t *testing.T) {
 	if len(spans) != 1 {
 		t.Fatalf("%d connect spans, want 1", len(spans))
 	}
-	code, et := attr(t, spans[0], "db.response.status_code"), attr(t, spans[0], "error.type")
-	if code != "WRONGPASS" || et != "WRONGPASS" {
-		t.Errorf("db.response.status_code %q, error.type %q; want WRONGPASS for both", code, et)
-	}
+	// A wrong password is fatal: one attempt, no retry, and the circuit
+	// opens at once.
+	wrongpass := semconv.ErrorTypeKey.String("WRONGPASS")
+	want := connectSpan(t, c, mr.Addr(), 1, telemetry.OutcomeFailure, breaker.Open, []sdktrace.Event{
+		{Name: telemetry.EventTransition, Attributes: []attribute.KeyValue{telemetry.AttrFrom.String("closed"), telemetry.AttrTo.String("open")}},
+		{Name: telemetry.EventAttemptFailed, Attributes: []attribute.KeyValue{telemetry.AttrAttempt.Int(1), wrongpass, telemetry.AttrBackoff.Float64(0)}},
+	}, wrongpass, semconv.DBResponseStatusCode("WRONGPASS"))
+	want.Status = sdktrace.Status{Code: codes.Error, Description: "connect failed, not retried (a certificate, credentials or TLS problem that retrying cannot fix): WRONGPASS invalid username-password pair"}
+	oteltest.AssertSpan(t, want, spans[0])
 }

@@ -112,15 +112,75 @@ func values[N int64 | float64](dps []metricdata.DataPoint[N]) []Point {
 	return out
 }
 
-// Attr returns the value of attribute key among kvs, as text, and whether
-// it is there.
-func Attr(kvs []attribute.KeyValue, key string) (string, bool) {
-	for _, kv := range kvs {
-		if string(kv.Key) == key {
-			return kv.Value.String(), true
+// AssertSpan fails t unless got is want in everything a test can know of
+// a span: its name, kind and status, its attributes (as a set, typed: key
+// and value), and its events, in order, by name and attributes. IDs,
+// times, links, and what the SDK adds (resource, scope) are not compared.
+// Every difference is reported, not only the first.
+func AssertSpan(t testing.TB, want tracetest.SpanStub, got sdktrace.ReadOnlySpan) {
+	t.Helper()
+	name := want.Name
+	if got.Name() != want.Name {
+		t.Errorf("span name %q, want %q", got.Name(), want.Name)
+	}
+	if got.SpanKind() != want.SpanKind {
+		t.Errorf("span %s: kind %v, want %v", name, got.SpanKind(), want.SpanKind)
+	}
+	if got.Status() != want.Status {
+		t.Errorf("span %s: status %+v, want %+v", name, got.Status(), want.Status)
+	}
+	assertAttrs(t, "span "+name, want.Attributes, got.Attributes())
+	evs := got.Events()
+	if len(evs) != len(want.Events) {
+		t.Errorf("span %s: %d events %v, want %d %v", name, len(evs), eventNames(evs), len(want.Events), eventNames(want.Events))
+		return
+	}
+	for i, e := range evs {
+		if e.Name != want.Events[i].Name {
+			t.Errorf("span %s: event %d is %q, want %q", name, i, e.Name, want.Events[i].Name)
+		}
+		assertAttrs(t, "span "+name+" event "+e.Name, want.Events[i].Attributes, e.Attributes)
+	}
+}
+
+// assertAttrs fails t unless got and want are the same attribute set.
+func assertAttrs(t testing.TB, what string, want, got []attribute.KeyValue) {
+	t.Helper()
+	w, g := attribute.NewSet(want...), attribute.NewSet(got...)
+	if w.Equals(&g) {
+		return
+	}
+	for _, kv := range w.ToSlice() {
+		if v, ok := g.Value(kv.Key); !ok {
+			t.Errorf("%s: no attribute %s, want %s", what, kv.Key, kv.Value.Emit())
+		} else if v != kv.Value {
+			t.Errorf("%s: %s = %s (%s), want %s (%s)", what, kv.Key, v.Emit(), v.Type(), kv.Value.Emit(), kv.Value.Type())
 		}
 	}
-	return "", false
+	for _, kv := range g.ToSlice() {
+		if !w.HasValue(kv.Key) {
+			t.Errorf("%s: unexpected attribute %s = %s", what, kv.Key, kv.Value.Emit())
+		}
+	}
+}
+
+func eventNames(evs []sdktrace.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Name
+	}
+	return out
+}
+
+// Events returns the events of s named name.
+func Events(s sdktrace.ReadOnlySpan, name string) []sdktrace.Event {
+	var out []sdktrace.Event
+	for _, e := range s.Events() {
+		if e.Name == name {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Metric returns metric name as recorded now, with only its data points
@@ -137,17 +197,24 @@ func (p *Providers) Metric(t testing.TB, name string, with ...attribute.KeyValue
 			if m.Name != name {
 				continue
 			}
-			if sum, ok := m.Data.(metricdata.Sum[int64]); ok {
-				sum.DataPoints = slices.DeleteFunc(slices.Clone(sum.DataPoints), func(dp metricdata.DataPoint[int64]) bool {
-					return !has(dp.Attributes, with)
-				})
-				m.Data = sum
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				d.DataPoints = only(d.DataPoints, with)
+				m.Data = d
+			case metricdata.Gauge[int64]:
+				d.DataPoints = only(d.DataPoints, with)
+				m.Data = d
 			}
 			return m
 		}
 	}
 	t.Fatalf("no metric %s", name)
 	return metricdata.Metrics{}
+}
+
+// only returns the points of dps whose attributes hold every one of with.
+func only[N int64 | float64](dps []metricdata.DataPoint[N], with []attribute.KeyValue) []metricdata.DataPoint[N] {
+	return slices.DeleteFunc(slices.Clone(dps), func(dp metricdata.DataPoint[N]) bool { return !has(dp.Attributes, with) })
 }
 
 // has reports whether set holds every one of kvs.
