@@ -193,17 +193,21 @@ func TestFullJitter(t *testing.T) {
 // stands as the password, not wherever its character occurs: an error that
 // names 127.0.0.1:1 stays readable.
 func TestShortPasswordRedaction(t *testing.T) {
-	c := newConnector(t, "redis://app:1@127.0.0.1:1/0", nil) // nothing listens on port 1
-	_, err := c.Client(t.Context())
-	if err == nil {
-		t.Fatal("connect to port 1 succeeded")
-	}
-	if !strings.Contains(err.Error(), "127.0.0.1:1") || strings.Contains(err.Error(), "xxxxx") {
-		t.Errorf("error %q; want the address intact (nothing in it is the password)", err)
-	}
-	if _, err := connector.New(connector.Config{URL: "redis://app:1@127.0.0.1:6379/abc"}); err == nil || strings.Contains(err.Error(), ":1@") {
-		t.Errorf("New with a bad database: %v; want an error without the userinfo", err)
-	}
+	t.Run("connect error", func(t *testing.T) {
+		c := newConnector(t, "redis://app:1@127.0.0.1:1/0", nil) // nothing listens on port 1
+		_, err := c.Client(t.Context())
+		if err == nil {
+			t.Fatal("connect to port 1 succeeded")
+		}
+		if !strings.Contains(err.Error(), "127.0.0.1:1") || strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("error %q; want the address intact (nothing in it is the password)", err)
+		}
+	})
+	t.Run("bad URL", func(t *testing.T) {
+		if _, err := connector.New(connector.Config{URL: "redis://app:1@127.0.0.1:6379/abc"}); err == nil || strings.Contains(err.Error(), ":1@") {
+			t.Errorf("New with a bad database: %v; want an error without the userinfo", err)
+		}
+	})
 }
 
 // TestPanicNeverShowsThePassword: a panic in OnNewClient whose value quotes

@@ -251,69 +251,75 @@ func TestReadyPathIsOneLoad(t *testing.T) {
 // while the circuit is closed, and within one open period plus one attempt
 // once it has tripped.
 func TestRecoversAfterFailedFirstConnect(t *testing.T) {
-	_, proxy := behindProxy(t)
-	c := newConnector(t, proxy.URL(), nil)
-	ctx := t.Context()
+	t.Run("circuit closed", func(t *testing.T) {
+		_, proxy := behindProxy(t)
+		c := newConnector(t, proxy.URL(), nil)
+		ctx := t.Context()
 
-	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
-		t.Fatal(err)
-	}
-	_, err := c.Client(ctx)
-	ue := unavailable(t, err)
-	if ue.CircuitOpen || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "after 1 attempt") {
-		t.Fatalf("first connect: %v; want the first attempt's failure naming the refusal, circuit closed", err)
-	}
-	settle(t, c) // the connect goes on in the background
-	if s := c.Stats(); s.Attempts != 3 || s.AttemptFailures != 3 || s.State != connector.StateIdle {
-		t.Fatalf("after the failed connect: %+v; want 3 failed attempts, idle", s)
-	}
-
-	if err := proxy.SetMode(faultproxy.Pass); err != nil {
-		t.Fatal(err)
-	}
-	// The first call after the failures starts a connect without waiting
-	// for it (Redis failed last); the connect succeeds in the background.
-	eventually(t, 5*time.Second, "Client succeeding once the server listens", func() bool {
+		if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+			t.Fatal(err)
+		}
 		_, err := c.Client(ctx)
-		return err == nil
+		ue := unavailable(t, err)
+		if ue.CircuitOpen || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "after 1 attempt") {
+			t.Fatalf("first connect: %v; want the first attempt's failure naming the refusal, circuit closed", err)
+		}
+		settle(t, c) // the connect goes on in the background
+		if s := c.Stats(); s.Attempts != 3 || s.AttemptFailures != 3 || s.State != connector.StateIdle {
+			t.Fatalf("after the failed connect: %+v; want 3 failed attempts, idle", s)
+		}
+
+		if err := proxy.SetMode(faultproxy.Pass); err != nil {
+			t.Fatal(err)
+		}
+		// The first call after the failures starts a connect without
+		// waiting for it (Redis failed last); the connect succeeds in the
+		// background.
+		eventually(t, 5*time.Second, "Client succeeding once the server listens", func() bool {
+			_, err := c.Client(ctx)
+			return err == nil
+		})
 	})
 
-	// Now trip the circuit before the server comes back.
-	c2 := newConnector(t, proxy.URL(), nil)
-	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = c2.Client(ctx) // 3 failures
-	settle(t, c2)
-	_, err = c2.Client(ctx) // 2 more: the circuit opens
-	settle(t, c2)
-	// The caller got the first attempt's failure: a connect failure, no
-	// refusal.
-	if ue := unavailable(t, err); ue.CircuitOpen || c2.Stats().Circuit != breaker.Open {
-		t.Fatalf("after 5 failed attempts: %+v, circuit %v; want a connect failure, circuit open", ue, c2.Stats().Circuit)
-	}
-	if _, err := c2.Client(ctx); !unavailable(t, err).CircuitOpen || unavailable(t, err).RetryAfter <= 0 {
-		t.Fatalf("next call: %v; want refused by the open circuit, with RetryAfter", err)
-	}
-	if err := proxy.SetMode(faultproxy.Pass); err != nil {
-		t.Fatal(err)
-	}
-	back := time.Now()
-	_, err = c2.Client(ctx)
-	if wait := unavailable(t, err).RetryAfter; wait <= 0 {
-		t.Fatalf("open circuit refused without RetryAfter: %v", err)
-	}
-	// The connector probes on its own at the end of the open period.
-	eventually(t, 10*time.Second, "the connector's probe closing the circuit", func() bool {
-		_, err := c2.Client(ctx)
-		return err == nil
+	t.Run("circuit tripped", func(t *testing.T) {
+		_, proxy := behindProxy(t)
+		c := newConnector(t, proxy.URL(), nil)
+		ctx := t.Context()
+		if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Client(ctx) // 3 failures
+		settle(t, c)
+		_, err := c.Client(ctx) // 2 more: the circuit opens
+		settle(t, c)
+		// The caller got the first attempt's failure: a connect failure,
+		// no refusal.
+		if ue := unavailable(t, err); ue.CircuitOpen || c.Stats().Circuit != breaker.Open {
+			t.Fatalf("after 5 failed attempts: %+v, circuit %v; want a connect failure, circuit open", ue, c.Stats().Circuit)
+		}
+		if _, err := c.Client(ctx); !unavailable(t, err).CircuitOpen || unavailable(t, err).RetryAfter <= 0 {
+			t.Fatalf("next call: %v; want refused by the open circuit, with RetryAfter", err)
+		}
+		if err := proxy.SetMode(faultproxy.Pass); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		_, err = c.Client(ctx)
+		if wait := unavailable(t, err).RetryAfter; wait <= 0 {
+			t.Fatalf("open circuit refused without RetryAfter: %v", err)
+		}
+		// The connector probes on its own at the end of the open period.
+		eventually(t, 10*time.Second, "the connector's probe closing the circuit", func() bool {
+			_, err := c.Client(ctx)
+			return err == nil
+		})
+		if took, bound := time.Since(back), 400*time.Millisecond+500*time.Millisecond+time.Second; took > bound {
+			t.Errorf("recovery took %v, want within one open period plus one attempt (%v with slack)", took, bound)
+		}
+		if s := c.Stats(); s.Circuit != breaker.Closed || s.State != connector.StateReady {
+			t.Errorf("after recovery: %+v; want circuit closed, ready", s)
+		}
 	})
-	if took, bound := time.Since(back), 400*time.Millisecond+500*time.Millisecond+time.Second; took > bound {
-		t.Errorf("recovery took %v, want within one open period plus one attempt (%v with slack)", took, bound)
-	}
-	if s := c2.Stats(); s.Circuit != breaker.Closed || s.State != connector.StateReady {
-		t.Errorf("after recovery: %+v; want circuit closed, ready", s)
-	}
 }
 
 // TestHungServer: against a server that accepts and never answers, a
