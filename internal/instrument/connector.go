@@ -112,22 +112,16 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		metric.WithDescription("Duration of shared connects to Redis, from the first attempt to a ready client or giving up."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	handle(err)
-	t.attempts, err = m.Int64Counter(telemetry.MetricConnectAttempts,
-		metric.WithUnit("{attempt}"),
-		metric.WithDescription("Connect attempts (dial, handshake, PING), by outcome."))
-	handle(err)
+	t.attempts = counter(m, telemetry.MetricConnectAttempts, "{attempt}",
+		"Connect attempts (dial, handshake, PING), by outcome.")
 	t.waiting, err = m.Int64UpDownCounter(telemetry.MetricConnectWaiting,
 		metric.WithUnit("{caller}"),
 		metric.WithDescription("Callers waiting on the shared connect."))
 	handle(err)
-	t.transitions, err = m.Int64Counter(telemetry.MetricCircuitTransitions,
-		metric.WithUnit("{transition}"),
-		metric.WithDescription("Transitions of the circuit breaker, by from and to state."))
-	handle(err)
-	t.failures, err = m.Int64Counter(telemetry.MetricCircuitFailures,
-		metric.WithUnit("{failure}"),
-		metric.WithDescription("Failures the circuit counted (commands, connect attempts, the connector's checks), by error.type."))
-	handle(err)
+	t.transitions = counter(m, telemetry.MetricCircuitTransitions, "{transition}",
+		"Transitions of the circuit breaker, by from and to state.")
+	t.failures = counter(m, telemetry.MetricCircuitFailures, "{failure}",
+		"Failures the circuit counted (commands, connect attempts, the connector's checks), by error.type.")
 	circuit, err := m.Int64ObservableGauge(telemetry.MetricCircuitState,
 		metric.WithUnit("{state}"),
 		metric.WithDescription("State of the circuit breaker: 1 for the current state, 0 for the others."))

@@ -70,6 +70,14 @@ func handle(err error) {
 	}
 }
 
+// counter makes the Int64Counter name of m; an error goes to otel.Handle
+// (the instrument returned still works, or is a no-op).
+func counter(m metric.Meter, name, unit, description string) metric.Int64Counter {
+	c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(description))
+	handle(err)
+	return c
+}
+
 // reasons are every rejection reason, created at 0.
 var reasons = []string{telemetry.ReasonCircuitOpen, telemetry.ReasonConnectFailed, telemetry.ReasonWaitBudget,
 	telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed}
@@ -85,11 +93,9 @@ type Middleware struct {
 // connector (db.client.connection.pool.name) on every series. Every
 // reason's series exists from the start, at 0.
 func NewMiddleware(mp metric.MeterProvider, poolName string) *Middleware {
-	c, err := Meter(mp).Int64Counter(telemetry.MetricRejections,
-		metric.WithUnit("{request}"),
-		metric.WithDescription("Requests answered 503 by redismw (by the middleware, or by WriteUnavailable in a handler), or passed on without a client when failing open, by reason."))
-	handle(err)
-	m := &Middleware{rejections: c, reasons: map[string]metric.AddOption{}}
+	m := &Middleware{reasons: map[string]metric.AddOption{}}
+	m.rejections = counter(Meter(mp), telemetry.MetricRejections, "{request}",
+		"Requests answered 503 by redismw (by the middleware, or by WriteUnavailable in a handler), or passed on without a client when failing open, by reason.")
 	for _, r := range reasons {
 		kv := []attribute.KeyValue{telemetry.AttrReason.String(r)}
 		if poolName != "" {
