@@ -96,7 +96,7 @@ func ClientFor(ctx context.Context, c *connector.Connector) (redis.UniversalClie
 // ErrWaitBudget is the cause, inside a [connector.UnavailableError], of a
 // request that stopped waiting for a connect in progress because its wait
 // budget ran out ([WithWaitBudget]). The connect goes on for other requests.
-var ErrWaitBudget = errors.New("redismw: wait budget for the connect in progress exhausted")
+var ErrWaitBudget = instrument.NewError("redismw: wait budget for the connect in progress exhausted", telemetry.ReasonWaitBudget)
 
 // Middleware returns a middleware that puts a ready Redis client from c
 // into each request's context ([FromContext]) before calling the handler.
@@ -211,16 +211,12 @@ func wait(ctx context.Context, c *connector.Connector, budget time.Duration) (rd
 }
 
 // reason names why Redis is unavailable to a request, for the rejections
-// metric: the circuit, Close or the wait budget, or otherwise.
+// metric: the circuit, Close or the wait budget (their outcomes, see
+// instrument.Outcome), or otherwise.
 func reason(err error, otherwise string) string {
-	var ue *connector.UnavailableError
-	switch {
-	case errors.Is(err, connector.ErrClosed):
-		return telemetry.ReasonClosed
-	case errors.Is(err, ErrWaitBudget):
-		return telemetry.ReasonWaitBudget
-	case errors.As(err, &ue) && ue.CircuitOpen:
-		return telemetry.ReasonCircuitOpen
+	switch o := instrument.Outcome(err); o {
+	case telemetry.ReasonClosed, telemetry.ReasonWaitBudget, telemetry.ReasonCircuitOpen:
+		return o
 	}
 	return otherwise
 }

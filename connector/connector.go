@@ -259,13 +259,13 @@ func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
 	}
 	select {
 	case <-cl.done: // ended, maybe after a failed attempt: its result is the better answer
-		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), outcome(cl.err))
+		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), instrument.Outcome(cl.err))
 		if cl.panic != nil {
 			panic(cl.panic)
 		}
 		return cl.client, cl.err
 	default:
-		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), outcome(cl.failure))
+		c.tel.Waited(ctx, cl.span.SpanContext(), time.Since(start), instrument.Outcome(cl.failure))
 		return nil, cl.failure
 	}
 }
@@ -316,23 +316,6 @@ func (c *Connector) startLocked(ctx context.Context) *call {
 	return cl
 }
 
-// outcome names how a connect ended, for spans, metrics and logs.
-func outcome(err error) string {
-	var ue *UnavailableError
-	var pe *panicError
-	switch {
-	case err == nil:
-		return telemetry.OutcomeSuccess
-	case errors.Is(err, ErrClosed):
-		return telemetry.OutcomeClosed
-	case errors.As(err, &pe):
-		return telemetry.OutcomePanic
-	case errors.As(err, &ue) && ue.CircuitOpen:
-		return telemetry.OutcomeCircuitOpen
-	}
-	return telemetry.OutcomeFailure
-}
-
 // run performs the shared connect cl and hands its result to the waiters.
 // Whatever happens — an error, a panic, runtime.Goexit in user code — the
 // connect is no longer in flight afterwards, so a later call can start
@@ -367,7 +350,7 @@ func (c *Connector) run(cl *call) {
 // finish records the end of connect cl: its span, metric and log line.
 func (c *Connector) finish(cl *call, start time.Time, attempts int) {
 	took := time.Since(start)
-	out := outcome(cl.err)
+	out := instrument.Outcome(cl.err)
 	state := c.brk.State()
 	// A panic's value or user code's error may quote the URL: what is
 	// logged or put on the span never contains the password. They

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/instrument"
+	"github.com/ankitoon/redismw/telemetry"
 )
 
 // ErrUnavailable is the [errors.Is] target while Redis is unusable: the
@@ -20,7 +22,7 @@ var ErrUnavailable = breaker.ErrUnavailable
 type UnavailableError = breaker.UnavailableError
 
 // ErrClosed is returned by [Connector.Client] after [Connector.Close].
-var ErrClosed = errors.New("redismw: connector closed")
+var ErrClosed = instrument.NewError("redismw: connector closed", telemetry.OutcomeClosed)
 
 // errReopened is the cause when a connect succeeded but the circuit had
 // opened again meanwhile, so its client was not published.
@@ -45,6 +47,9 @@ func newPanicError(value any, stack []byte, secrets []string) *panicError {
 }
 
 func (p *panicError) Error() string { return p.text }
+
+// Outcome is the label of a panic (see instrument.Outcome).
+func (p *panicError) Outcome() string { return telemetry.OutcomePanic }
 
 func (p *panicError) Unwrap() error {
 	err, _ := p.value.(error)

@@ -152,14 +152,14 @@ func assertAttrs(t testing.TB, what string, want, got []attribute.KeyValue) {
 	}
 	for _, kv := range w.ToSlice() {
 		if v, ok := g.Value(kv.Key); !ok {
-			t.Errorf("%s: no attribute %s, want %s", what, kv.Key, kv.Value.Emit())
+			t.Errorf("%s: no attribute %s, want %s", what, kv.Key, kv.Value.String())
 		} else if v != kv.Value {
-			t.Errorf("%s: %s = %s (%s), want %s (%s)", what, kv.Key, v.Emit(), v.Type(), kv.Value.Emit(), kv.Value.Type())
+			t.Errorf("%s: %s = %s (%s), want %s (%s)", what, kv.Key, v.String(), v.Type(), kv.Value.String(), kv.Value.Type())
 		}
 	}
 	for _, kv := range g.ToSlice() {
 		if !w.HasValue(kv.Key) {
-			t.Errorf("%s: unexpected attribute %s = %s", what, kv.Key, kv.Value.Emit())
+			t.Errorf("%s: unexpected attribute %s = %s", what, kv.Key, kv.Value.String())
 		}
 	}
 }
