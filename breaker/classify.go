@@ -1,20 +1,25 @@
 package breaker
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
-	"net"
-	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/internal/errkind"
 )
+
+// What an error is (a timeout, a reply, a refused connection …) is decided
+// in internal/errkind, which telemetry.ErrorType shares: the two never
+// disagree on a kind.
 
 // Classify says what err, returned by a Redis command or connect attempt,
 // tells about the health of Redis. It is the one place where that is
-// decided:
+// decided for commands; a connect attempt's readiness PING adds only what
+// the attempt alone knows (its deadline is its own, so a timeout there is
+// a Failure; NOPERM on what the configuration needs, such as SELECT of
+// the URL's database, is Fatal; see the connector's documentation):
 //
 //   - Success: nil, [redis.Nil], and every error reply that is not about
 //     the server's state (WRONGTYPE, NOSCRIPT, NOPERM, ERR …, TRYAGAIN):
@@ -40,40 +45,30 @@ import (
 //
 // Classify never panics, whatever err is.
 func Classify(err error) Outcome {
-	switch {
-	case err == nil, errors.Is(err, redis.Nil):
+	if errors.Is(err, ErrUnavailable) {
+		return Ignored // this package's own refusal
+	}
+	kind := errkind.Of(err)
+	switch kind {
+	case errkind.None, errkind.NilReply:
 		return Success
-	case errors.Is(err, context.Canceled),
-		errors.Is(err, ErrUnavailable),
-		errors.Is(err, redis.ErrClosed):
+	case errkind.Canceled, errkind.ClientGone:
 		return Ignored
-	case errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, redis.ErrPoolTimeout),
-		errors.Is(err, redis.ErrPoolExhausted):
+	case errkind.PoolTimeout:
 		return Suspect
-	case untrusted(err), redis.IsAuthError(err):
+	}
+	if untrusted(err) || redis.IsAuthError(err) {
 		return Fatal
 	}
-	var reply redis.Error
-	if errors.As(err, &reply) {
+	switch kind {
+	case errkind.Timeout:
+		return Suspect
+	case errkind.Reply:
 		if serverCannotServe(err) {
 			return Failure
 		}
 		return Success
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() {
-		return Suspect
-	}
-	switch {
-	case netErr != nil,
-		errors.Is(err, io.EOF),
-		errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, net.ErrClosed),
-		errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.ECONNABORTED),
-		errors.Is(err, syscall.EPIPE):
+	case errkind.Refused, errkind.Reset, errkind.Closed, errkind.Network:
 		return Failure
 	}
 	return Ignored

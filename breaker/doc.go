@@ -5,7 +5,7 @@
 // and the error of an unavailable Redis ([UnavailableError]).
 //
 // The circuit judges Redis, not its callers ([Classify] is the one place
-// that decides):
+// that decides; a connect attempt adds what its own PING alone knows):
 //
 //   - Failures: network errors and replies that say the server cannot
 //     serve (LOADING, MASTERDOWN, CLUSTERDOWN, READONLY, BUSY, …). After

@@ -1,11 +1,15 @@
 package connector
 
 import (
+	"crypto/tls"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/internal/circuit"
 )
 
@@ -135,16 +139,47 @@ func (e *checkError) Error() string {
 
 func (e *checkError) Unwrap() error { return e.err }
 
+// judge says what the reply err to a connect attempt's readiness PING
+// tells about Redis, and returns the error to report. It is
+// [breaker.Classify]'s verdict, and what only the attempt knows of its own
+// PING:
+//
+//   - Success: Redis answered (answered: NOPERM for PING itself included)
+//     before the attempt's deadline.
+//   - Ignored: Close cut the attempt short (closing), or the error is not
+//     about Redis (a user's hook's, say).
+//   - Fatal: Classify's Fatal (credentials, certificates); NOPERM on what
+//     the configuration itself needs (SELECT of the URL's database); a TLS
+//     handshake that a plain-RESP server did not answer (plain, see
+//     deployment.checkPlain), or answered in plain text: the
+//     configuration is wrong, retrying cannot fix it.
+//   - Failure: anything else, a timeout included: the deadline is the
+//     attempt's own (expired: its AttemptTimeout passed), not a caller's,
+//     so there is nothing to suspect.
+func judge(err error, expired, closing bool, plain *plainCheck) (breaker.Outcome, error) {
+	class := breaker.Classify(err)
+	plainServer := plain.result(class == breaker.Suspect)
+	var record tls.RecordHeaderError
+	switch {
+	case answered(err) && !expired:
+		return breaker.Success, nil
+	case closing:
+		return breaker.Ignored, err
+	case errors.As(err, &record):
+		return breaker.Fatal, fmt.Errorf("%w (%w)", errPlainServer, err) // it answered, but not in TLS
+	case class == breaker.Fatal || redis.IsPermissionError(err) && !answered(err):
+		return breaker.Fatal, err
+	case class == breaker.Ignored:
+		return breaker.Ignored, err
+	case plainServer:
+		return breaker.Fatal, fmt.Errorf("%w (%w)", errPlainServer, err)
+	}
+	return breaker.Failure, err
+}
+
 // answered reports whether the reply to a readiness PING says that Redis
 // serves: no error, or NOPERM for PING itself (an ACL user without +ping
 // is authenticated and served; its own commands may not need PING).
 func answered(err error) bool {
 	return err == nil || redis.IsPermissionError(err) && strings.Contains(err.Error(), "'ping'")
-}
-
-// forbidden reports whether err is a NOPERM reply to something other than
-// the readiness PING (SELECT of the URL's database, say): the user cannot
-// work with this configuration, and retrying will not change that.
-func forbidden(err error) bool {
-	return redis.IsPermissionError(err) && !answered(err)
 }

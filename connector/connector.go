@@ -2,7 +2,6 @@ package connector
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -448,10 +447,10 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 // failure is the error of a connect whose attempts failed: it did network
 // I/O, so it is not a refusal of the circuit (CircuitOpen is false), but it
 // says when the circuit, if these failures opened it, will probe again.
-func (c *Connector) failure(attempts int, last error, permanent bool) error {
+func (c *Connector) failure(attempts int, last error, fatal bool) error {
 	return &UnavailableError{
 		RetryAfter: c.brk.RetryAfter(),
-		Err:        &connectError{attempts: attempts, err: last, permanent: permanent},
+		Err:        &connectError{attempts: attempts, err: last, fatal: fatal},
 	}
 }
 
@@ -523,30 +522,10 @@ func (c *Connector) attempt(cl *call) (_ *handle, o breaker.Outcome, err error) 
 	if err != nil && expired.Load() {
 		err = fmt.Errorf("%w (the attempt's %v passed)", context.DeadlineExceeded, c.cfg.AttemptTimeout)
 	}
-	class := breaker.Classify(err)
-	plainServer := plain.result(class == breaker.Suspect)
-	switch {
-	case answered(err) && !expired.Load():
-		report(breaker.Success)
+	outcome, err := judge(err, expired.Load(), c.ctx.Err() != nil, plain)
+	report(outcome)
+	if outcome == breaker.Success {
 		return fresh, o, nil
-	case c.ctx.Err() != nil:
-		report(breaker.Ignored) // Close cut it short: that says nothing about Redis
-	case class == breaker.Fatal || forbidden(err):
-		var record tls.RecordHeaderError
-		if errors.As(err, &record) {
-			err = fmt.Errorf("%w (%w)", errPlainServer, err) // it answered, but not in TLS
-		}
-		report(breaker.Fatal)
-	case class == breaker.Ignored:
-		// Not about Redis: an error of a user's hook, say.
-		report(breaker.Ignored)
-	case plainServer:
-		// A TLS handshake that got no answer from a server that speaks
-		// plain RESP: the configuration is wrong, not Redis.
-		err = fmt.Errorf("%w (%w)", errPlainServer, err)
-		report(breaker.Fatal)
-	default:
-		report(breaker.Failure) // a timeout here is the connector's own deadline
 	}
 	return nil, o, err
 }

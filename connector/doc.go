@@ -35,7 +35,13 @@
 //     fresh connection, bounded by read_timeout: if Redis does not answer,
 //     the circuit opens at once. So a healthy Redis never opens it,
 //     whatever its callers' deadlines, and a hung one opens it within
-//     2 × read_timeout, even at one request at a time.
+//     2 × read_timeout, even at one request at a time. A connect attempt
+//     is judged on its readiness PING: a timeout there is the attempt's
+//     own deadline, so a failure; refused credentials, an untrusted
+//     certificate, NOPERM on what the configuration needs (SELECT of the
+//     URL's database; NOPERM for PING itself counts as ready) and a TLS
+//     URL against a plain-RESP server are fatal: not retried, the circuit
+//     opens at once.
 //   - While the circuit is open, Client and every command on the client
 //     fail at once, without network I/O, with an [*UnavailableError]
 //     carrying RetryAfter. The connector probes on its own when the open

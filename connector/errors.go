@@ -59,13 +59,13 @@ func (p *panicError) Unwrap() error {
 // connectError is the failure of a whole connect: its attempts, and the
 // last attempt's error (password removed).
 type connectError struct {
-	attempts  int
-	err       error
-	permanent bool // a certificate, credentials or TLS problem: not retried
+	attempts int
+	err      error
+	fatal    bool // breaker.Fatal: a certificate, credentials or TLS problem, not retried
 }
 
 func (e *connectError) Error() string {
-	if e.permanent {
+	if e.fatal {
 		return fmt.Sprintf("connect failed, not retried (a certificate, credentials or TLS problem that retrying cannot fix): %v", e.err)
 	}
 	return fmt.Sprintf("connect failed after %d attempt(s): %v", e.attempts, e.err)

@@ -22,7 +22,7 @@ func countingDials(d *redistest.DialCounter) func(redis.UniversalClient) error {
 }
 
 // TestTLS: a rediss:// connector with the right CA connects; with a wrong
-// CA it fails at once with a certificate error, counts it as permanent
+// CA it fails at once with a certificate error, counts it as fatal
 // (one attempt, circuit open), and does not retry.
 func TestTLS(t *testing.T) {
 	certs := redistest.NewCerts(t)
@@ -84,7 +84,7 @@ func TestTLS(t *testing.T) {
 // TestTLSToPlainServer: rediss:// to a real redis-server that speaks
 // plain RESP gets no answer to its TLS handshake; the connector sees that
 // the server answers a plain PING, says so ("is the server speaking
-// TLS?"), and treats it as permanent: one attempt, the circuit open.
+// TLS?"), and treats it as fatal: one attempt, the circuit open.
 func TestTLSToPlainServer(t *testing.T) {
 	insecure := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // loopback test server
 
@@ -127,7 +127,7 @@ func TestTLSToPlainServer(t *testing.T) {
 }
 
 // TestACL: an ACL user with its password connects; a wrong password is a
-// permanent error: one attempt, the circuit open, no hammering.
+// fatal error: one attempt, the circuit open, no hammering.
 func TestACL(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
@@ -210,7 +210,7 @@ func TestACLWithoutPing(t *testing.T) {
 	}
 
 	// NOPERM on something the configuration needs (SELECT of db 1) is
-	// permanent: one attempt, the circuit open, an error naming it.
+	// fatal: one attempt, the circuit open, an error naming it.
 	bad := newConnector(t, url+"/1", nil)
 	if _, err := bad.Client(t.Context()); !redis.IsPermissionError(err) || !strings.Contains(err.Error(), "not retried") {
 		t.Errorf("Client as the user on db 1: %v; want NOPERM, not retried", err)

@@ -28,18 +28,13 @@
 package telemetry
 
 import (
-	"context"
 	"errors"
-	"io"
-	"net"
-	"strings"
-	"syscall"
 
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/errkind"
 )
 
 // ScopeName is the instrumentation scope of every tracer and meter of
@@ -106,36 +101,30 @@ const (
 )
 
 // ErrorType returns a low-cardinality error.type for err: "timeout",
-// "connection_refused", "connection_reset", "connection_closed",
-// "circuit_open", the first word of a Redis error reply (LOADING,
-// WRONGPASS …), or "_OTHER". It never includes the error's text.
+// "canceled", "connection_refused", "connection_reset",
+// "connection_closed", "pool_timeout", "circuit_open", the outcome an
+// error of redismw names itself ("closed": the connector was closed;
+// "panic": user code panicked during the connect; "wait_budget"), the
+// first word of a Redis error reply (LOADING, WRONGPASS …), or "_OTHER".
+// It never includes the error's text.
 func ErrorType(err error) string {
-	var reply redis.Error
-	var netErr net.Error
 	var unavailable *breaker.UnavailableError
+	var named interface{ Outcome() string }
 	switch {
 	case err == nil:
 		return ""
 	case errors.As(err, &unavailable) && unavailable.CircuitOpen:
 		return OutcomeCircuitOpen
-	case errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &netErr) && netErr.Timeout():
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection_refused"
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return "connection_reset"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		return "connection_closed"
-	case errors.Is(err, redis.ErrPoolTimeout):
-		return "pool_timeout"
-	case errors.As(err, &reply):
-		word, _, _ := strings.Cut(reply.Error(), " ")
-		if word != "" && word == strings.ToUpper(word) && len(word) <= 32 {
+	case errors.As(err, &named):
+		return named.Outcome()
+	}
+	switch kind := errkind.Of(err); kind {
+	case errkind.Reply:
+		if word := errkind.ReplyWord(err); word != "" {
 			return word
 		}
+	case errkind.Timeout, errkind.Canceled, errkind.Refused, errkind.Reset, errkind.Closed, errkind.PoolTimeout:
+		return string(kind)
 	}
 	return semconv.ErrorTypeOther.Value.AsString()
 }

@@ -13,7 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/connector"
 	"github.com/ankitoon/redismw/internal/testmain"
 	"github.com/ankitoon/redismw/telemetry"
 )
@@ -25,6 +27,9 @@ type reply string
 func (r reply) Error() string { return string(r) }
 func (reply) RedisError()     {}
 
+// TestErrorType: error.type for every kind of error, and for the errors
+// of redismw that name their own outcome; every network error the circuit
+// counts as a failure has a kind of its own, not _OTHER.
 func TestErrorType(t *testing.T) {
 	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	tests := []struct {
@@ -37,6 +42,8 @@ func TestErrorType(t *testing.T) {
 		{context.Canceled, "canceled"},
 		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, "connection_refused"},
 		{syscall.ECONNRESET, "connection_reset"},
+		{&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.ECONNABORTED)}, "connection_reset"},
+		{&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}, "connection_reset"},
 		{io.EOF, "connection_closed"},
 		{redis.ErrPoolTimeout, "pool_timeout"},
 		{&breaker.UnavailableError{CircuitOpen: true}, "circuit_open"},
@@ -45,6 +52,10 @@ func TestErrorType(t *testing.T) {
 		{reply("LOADING Redis is loading the dataset in memory"), "LOADING"},
 		{reply("weird lower-case reply"), "_OTHER"},
 		{errors.New("something s3cret"), "_OTHER"},
+		{connector.ErrClosed, "closed"},
+		{&breaker.UnavailableError{Err: redismw.ErrWaitBudget}, "wait_budget"},
+		{redis.Nil, "_OTHER"},
+		{redis.ErrClosed, "_OTHER"},
 	}
 	for _, tt := range tests {
 		if got := telemetry.ErrorType(tt.err); got != tt.want {

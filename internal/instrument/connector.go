@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/errkind"
 	"github.com/ankitoon/redismw/telemetry"
 )
 
@@ -76,7 +77,7 @@ var attemptOutcomes = []string{telemetry.OutcomeSuccess, telemetry.OutcomeFailur
 
 // failureTypes are the error.type values of circuit failures created at
 // 0, so that the first failure of a process shows as an increase.
-var failureTypes = []string{"timeout", "connection_refused", "connection_reset", "connection_closed", "_OTHER"}
+var failureTypes = []errkind.Kind{errkind.Timeout, errkind.Refused, errkind.Reset, errkind.Closed, errkind.Other}
 
 // transitions are the circuit's possible transitions, created at 0.
 var transitions = [][2]breaker.State{
@@ -145,7 +146,7 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		t.attempts.Add(ctx, 0, t.with(telemetry.AttrOutcome.String(o)))
 	}
 	for _, e := range failureTypes {
-		t.failures.Add(ctx, 0, t.with(semconv.ErrorTypeKey.String(e)))
+		t.failures.Add(ctx, 0, t.with(semconv.ErrorTypeKey.String(string(e))))
 	}
 	for _, tr := range transitions {
 		t.transitions.Add(ctx, 0, t.with(telemetry.AttrFrom.String(tr[0].String()), telemetry.AttrTo.String(tr[1].String())))

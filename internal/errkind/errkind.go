@@ -1,0 +1,85 @@
+// Package errkind says what an error is: the one place that looks inside
+// the errors of go-redis, the network and contexts (as go-redis keeps
+// isBadConn and its Is*Error functions in one error.go). What each kind
+// means for the health of Redis is breaker.Classify's; telemetry.ErrorType
+// uses the kinds' names as error.type.
+package errkind
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Kind is what an error is. Its value is the error's error.type where
+// telemetry.ErrorType uses it.
+type Kind string
+
+// The kinds, in the order [Of] tests them.
+const (
+	None        Kind = ""                   // nil
+	NilReply    Kind = "nil"                // redis.Nil: the key does not exist
+	Canceled    Kind = "canceled"           // the caller's context.Canceled
+	Timeout     Kind = "timeout"            // a deadline, the caller's or the connection's
+	PoolTimeout Kind = "pool_timeout"       // the pool had no free connection in time
+	ClientGone  Kind = "client_closed"      // redis.ErrClosed: the client was closed locally
+	Reply       Kind = "reply"              // an error reply of Redis; see [ReplyWord]
+	Refused     Kind = "connection_refused" // nothing listens
+	Reset       Kind = "connection_reset"   // reset, aborted or a broken pipe
+	Closed      Kind = "connection_closed"  // EOF: the server closed the connection
+	Network     Kind = "network"            // any other network error (DNS, …)
+	Other       Kind = "_OTHER"             // none of the above: user code's, say
+)
+
+// Of returns the kind of err.
+func Of(err error) Kind {
+	var reply redis.Error
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return None
+	case errors.Is(err, redis.Nil):
+		return NilReply
+	case errors.Is(err, context.Canceled):
+		return Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return Timeout
+	case errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted):
+		return PoolTimeout
+	case errors.Is(err, redis.ErrClosed):
+		return ClientGone
+	case errors.As(err, &reply):
+		return Reply
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return Timeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return Refused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE):
+		return Reset
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return Closed
+	case netErr != nil:
+		return Network
+	}
+	return Other
+}
+
+// ReplyWord returns the first word of err's Redis error reply (LOADING,
+// WRONGPASS …) if err holds one and that word is an upper-case prefix of
+// at most 32 characters, as Redis writes them; "" otherwise.
+func ReplyWord(err error) string {
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return ""
+	}
+	word, _, _ := strings.Cut(reply.Error(), " ")
+	if word != "" && word == strings.ToUpper(word) && len(word) <= 32 {
+		return word
+	}
+	return ""
+}

@@ -1,0 +1,72 @@
+package errkind_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/internal/errkind"
+)
+
+type reply string
+
+func (r reply) Error() string { return string(r) }
+func (reply) RedisError()     {}
+
+// TestOf: every kind, from the errors go-redis, the network and contexts
+// really return, wrapped as go-redis and the connector wrap them.
+func TestOf(t *testing.T) {
+	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	for _, tt := range []struct {
+		err  error
+		want errkind.Kind
+	}{
+		{nil, errkind.None},
+		{redis.Nil, errkind.NilReply},
+		{context.Canceled, errkind.Canceled},
+		{fmt.Errorf("get: %w", context.DeadlineExceeded), errkind.Timeout},
+		{timeout, errkind.Timeout},
+		{redis.ErrPoolTimeout, errkind.PoolTimeout},
+		{redis.ErrPoolExhausted, errkind.PoolTimeout},
+		{redis.ErrClosed, errkind.ClientGone},
+		{reply("LOADING Redis is loading the dataset in memory"), errkind.Reply},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, errkind.Refused},
+		{&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, errkind.Reset},
+		{&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.ECONNABORTED)}, errkind.Reset},
+		{&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}, errkind.Reset},
+		{io.EOF, errkind.Closed},
+		{io.ErrUnexpectedEOF, errkind.Closed},
+		{net.ErrClosed, errkind.Closed},
+		{&net.DNSError{Err: "no such host", Name: "redis.invalid"}, errkind.Network},
+		{errors.New("a hook's own error"), errkind.Other},
+	} {
+		if got := errkind.Of(tt.err); got != tt.want {
+			t.Errorf("Of(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestReplyWord(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{reply("WRONGPASS invalid username-password pair"), "WRONGPASS"},
+		{fmt.Errorf("connect: %w", reply("BUSY Redis is busy running a script")), "BUSY"},
+		{reply("weird lower-case reply"), ""},
+		{reply("THISISAVERYLONGWORDOFMORETHANTHIRTYTWOCHARACTERS x"), ""},
+		{io.EOF, ""},
+		{nil, ""},
+	} {
+		if got := errkind.ReplyWord(tt.err); got != tt.want {
+			t.Errorf("ReplyWord(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,9 @@
+package errkind_test
+
+import (
+	"testing"
+
+	"github.com/ankitoon/redismw/internal/testmain"
+)
+
+func TestMain(m *testing.M) { testmain.Run(m) }
