@@ -57,7 +57,7 @@ func (c *Connector) suspect() {
 func (c *Connector) startCheck() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed.Load() {
+	if c.isClosed() {
 		c.checks.Store(0)
 		return
 	}
@@ -98,7 +98,7 @@ func (c *Connector) check(timeout time.Duration) {
 	h.SetBypass(true)
 	install(client, h, false)
 	c.mu.Lock()
-	if c.closed.Load() {
+	if c.isClosed() {
 		c.mu.Unlock()
 		_ = client.Close()
 		return

@@ -38,16 +38,15 @@ type Connector struct {
 	logs, callbacks notifier
 
 	// ready is the client Client returns at once: the connector's client
-	// while the circuit is closed, nil otherwise. Only refresh writes it.
+	// while the circuit is closed, nil otherwise. Only refreshLocked
+	// writes it.
 	ready atomic.Pointer[handle]
 
-	// ctx ends when Close is called; connects and checks run under it.
+	// ctx ends when Close is called, under mu: it is the one record that
+	// the connector is closed (isClosed). Connects and checks run under it.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // connect and check goroutines
-
-	// closed is set once, by Close, under mu; it is read without mu.
-	closed atomic.Bool
 
 	// mu guards the fields below. Lock order: gobreaker's lock (held
 	// while the circuit changes state, see onTransition), then mu: never
@@ -55,15 +54,15 @@ type Connector struct {
 	mu sync.Mutex
 	// client is the connector's client, kept across outages (its hook
 	// refuses commands while the circuit is open); nil before the first
-	// connect, after Close, and once its user closed it.
+	// connect, after Close, and once its user closed it. Only
+	// setClientLocked writes it.
 	client *handle
 	// inflight is the shared connect, nil when none; written under mu,
 	// read without it by callers joining a connect under way.
 	inflight atomic.Pointer[call]
 	trying   redis.UniversalClient // the client of the attempt under way
 	checking redis.UniversalClient // the client of the check under way
-	probe    *time.Timer           // the next probe, while the circuit is open
-	probing  bool                  // probe is armed
+	probe    *time.Timer           // the next probe, armed while the circuit is open; nil when none is
 
 	// checks is 0 when no check runs, 1 while one runs, 2 while one runs
 	// and another was asked for.
@@ -77,8 +76,13 @@ type Connector struct {
 	attempts        atomic.Uint64
 	attemptFailures atomic.Uint64
 	lastLatency     atomic.Int64
-	lastErr         atomic.Pointer[string]
-	lastFailure     atomic.Pointer[error] // the last failed attempt's error, redacted
+	// lastErr is Stats.LastError: the text of the last failed attempt or
+	// check, whatever failed (Redis, user code, a panic). lastFailure is
+	// the last failure of Redis itself, what a caller gets while an outage
+	// is under way (see wait): an error of user code does not replace it.
+	// Both are redacted before they are stored.
+	lastErr     atomic.Pointer[string]
+	lastFailure atomic.Pointer[error]
 }
 
 // handle is a client together with the hook that guards it.
@@ -219,7 +223,7 @@ func (c *Connector) Ready() (redis.UniversalClient, bool) {
 
 // wait is Client's slow path: join or start the shared connect.
 func (c *Connector) wait(ctx context.Context) (redis.UniversalClient, error) {
-	if c.closed.Load() {
+	if c.isClosed() {
 		return nil, ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -286,7 +290,7 @@ func (c *Connector) join(ctx context.Context) (*call, *handle, error) {
 	cl := c.inflight.Load()
 	if cl == nil {
 		c.mu.Lock()
-		if c.closed.Load() {
+		if c.isClosed() {
 			c.mu.Unlock()
 			return nil, nil, ErrClosed
 		}
@@ -616,26 +620,36 @@ func (c *Connector) adopt(h *handle) (redis.UniversalClient, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.closed.Load():
+	case c.isClosed():
 		_ = h.client.Close()
 		return nil, ErrClosed
 	case c.client == nil:
 		h.hook.SetBypass(false)
-		c.client = h
+		c.setClientLocked(h)
 	default:
 		_ = h.client.Close()
+		c.refreshLocked() // the circuit may have opened again meanwhile
 	}
-	c.refreshLocked()
 	if r := c.ready.Load(); r != nil {
 		return r.client, nil
 	}
 	return nil, &UnavailableError{RetryAfter: c.brk.RetryAfter(), Err: errReopened}
 }
 
+// setClientLocked makes h (nil for none) the connector's client, and
+// ready follow. c.mu must be held.
+func (c *Connector) setClientLocked(h *handle) {
+	c.client = h
+	c.refreshLocked()
+}
+
+// isClosed reports whether Close was called; it takes no lock.
+func (c *Connector) isClosed() bool { return c.ctx.Err() != nil }
+
 // refreshLocked sets ready from the facts it derives from: the connector's
 // client, the circuit's state and Close. c.mu must be held.
 func (c *Connector) refreshLocked() {
-	if c.client != nil && !c.closed.Load() && c.brk.State() == breaker.Closed {
+	if c.client != nil && !c.isClosed() && c.brk.State() == breaker.Closed {
 		c.ready.Store(c.client)
 		return
 	}
@@ -688,10 +702,9 @@ func (c *Connector) scheduleProbe() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed.Load() || c.probing {
+	if c.isClosed() || c.probe != nil {
 		return
 	}
-	c.probing = true
 	c.probe = time.AfterFunc(c.brk.RetryAfter(), c.probeDue)
 }
 
@@ -700,8 +713,8 @@ func (c *Connector) scheduleProbe() {
 func (c *Connector) probeDue() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.probing = false
-	if c.closed.Load() || c.brk.State() == breaker.Closed {
+	c.probe = nil
+	if c.isClosed() || c.brk.State() == breaker.Closed {
 		return
 	}
 	c.startLocked(context.Background())
@@ -712,8 +725,7 @@ func (c *Connector) invalidate(h *handle) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.client == h {
-		c.client = nil
-		c.refreshLocked()
+		c.setClientLocked(nil)
 	}
 }
 
@@ -732,8 +744,9 @@ func (c *Connector) pause(d time.Duration) bool {
 	}
 }
 
+// setLastErr records err, already redacted, as Stats.LastError.
 func (c *Connector) setLastErr(err error) {
-	s := redact(err.Error(), c.dep.secrets...)
+	s := err.Error()
 	c.lastErr.Store(&s)
 }
 
@@ -745,18 +758,16 @@ func (c *Connector) setLastErr(err error) {
 // returns the error of closing the client, if any.
 func (c *Connector) Close() error {
 	c.mu.Lock()
-	if c.closed.Load() {
+	if c.isClosed() {
 		c.mu.Unlock()
 		return nil
 	}
-	c.closed.Store(true)
 	c.cancel()
 	if c.probe != nil {
 		c.probe.Stop()
 	}
 	trying, checking, h := c.trying, c.checking, c.client
-	c.client = nil
-	c.refreshLocked()
+	c.setClientLocked(nil)
 	c.mu.Unlock()
 
 	for _, client := range []redis.UniversalClient{trying, checking} {

@@ -102,7 +102,7 @@ func (c *Connector) Stats() Stats {
 		s.LastError = *p
 	}
 	c.mu.Lock()
-	closed, inflight := c.closed.Load(), c.inflight.Load()
+	closed, inflight := c.isClosed(), c.inflight.Load()
 	c.mu.Unlock()
 	if inflight != nil {
 		s.Waiting = inflight.waiters.Load()

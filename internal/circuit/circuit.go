@@ -28,7 +28,9 @@ type Breaker struct {
 	onChange func(name string, from, to breaker.State)
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 
-	// state mirrors gobreaker's state; probeAt is when an open circuit will
+	// state mirrors gobreaker's state, for readers that must take no lock
+	// (every command's hook; gobreaker's State takes its mutex and may
+	// move the state); probeAt is when an open circuit will
 	// let its next probe through (unix nanoseconds); epoch counts
 	// transitions; opens counts the open periods of the current outage
 	// (reset when the circuit closes). They are written only in
@@ -84,7 +86,7 @@ func New(s breaker.Settings) (*Breaker, error) {
 // Name returns the circuit's name ([breaker.Settings.Name]).
 func (b *Breaker) Name() string { return b.name }
 
-// breaker.State returns the circuit's state without taking any lock. An open
+// State returns the circuit's state without taking any lock. An open
 // circuit whose open period is over reports breaker.Open until the connector's
 // probe moves it to breaker.HalfOpen.
 func (b *Breaker) State() breaker.State { return breaker.State(b.state.Load()) }
@@ -118,7 +120,7 @@ var (
 
 // Report records the outcome of an admitted request. A breaker.Suspect outcome is
 // a breaker.Failure here: an admitted request is a connect attempt, bounded by the
-// connector's own deadline. An breaker.Ignored probe (Close, or user code that
+// connector's own deadline. A breaker.Ignored probe (Close, or user code that
 // failed or panicked) reopens a half-open circuit without counting a
 // failure, so that the next probe is scheduled rather than never taken.
 func (t Ticket) Report(o breaker.Outcome) {

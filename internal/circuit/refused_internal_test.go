@@ -92,7 +92,7 @@ func TestDeferredConn(t *testing.T) {
 		t.Error("Write after Close succeeded")
 	}
 
-	// breaker.Closed before it was ever used: it never dials.
+	// Closed before it was ever used: it never dials.
 	never := &deferredConn{b: b, dial: func(context.Context) (net.Conn, error) {
 		t.Error("a closed deferred connection dialed")
 		return nil, errors.New("unreachable")
