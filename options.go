@@ -12,20 +12,15 @@ import (
 // The options of [Middleware] and [HealthHandler] follow one rule: the zero
 // value of an argument (0, nil) selects the default, and a negative
 // duration, a setup mistake that no error can report, panics with a
-// message that names the option.
+// message that names the option. An option records its argument as
+// given; newConfig and newHealthConfig, the one place of every default,
+// resolve the zeros once every option has been applied.
 
-// Defaults of the options.
+// Defaults of the options, each documented on its option.
 const (
-	// DefaultWaitBudget is how long a request waits, by default, for a
-	// connect in progress before it takes the unavailable path; see
-	// [WithWaitBudget].
-	DefaultWaitBudget = 500 * time.Millisecond
-	// DefaultHealthCache is how long [HealthHandler] reuses a probe
-	// result; see [WithHealthCache].
-	DefaultHealthCache = time.Second
-	// defaultProbeTimeout bounds one probe of [HealthHandler]; see
-	// [WithProbeTimeout].
-	defaultProbeTimeout = time.Second
+	defaultWaitBudget   = 500 * time.Millisecond // WithWaitBudget
+	defaultHealthCache  = time.Second            // WithHealthCache
+	defaultProbeTimeout = time.Second            // WithProbeTimeout
 )
 
 // Option configures [Middleware].
@@ -43,10 +38,15 @@ type config struct {
 	meter      metric.MeterProvider // nil: the global provider
 }
 
-// newConfig returns the middleware's configuration: the defaults, then
-// opts in order (nil options are skipped).
+// newConfig returns the middleware's configuration: opts in order (nil
+// options are skipped), then the default of every setting left zero.
 func newConfig(opts []Option) config {
-	return zero.Apply(config{onError: WriteUnavailable, waitBudget: DefaultWaitBudget}, opts, Option.apply)
+	c := zero.Apply(config{}, opts, Option.apply)
+	c.waitBudget = zero.Or(c.waitBudget, defaultWaitBudget)
+	if c.onError == nil {
+		c.onError = WriteUnavailable
+	}
+	return c
 }
 
 // HealthOption configures [HealthHandler].
@@ -62,17 +62,19 @@ type healthConfig struct {
 	showError    bool
 }
 
-// newHealthConfig returns the health handler's configuration: the
-// defaults, then opts in order (nil options are skipped).
+// newHealthConfig returns the health handler's configuration: opts in
+// order (nil options are skipped), then the default of every setting left
+// zero.
 func newHealthConfig(opts []HealthOption) healthConfig {
-	return zero.Apply(healthConfig{cacheFor: DefaultHealthCache, probeTimeout: defaultProbeTimeout}, opts, HealthOption.applyHealth)
+	c := zero.Apply(healthConfig{}, opts, HealthOption.applyHealth)
+	c.cacheFor = zero.Or(c.cacheFor, defaultHealthCache)
+	c.probeTimeout = zero.Or(c.probeTimeout, defaultProbeTimeout)
+	return c
 }
 
-// orDefault returns d, or def when d is zero; it panics, naming option,
-// when d is negative.
-func orDefault(option string, d, def time.Duration) time.Duration {
-	d, err := zero.Value(option, d, def)
-	if err != nil {
+// notNegative returns d; it panics, naming option, when d is negative.
+func notNegative(option string, d time.Duration) time.Duration {
+	if _, err := zero.Value(option, d, 0); err != nil {
 		panic(err.Error())
 	}
 	return d
@@ -99,12 +101,7 @@ func WithFailOpen() Option {
 //
 // Default (nil): [WriteUnavailable].
 func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
-	return optionFunc(func(c *config) {
-		c.onError = h
-		if h == nil {
-			c.onError = WriteUnavailable
-		}
-	})
+	return optionFunc(func(c *config) { c.onError = h })
 }
 
 // WithSkip makes the middleware pass requests for which skip returns true
@@ -123,12 +120,12 @@ func WithSkip(skip func(r *http.Request) bool) Option {
 // most d rather than MaxAttempts × AttemptTimeout. It panics if d is
 // negative.
 //
-// Default (0): [DefaultWaitBudget] (500ms): about seventeen times the 30ms
+// Default (0): 500ms: about seventeen times the 30ms
 // a healthy cold connect took for a herd of 1 000 callers through a
 // connection with 20ms of added latency (BenchmarkThunderingHerd), and a
 // quarter of the 2s a single attempt may take.
 func WithWaitBudget(d time.Duration) Option {
-	d = orDefault("WithWaitBudget", d, DefaultWaitBudget)
+	d = notNegative("WithWaitBudget", d)
 	return optionFunc(func(c *config) { c.waitBudget = d })
 }
 
@@ -136,9 +133,9 @@ func WithWaitBudget(d time.Duration) Option {
 // readiness probes causes at most one probe per period. It panics if d is
 // negative.
 //
-// Default (0): [DefaultHealthCache] (1s).
+// Default (0): 1s.
 func WithHealthCache(d time.Duration) HealthOption {
-	d = orDefault("WithHealthCache", d, DefaultHealthCache)
+	d = notNegative("WithHealthCache", d)
 	return healthOptionFunc(func(c *healthConfig) { c.cacheFor = d })
 }
 
@@ -147,7 +144,7 @@ func WithHealthCache(d time.Duration) HealthOption {
 //
 // Default (0): 1s.
 func WithProbeTimeout(d time.Duration) HealthOption {
-	d = orDefault("WithProbeTimeout", d, defaultProbeTimeout)
+	d = notNegative("WithProbeTimeout", d)
 	return healthOptionFunc(func(c *healthConfig) { c.probeTimeout = d })
 }
 

@@ -17,7 +17,7 @@ func TestOptionsZeroMeansDefault(t *testing.T) {
 		WithErrorHandler(onError), WithErrorHandler(nil),
 		nil,
 	})
-	if cfg.waitBudget != DefaultWaitBudget || cfg.skip != nil || cfg.onError == nil || cfg.failOpen {
+	if cfg.waitBudget != defaultWaitBudget || cfg.skip != nil || cfg.onError == nil || cfg.failOpen {
 		t.Errorf("middleware options back to zero: budget %v, skip set %v, error handler nil %v, fail-open %v; want the defaults",
 			cfg.waitBudget, cfg.skip != nil, cfg.onError == nil, cfg.failOpen)
 	}
@@ -25,7 +25,7 @@ func TestOptionsZeroMeansDefault(t *testing.T) {
 		t.Errorf("WithWaitBudget(2s): %v", cfg.waitBudget)
 	}
 	h := newHealthConfig([]HealthOption{WithHealthCache(time.Minute), WithHealthCache(0), WithProbeTimeout(time.Minute), WithProbeTimeout(0), nil})
-	if h.cacheFor != DefaultHealthCache || h.probeTimeout != defaultProbeTimeout || h.showError {
+	if h.cacheFor != defaultHealthCache || h.probeTimeout != defaultProbeTimeout || h.showError {
 		t.Errorf("health options back to zero: %+v; want the defaults", h)
 	}
 }

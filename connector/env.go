@@ -25,7 +25,9 @@ const (
 //	REDIS_BREAKER_TIMEOUT   breaker.Settings.Timeout, a Go duration ("5s")
 //	REDIS_BREAKER_FAILURES  breaker.Settings.FailureThreshold, a positive integer
 //
-// Unset or empty variables select the defaults; surrounding white space
+// Unset or empty variables select the defaults; "0" is refused (in the
+// environment, a zero more likely means "none" than "the default", which
+// an empty value says); surrounding white space
 // (a mounted secret's trailing newline) is ignored. The error for a missing or
 // malformed variable names the variable and the problem, and never contains
 // the URL's password.

@@ -82,6 +82,7 @@ func TestProbeAfterOpenPeriod(t *testing.T) {
 		var mu sync.Mutex
 		var seen []string
 		b := mustNew(t, breaker.Settings{
+			Name:             "cache",
 			FailureThreshold: 1,
 			OnStateChange: func(name string, from, to breaker.State) {
 				mu.Lock()
@@ -126,7 +127,7 @@ func TestProbeAfterOpenPeriod(t *testing.T) {
 		if b.State() != breaker.Closed {
 			t.Fatalf("state %v after a successful probe, want closed", b.State())
 		}
-		want := "redis:closed>open redis:open>half-open redis:half-open>open redis:open>half-open redis:half-open>open redis:open>half-open redis:half-open>closed"
+		want := "cache:closed>open cache:open>half-open cache:half-open>open cache:open>half-open cache:half-open>open cache:open>half-open cache:half-open>closed"
 		if got := strings.Join(seen, " "); got != want {
 			t.Errorf("transitions:\n got %s\nwant %s", got, want)
 		}

@@ -297,9 +297,6 @@ func TestStrings(t *testing.T) {
 			t.Errorf("%#v.String() = %q, want %q", v, got, want)
 		}
 	}
-	if got := mustNew(t, breaker.Settings{}).Name(); got != "redis" {
-		t.Errorf("default Name() = %q", got)
-	}
 	if got := mustNew(t, breaker.Settings{Name: "cache"}).Name(); got != "cache" {
 		t.Errorf("Name() = %q", got)
 	}

@@ -9,7 +9,6 @@ import (
 )
 
 const (
-	defaultName             = "redis"
 	defaultTimeout          = 5 * time.Second
 	defaultBaseTimeout      = 100 * time.Millisecond
 	defaultJitter           = 0.2
@@ -17,11 +16,9 @@ const (
 )
 
 // settle returns s with every zero field set to its default, or an
-// error naming the first invalid field.
+// error naming the first invalid field. Name is the connector's to choose
+// (Connector.Name): it is left as it is.
 func settle(s breaker.Settings) (breaker.Settings, error) {
-	if s.Name == "" {
-		s.Name = defaultName
-	}
 	var err error
 	if s.Timeout, err = zero.Value("breaker.Settings.Timeout", s.Timeout, defaultTimeout); err != nil {
 		return s, err

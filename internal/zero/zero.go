@@ -11,10 +11,17 @@ func Value[T ~int | ~int64](field string, v, def T) (T, error) {
 	switch {
 	case v < 0:
 		return v, fmt.Errorf("redismw: %s is negative (%v)", field, v)
-	case v == 0:
-		return def, nil
 	}
-	return v, nil
+	return Or(v, def), nil
+}
+
+// Or returns v, or def when v is zero.
+func Or[T comparable](v, def T) T {
+	var z T
+	if v == z {
+		return def
+	}
+	return v
 }
 
 // Apply applies opts in order to cfg, which holds the defaults, skipping
