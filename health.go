@@ -21,13 +21,13 @@ type healthReport struct {
 	LatencyMS *float64 `json:"latency_ms"`         // the probe's PING, null when none answered
 	CheckedAt string   `json:"checked_at"`         // RFC 3339, when the probe ran
 	Error     string   `json:"error,omitempty"`    // only WithErrorDetail
-	RetryIn   int      `json:"retry_in,omitempty"` // seconds until the next probe of an open circuit
+	RetryIn   int      `json:"retry_in,omitempty"` // the Retry-After header's seconds, when down
 }
 
 // HealthHandler returns a readiness handler for c: GET and HEAD answer 200
 // with {"status":"up",…} when Redis answers a PING, and 503 with
-// {"status":"down",…} (and Retry-After when the circuit knows it)
-// otherwise. The body also gives the connector's state ("ready",
+// {"status":"down",…} otherwise, with the Retry-After of [WriteUnavailable]
+// (the open period's rest, 1 when unknown, none after Close). The body also gives the connector's state ("ready",
 // "connecting", "circuit_open", "closed" or "idle"), the circuit's, the
 // probe's PING latency in milliseconds and when it ran. Internal error text
 // is left out unless [WithErrorDetail] is given. Responses carry
@@ -62,12 +62,11 @@ type health struct {
 
 // probeResult is one probe's outcome.
 type probeResult struct {
-	at         time.Time
-	ok         bool
-	latency    time.Duration // PING round trip; valid when pinged
-	pinged     bool
-	err        error
-	retryAfter time.Duration
+	at      time.Time
+	ok      bool
+	latency time.Duration // PING round trip; valid when pinged
+	pinged  bool
+	err     error
 }
 
 func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -99,8 +98,7 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !res.ok {
 		code = http.StatusServiceUnavailable
 		rep.Status = "down"
-		if res.retryAfter > 0 {
-			rep.RetryIn = retryAfterSeconds(res.retryAfter)
+		if rep.RetryIn = retryAfter(res.err); rep.RetryIn > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(rep.RetryIn))
 		}
 		if h.cfg.showError && res.err != nil {
@@ -169,9 +167,5 @@ func (h *health) probe(ctx context.Context) probeResult {
 		res.latency, res.pinged = time.Since(start), err == nil
 	}
 	res.ok, res.err = err == nil, err
-	var ue *connector.UnavailableError
-	if errors.As(err, &ue) {
-		res.retryAfter = ue.RetryAfter
-	}
 	return res
 }

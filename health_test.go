@@ -111,6 +111,23 @@ func TestHealthCachesProbes(t *testing.T) {
 	t.Logf("1000 concurrent probes: %d PING(s) at the server", pings)
 }
 
+// TestHealthAfterClose: a closed connector is down for good: 503 without
+// Retry-After, as WriteUnavailable answers.
+func TestHealthAfterClose(t *testing.T) {
+	c, _ := redismwtest.NewConnector(t)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec := get(t, redismw.HealthHandler(c), "/healthz")
+	r := decode(t, rec)
+	if rec.Code != 503 || r.Status != "down" || r.State != "closed" {
+		t.Errorf("%d %+v; want 503, down, closed", rec.Code, r)
+	}
+	if rec.Header().Get("Retry-After") != "" || r.RetryIn != 0 {
+		t.Errorf("Retry-After %q, retry_in %d after Close; want none", rec.Header().Get("Retry-After"), r.RetryIn)
+	}
+}
+
 // TestHealthProbeDeadline: readiness probes whose own deadline (1s) is
 // shorter than a slow but healthy Redis' answers (1.3s, well under
 // read_timeout) report down without opening the circuit; a probe request
@@ -129,8 +146,14 @@ func TestHealthProbeDeadline(t *testing.T) {
 	proxy.SetLatency(1300 * time.Millisecond)
 	h := redismw.HealthHandler(c, redismw.WithHealthCache(time.Millisecond))
 	for i := range 5 {
-		if rec := get(t, h, "/healthz"); rec.Code != http.StatusServiceUnavailable {
+		rec := get(t, h, "/healthz")
+		if rec.Code != http.StatusServiceUnavailable {
 			t.Fatalf("probe %d against a 1.3s Redis: %d, want 503 (its 1s timeout ended)", i, rec.Code)
+		}
+		// The circuit is closed: nobody knows when Redis will answer in
+		// time, so WriteUnavailable's rule gives 1.
+		if r := decode(t, rec); rec.Header().Get("Retry-After") != "1" || r.RetryIn != 1 {
+			t.Errorf("probe %d that timed out: Retry-After %q, retry_in %d; want 1, 1", i, rec.Header().Get("Retry-After"), r.RetryIn)
 		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)

@@ -62,12 +62,8 @@ var globalTelemetry = sync.OnceValue(func() *instrument.Middleware { return inst
 // writeUnavailable writes the 503 of [WriteUnavailable], counting nothing.
 func writeUnavailable(w http.ResponseWriter, err error) {
 	h := w.Header()
-	var ue *connector.UnavailableError
-	switch {
-	case errors.As(err, &ue):
-		h.Set("Retry-After", strconv.Itoa(max(retryAfterSeconds(ue.RetryAfter), 1)))
-	case !errors.Is(err, connector.ErrClosed):
-		h.Set("Retry-After", "1")
+	if secs := retryAfter(err); secs > 0 {
+		h.Set("Retry-After", strconv.Itoa(secs))
 	}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
@@ -75,6 +71,22 @@ func writeUnavailable(w http.ResponseWriter, err error) {
 	h.Set("Content-Length", strconv.Itoa(len(problemBody)))
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write(problemBody)
+}
+
+// retryAfter is the Retry-After, in whole seconds, of every answer that
+// Redis is unavailable because of err (WriteUnavailable's, the health
+// handler's): for an [*connector.UnavailableError] its RetryAfter rounded
+// up, at least 1; 1 for any other error (nobody knows when Redis will be
+// back); 0, no header, for [connector.ErrClosed], which is for good.
+func retryAfter(err error) int {
+	var ue *connector.UnavailableError
+	switch {
+	case errors.As(err, &ue):
+		return max(retryAfterSeconds(ue.RetryAfter), 1)
+	case errors.Is(err, connector.ErrClosed):
+		return 0
+	}
+	return 1
 }
 
 // retryAfterSeconds is d in whole seconds, rounded up, for a Retry-After
