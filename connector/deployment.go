@@ -82,7 +82,7 @@ func parseDeployment(source, raw string) (*deployment, error) {
 		return nil, fmt.Errorf("redismw: %s has unsupported scheme %q (want redis, rediss or unix)", source, u.Scheme)
 	}
 	q := u.Query()
-	d := &deployment{secrets: []string{password(u), q.Get("password")}}
+	d := &deployment{secrets: urlSecrets(u)}
 	fail := func(err error) (*deployment, error) {
 		return nil, fmt.Errorf("redismw: %s: %s", source, redact(goRedisProblem(raw, err), d.secrets...))
 	}
@@ -110,7 +110,7 @@ func parseDeployment(source, raw string) (*deployment, error) {
 // fromOptions takes a deployment from go-redis' UniversalOptions, the way
 // redis.NewUniversalClient reads them.
 func fromOptions(o *redis.UniversalOptions) (*deployment, error) {
-	d := &deployment{secrets: []string{o.Password, o.SentinelPassword}}
+	d := &deployment{secrets: optionSecrets(o)}
 	switch {
 	case len(o.Addrs) == 0:
 		return nil, errors.New("redismw: connector.Config.Options.Addrs is empty")

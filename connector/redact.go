@@ -4,10 +4,25 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Everything that keeps a password out of errors, logs, spans and Stats:
-// the secrets of a URL, and their removal from any text.
+// what the secrets of a URL or of go-redis options are, and their removal
+// from any text.
+
+// urlSecrets are the secrets of a Redis URL: its userinfo's password and
+// a password= parameter (go-redis reads both).
+func urlSecrets(u *url.URL) []string {
+	return []string{password(u), u.Query().Get("password")}
+}
+
+// optionSecrets are the secrets of go-redis options: the server's
+// password and the sentinels'.
+func optionSecrets(o *redis.UniversalOptions) []string {
+	return []string{o.Password, o.SentinelPassword}
+}
 
 // password returns the password of u's userinfo, or "".
 func password(u *url.URL) string {
