@@ -164,25 +164,32 @@ func TestMiddlewareSkip(t *testing.T) {
 }
 
 func TestMiddlewareErrorHandler(t *testing.T) {
-	c := downConnector(t)
-	var got error
-	h := redismw.Middleware(c, redismw.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
-		got = err
-		w.WriteHeader(http.StatusTeapot)
-	}))(&probe{})
-	if rec := get(t, h, "/"); rec.Code != http.StatusTeapot {
-		t.Errorf("status %d, want the custom handler's 418", rec.Code)
+	// handled returns c behind a middleware whose error handler records
+	// the error it got (into *got) and answers 418.
+	handled := func(c *connector.Connector, got *error) http.Handler {
+		return redismw.Middleware(c, redismw.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+			*got = err
+			w.WriteHeader(http.StatusTeapot)
+		}))(&probe{})
 	}
-	var ue *connector.UnavailableError
-	if !errors.As(got, &ue) || !ue.CircuitOpen {
-		t.Errorf("error handler got %v, want the open circuit's UnavailableError", got)
-	}
-
-	_ = c.Close()
-	_ = get(t, h, "/")
-	if !errors.Is(got, connector.ErrClosed) {
-		t.Errorf("after Close the error handler got %v, want ErrClosed", got)
-	}
+	t.Run("circuit open", func(t *testing.T) {
+		var got error
+		if rec := get(t, handled(downConnector(t), &got), "/"); rec.Code != http.StatusTeapot {
+			t.Errorf("status %d, want the custom handler's 418", rec.Code)
+		}
+		var ue *connector.UnavailableError
+		if !errors.As(got, &ue) || !ue.CircuitOpen {
+			t.Errorf("error handler got %v, want the open circuit's UnavailableError", got)
+		}
+	})
+	t.Run("after Close", func(t *testing.T) {
+		c, _ := redismwtest.NewConnector(t)
+		_ = c.Close()
+		var got error
+		if rec := get(t, handled(c, &got), "/"); rec.Code != http.StatusTeapot || !errors.Is(got, connector.ErrClosed) {
+			t.Errorf("after Close: status %d, the error handler got %v; want 418, ErrClosed", rec.Code, got)
+		}
+	})
 }
 
 // hungConnector returns a connector to a server that accepts and never

@@ -368,13 +368,33 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 	}
 	metricdatatest.AssertEqual(t, transitions(t, b, proxy.Addr(), [4]int64{}),
 		p.Metric(t, telemetry.MetricCircuitTransitions, pool(b)), metricdatatest.IgnoreTimestamp())
+}
 
-	// Closing frees the name for a later connector.
-	name := b.Name()
-	_ = b.Close()
-	if c := newConnector(t, proxy.URL(), mod); c.Name() != name {
-		t.Errorf("after b closed, a new connector is named %q; want b's %q", c.Name(), name)
-	}
+// TestNamesAreUnique: connectors to one deployment get distinct names
+// (the second "#2"), a name chosen in Breaker.Name included, and closing a
+// connector frees its name for a later one.
+func TestNamesAreUnique(t *testing.T) {
+	mr := miniredis.RunT(t)
+	t.Run("by default", func(t *testing.T) {
+		a := newConnector(t, "redis://"+mr.Addr()+"/3", nil)
+		b := newConnector(t, "redis://"+mr.Addr()+"/3", nil)
+		if a.Name() != mr.Addr()+"/3" || b.Name() != a.Name()+"#2" {
+			t.Fatalf("names %q and %q; want %q and %q#2", a.Name(), b.Name(), mr.Addr()+"/3", mr.Addr()+"/3")
+		}
+		name := b.Name()
+		_ = b.Close()
+		if c := newConnector(t, "redis://"+mr.Addr()+"/3", nil); c.Name() != name {
+			t.Errorf("after b closed, a new connector is named %q; want b's %q", c.Name(), name)
+		}
+	})
+	t.Run("chosen", func(t *testing.T) {
+		named := func(cfg *connector.Config) { cfg.Breaker.Name = "sessions" }
+		a := newConnector(t, "redis://"+mr.Addr(), named)
+		b := newConnector(t, "redis://"+mr.Addr(), named)
+		if a.Name() != "sessions" || b.Name() != "sessions#2" {
+			t.Errorf("names %q and %q; want sessions and sessions#2", a.Name(), b.Name())
+		}
+	})
 }
 
 // hostPort splits addr, a loopback host:port.

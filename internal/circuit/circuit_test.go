@@ -252,51 +252,57 @@ func TestUnavailableErrorText(t *testing.T) {
 // lock; suspicions (timeouts) are returned, not counted; a success resets
 // the count; a fatal outcome trips at once.
 func TestObserve(t *testing.T) {
-	b := mustNew(t, breaker.Settings{FailureThreshold: 3})
-	observe := func(err error) breaker.Outcome { return b.Observe(b.Epoch(), breaker.Classify(err)) }
-	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
-	for range 2 {
-		observe(refused)
-	}
-	observe(nil) // resets the count
-	for range 10 {
-		if o := observe(&timeoutErr{}); o != breaker.Suspect {
-			t.Fatalf("a timeout observed as %v, want suspect", o)
+	t.Run("failures in a row", func(t *testing.T) {
+		b := mustNew(t, breaker.Settings{FailureThreshold: 3})
+		observe := func(err error) breaker.Outcome { return b.Observe(b.Epoch(), breaker.Classify(err)) }
+		refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		for range 2 {
+			observe(refused)
 		}
-	}
-	for range 2 {
+		observe(nil) // resets the count
+		for range 10 {
+			if o := observe(&timeoutErr{}); o != breaker.Suspect {
+				t.Fatalf("a timeout observed as %v, want suspect", o)
+			}
+		}
+		for range 2 {
+			observe(refused)
+		}
+		if b.State() != breaker.Closed {
+			t.Fatalf("state %v after a success, 10 timeouts and 2 failures, want closed", b.State())
+		}
 		observe(refused)
-	}
-	if b.State() != breaker.Closed {
-		t.Fatalf("state %v after a success, 10 timeouts and 2 failures, want closed", b.State())
-	}
-	observe(refused)
-	if b.State() != breaker.Open {
-		t.Fatalf("state %v after 3 consecutive failures, want open", b.State())
-	}
-	if err := b.Refuse(); !errors.Is(err, breaker.ErrUnavailable) {
-		t.Fatalf("Refuse on an open circuit = %v", err)
-	}
-	if got := b.Failures(); got != 5 {
-		t.Errorf("Failures() = %d, want 5", got)
-	}
+		if b.State() != breaker.Open {
+			t.Fatalf("state %v after 3 consecutive failures, want open", b.State())
+		}
+		if err := b.Refuse(); !errors.Is(err, breaker.ErrUnavailable) {
+			t.Fatalf("Refuse on an open circuit = %v", err)
+		}
+		if got := b.Failures(); got != 5 {
+			t.Errorf("Failures() = %d, want 5", got)
+		}
+	})
 
-	b = mustNew(t, breaker.Settings{})
-	epoch := b.Epoch()
-	b.Observe(epoch, breaker.Fatal)
-	if b.State() != breaker.Open {
-		t.Fatalf("state %v after a fatal outcome, want open at once", b.State())
-	}
-	b = mustNew(t, breaker.Settings{})
-	stale := b.Epoch()
-	b.Trip(stale)
-	if b.State() != breaker.Open {
-		t.Fatalf("state %v after Trip, want open", b.State())
-	}
-	b.Observe(stale, breaker.Failure) // belongs to the period before the trip
-	if f := b.Failures(); f != 2 {
-		t.Errorf("Failures() = %d, want 2 (the trip and the late failure)", f)
-	}
+	t.Run("fatal trips at once", func(t *testing.T) {
+		b := mustNew(t, breaker.Settings{})
+		b.Observe(b.Epoch(), breaker.Fatal)
+		if b.State() != breaker.Open {
+			t.Fatalf("state %v after a fatal outcome, want open at once", b.State())
+		}
+	})
+
+	t.Run("a failure of the period before a trip", func(t *testing.T) {
+		b := mustNew(t, breaker.Settings{})
+		stale := b.Epoch()
+		b.Trip(stale)
+		if b.State() != breaker.Open {
+			t.Fatalf("state %v after Trip, want open", b.State())
+		}
+		b.Observe(stale, breaker.Failure) // belongs to the period before the trip
+		if f := b.Failures(); f != 2 {
+			t.Errorf("Failures() = %d, want 2 (the trip and the late failure)", f)
+		}
+	})
 }
 
 func TestObserveConcurrent(t *testing.T) {

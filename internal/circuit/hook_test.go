@@ -167,88 +167,127 @@ func TestHookCostsNoAllocation(t *testing.T) {
 // uncounted (a connect attempt's own commands); handshake commands are not
 // counted but are refused, like the rest, while the circuit is open.
 func TestHookBypassAndHandshake(t *testing.T) {
-	mr := miniredis.RunT(t)
-	b := mustNew(t, breaker.Settings{FailureThreshold: 1})
-	var transitions []string
-	h := b.NewHook(circuit.HookEvents{Transition: func(_ context.Context, from, to breaker.State) {
-		transitions = append(transitions, from.String()+">"+to.String())
-	}})
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
-	rdb.AddHook(h)
-	t.Cleanup(func() { _ = rdb.Close() })
-	ctx := t.Context()
-
-	// Handshake-shaped commands on a closed circuit pass, uncounted.
-	if err := rdb.Do(ctx, "client", "setname", "x").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Select(ctx, 0); return nil }); err != nil {
-		t.Fatal(err)
+	// guarded returns a client of a fresh miniredis whose commands go
+	// through the hook of a circuit with threshold 1, and the transitions
+	// the hook reported.
+	guarded := func(t *testing.T) (*miniredis.Miniredis, *circuit.Breaker, *circuit.Hook, *redis.Client, *[]string) {
+		mr := miniredis.RunT(t)
+		b := mustNew(t, breaker.Settings{FailureThreshold: 1})
+		var transitions []string
+		h := b.NewHook(circuit.HookEvents{Transition: func(_ context.Context, from, to breaker.State) {
+			transitions = append(transitions, from.String()+">"+to.String())
+		}})
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1})
+		rdb.AddHook(h)
+		t.Cleanup(func() { _ = rdb.Close() })
+		return mr, b, h, rdb, &transitions
 	}
 
-	mr.SetError("LOADING Redis is loading the dataset in memory")
-	_ = rdb.Get(ctx, "k").Err() // trips (threshold 1)
-	if b.State() != breaker.Open || len(transitions) != 1 || transitions[0] != "closed>open" {
-		t.Fatalf("state %v, transitions %v; want open, one closed>open reported with the command", b.State(), transitions)
-	}
-	if err := rdb.Do(ctx, "client", "setname", "y").Err(); !errors.Is(err, breaker.ErrUnavailable) {
-		t.Errorf("handshake command on an open circuit: %v, want refused", err)
-	}
-	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Select(ctx, 0); return nil }); !errors.Is(err, breaker.ErrUnavailable) {
-		t.Errorf("handshake pipeline on an open circuit: %v, want refused", err)
-	}
+	t.Run("handshake", func(t *testing.T) {
+		mr, b, _, rdb, transitions := guarded(t)
+		ctx := t.Context()
+		// Handshake-shaped commands on a closed circuit pass, uncounted.
+		if err := rdb.Do(ctx, "client", "setname", "x").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Select(ctx, 0); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if b.Failures() != 0 {
+			t.Fatalf("handshake commands counted %d failures", b.Failures())
+		}
+		mr.SetError("LOADING Redis is loading the dataset in memory")
+		_ = rdb.Get(ctx, "k").Err() // trips (threshold 1)
+		if b.State() != breaker.Open || len(*transitions) != 1 || (*transitions)[0] != "closed>open" {
+			t.Fatalf("state %v, transitions %v; want open, one closed>open reported with the command", b.State(), *transitions)
+		}
+		if err := rdb.Do(ctx, "client", "setname", "y").Err(); !errors.Is(err, breaker.ErrUnavailable) {
+			t.Errorf("handshake command on an open circuit: %v, want refused", err)
+		}
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Select(ctx, 0); return nil }); !errors.Is(err, breaker.ErrUnavailable) {
+			t.Errorf("handshake pipeline on an open circuit: %v, want refused", err)
+		}
+	})
 
-	mr.SetError("")
-	h.SetBypass(true)
-	failures := b.Failures()
-	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
-		t.Errorf("bypassed command on an open circuit: %v, want it through", err)
-	}
-	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Get(ctx, "k"); return nil }); err != nil {
-		t.Errorf("bypassed pipeline: %v", err)
-	}
-	mr.SetError("LOADING again")
-	_ = rdb.Get(ctx, "k").Err()
-	if b.Failures() != failures {
-		t.Errorf("a bypassed failure was counted")
-	}
+	t.Run("bypass", func(t *testing.T) {
+		mr, b, h, rdb, _ := guarded(t)
+		ctx := t.Context()
+		b.Trip(b.Epoch())
+		h.SetBypass(true)
+		failures := b.Failures()
+		if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+			t.Errorf("bypassed command on an open circuit: %v, want it through", err)
+		}
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error { p.Get(ctx, "k"); return nil }); err != nil {
+			t.Errorf("bypassed pipeline: %v", err)
+		}
+		mr.SetError("LOADING again")
+		_ = rdb.Get(ctx, "k").Err()
+		if b.Failures() != failures {
+			t.Errorf("a bypassed failure was counted")
+		}
+	})
 }
 
 // TestHookSuspects: a command whose caller's deadline ended, or that found
 // the pool saturated, counts no failure however often it happens: it is
 // reported as a suspicion, for the connector to confirm.
 func TestHookSuspects(t *testing.T) {
-	mr := miniredis.RunT(t)
-	b := mustNew(t, breaker.Settings{FailureThreshold: 1})
-	var suspicions atomic.Int32
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1,
-		PoolSize: 1, PoolTimeout: 20 * time.Millisecond, ContextTimeoutEnabled: true})
-	rdb.AddHook(b.NewHook(circuit.HookEvents{Suspect: func() { suspicions.Add(1) }}))
-	t.Cleanup(func() { _ = rdb.Close() })
+	// guarded returns a circuit and a one-connection client guarded by it
+	// whose pool gives up after 20ms, and the count of suspicions.
+	guarded := func(t *testing.T) (*miniredis.Miniredis, *circuit.Breaker, *redis.Client, *atomic.Int32) {
+		mr := miniredis.RunT(t)
+		b := mustNew(t, breaker.Settings{FailureThreshold: 1})
+		var suspicions atomic.Int32
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1,
+			PoolSize: 1, PoolTimeout: 20 * time.Millisecond, ContextTimeoutEnabled: true})
+		rdb.AddHook(b.NewHook(circuit.HookEvents{Suspect: func() { suspicions.Add(1) }}))
+		t.Cleanup(func() { _ = rdb.Close() })
+		return mr, b, rdb, &suspicions
+	}
 
-	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
-	defer cancel()
-	for range 10 {
-		if err := rdb.Get(expired, "k").Err(); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("GET with an expired deadline = %v", err)
+	t.Run("caller's deadline", func(t *testing.T) {
+		_, b, rdb, suspicions := guarded(t)
+		expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+		defer cancel()
+		for range 10 {
+			if err := rdb.Get(expired, "k").Err(); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("GET with an expired deadline = %v", err)
+			}
 		}
-	}
-	// The only connection is held by a blocking command: the pool times out.
-	blocked := make(chan error, 1)
-	go func() { blocked <- rdb.BLPop(t.Context(), time.Second, "q").Err() }()
-	time.Sleep(100 * time.Millisecond)
-	for range 3 {
-		if err := rdb.Get(t.Context(), "k").Err(); !errors.Is(err, redis.ErrPoolTimeout) {
-			t.Fatalf("GET on a saturated pool = %v, want ErrPoolTimeout", err)
+		if b.State() != breaker.Closed || b.Failures() != 0 || suspicions.Load() != 10 {
+			t.Errorf("state %v, %d failures, %d suspicions; want closed, 0, 10", b.State(), b.Failures(), suspicions.Load())
 		}
-	}
-	_, _ = mr.Lpush("q", "x")
-	if err := <-blocked; err != nil {
-		t.Fatalf("BLPOP: %v", err)
-	}
-	if b.State() != breaker.Closed || b.Failures() != 0 || suspicions.Load() != 13 {
-		t.Errorf("state %v, %d failures, %d suspicions; want closed, 0, 13", b.State(), b.Failures(), suspicions.Load())
-	}
+	})
+
+	t.Run("saturated pool", func(t *testing.T) {
+		mr, b, rdb, suspicions := guarded(t)
+		// The only connection is held by a blocking command: the pool
+		// times out.
+		blocked := make(chan error, 1)
+		go func() { blocked <- rdb.BLPop(t.Context(), 10*time.Second, "q").Err() }()
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if st := rdb.PoolStats(); st.TotalConns == 1 && st.IdleConns == 0 {
+				break // BLPOP holds the connection
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("BLPOP never took the connection")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		for range 3 {
+			if err := rdb.Get(t.Context(), "k").Err(); !errors.Is(err, redis.ErrPoolTimeout) {
+				t.Fatalf("GET on a saturated pool = %v, want ErrPoolTimeout", err)
+			}
+		}
+		_, _ = mr.Lpush("q", "x")
+		if err := <-blocked; err != nil {
+			t.Fatalf("BLPOP: %v", err)
+		}
+		if b.State() != breaker.Closed || b.Failures() != 0 || suspicions.Load() != 3 {
+			t.Errorf("state %v, %d failures, %d suspicions; want closed, 0, 3", b.State(), b.Failures(), suspicions.Load())
+		}
+	})
 }
 
 // TestCommandsNeverProbe: once the open period is over, commands are still

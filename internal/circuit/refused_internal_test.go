@@ -91,21 +91,30 @@ func TestDeferredConn(t *testing.T) {
 	if _, err := dc.Write([]byte("x")); err == nil {
 		t.Error("Write after Close succeeded")
 	}
+}
 
-	// Closed before it was ever used: it never dials.
-	never := &deferredConn{b: b, dial: func(context.Context) (net.Conn, error) {
-		t.Error("a closed deferred connection dialed")
-		return nil, errors.New("unreachable")
-	}}
-	if err := never.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := never.Read(buf); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("Read after Close: %v, want net.ErrClosed", err)
-	}
-	// A failed dial is the failure of the use that caused it.
-	failing := &deferredConn{b: b, dial: func(context.Context) (net.Conn, error) { return nil, errors.New("connection refused") }}
-	if _, err := failing.Write(buf); err == nil || err.Error() != "connection refused" {
-		t.Errorf("Write with a failing dial: %v", err)
-	}
+// TestDeferredConnEdges: a deferred connection closed before it was ever
+// used never dials; a failed dial is the failure of the use that caused
+// it.
+func TestDeferredConnEdges(t *testing.T) {
+	b, _ := New(breaker.Settings{FailureThreshold: 1})
+	buf := make([]byte, 7)
+	t.Run("closed before use", func(t *testing.T) {
+		never := &deferredConn{b: b, dial: func(context.Context) (net.Conn, error) {
+			t.Error("a closed deferred connection dialed")
+			return nil, errors.New("unreachable")
+		}}
+		if err := never.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := never.Read(buf); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Read after Close: %v, want net.ErrClosed", err)
+		}
+	})
+	t.Run("failed dial", func(t *testing.T) {
+		failing := &deferredConn{b: b, dial: func(context.Context) (net.Conn, error) { return nil, errors.New("connection refused") }}
+		if _, err := failing.Write(buf); err == nil || err.Error() != "connection refused" {
+			t.Errorf("Write with a failing dial: %v", err)
+		}
+	})
 }

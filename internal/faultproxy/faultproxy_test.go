@@ -53,61 +53,69 @@ func roundTrip(addr string, wait time.Duration) (string, error) {
 	return bufio.NewReader(c).ReadString('\n')
 }
 
+// TestModes: each mode and delay in turn, on one proxy and address, as
+// the tests use them.
 func TestModes(t *testing.T) {
 	p := faultproxy.New(t, echo(t))
-	if got, err := roundTrip(p.Addr(), time.Second); err != nil || got != "hello\n" {
-		t.Fatalf("pass: %q, %v", got, err)
+	setMode := func(t *testing.T, m faultproxy.Mode) {
+		t.Helper()
+		if err := p.SetMode(m); err != nil {
+			t.Fatal(err)
+		}
 	}
-
-	p.SetDialDelay(100 * time.Millisecond)
-	start := time.Now()
-	if _, err := roundTrip(p.Addr(), time.Second); err != nil || time.Since(start) < 100*time.Millisecond {
-		t.Errorf("dial delay: %v after %v, want an answer after ≥ 100ms", err, time.Since(start))
-	}
-	p.SetDialDelay(0)
-
-	p.SetLatency(80 * time.Millisecond)
-	start = time.Now()
-	if _, err := roundTrip(p.Addr(), time.Second); err != nil || time.Since(start) < 80*time.Millisecond {
-		t.Errorf("latency: %v after %v, want an answer after ≥ 80ms", err, time.Since(start))
-	}
-	p.SetLatency(0)
-
-	if err := p.SetMode(faultproxy.Hang); err != nil {
-		t.Fatal(err)
-	}
-	var ne net.Error
-	if _, err := roundTrip(p.Addr(), 200*time.Millisecond); !errors.As(err, &ne) || !ne.Timeout() {
-		t.Errorf("hang: %v, want a read timeout", err)
-	}
-
-	if err := p.SetMode(faultproxy.Reset); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := roundTrip(p.Addr(), time.Second); !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
-		t.Errorf("reset: %v, want a connection reset", err)
-	}
-
-	if err := p.SetMode(faultproxy.Refuse); err != nil {
-		t.Fatal(err)
-	}
-	before := p.Accepted()
-	if _, err := roundTrip(p.Addr(), time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("refuse: %v, want connection refused", err)
-	}
-	if p.Accepted() != before {
-		t.Error("a refused connection was counted as accepted")
-	}
-
-	if err := p.SetMode(faultproxy.Pass); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := roundTrip(p.Addr(), time.Second); err != nil || got != "hello\n" {
-		t.Fatalf("pass again on the same address: %q, %v", got, err)
-	}
-	if got := p.Accepted(); got != 6 {
-		t.Errorf("Accepted() = %d, want 6", got)
-	}
+	t.Run("pass", func(t *testing.T) {
+		if got, err := roundTrip(p.Addr(), time.Second); err != nil || got != "hello\n" {
+			t.Fatalf("pass: %q, %v", got, err)
+		}
+	})
+	t.Run("dial delay", func(t *testing.T) {
+		p.SetDialDelay(100 * time.Millisecond)
+		defer p.SetDialDelay(0)
+		start := time.Now()
+		if _, err := roundTrip(p.Addr(), time.Second); err != nil || time.Since(start) < 100*time.Millisecond {
+			t.Errorf("dial delay: %v after %v, want an answer after ≥ 100ms", err, time.Since(start))
+		}
+	})
+	t.Run("latency", func(t *testing.T) {
+		p.SetLatency(80 * time.Millisecond)
+		defer p.SetLatency(0)
+		start := time.Now()
+		if _, err := roundTrip(p.Addr(), time.Second); err != nil || time.Since(start) < 80*time.Millisecond {
+			t.Errorf("latency: %v after %v, want an answer after ≥ 80ms", err, time.Since(start))
+		}
+	})
+	t.Run("hang", func(t *testing.T) {
+		setMode(t, faultproxy.Hang)
+		var ne net.Error
+		if _, err := roundTrip(p.Addr(), 200*time.Millisecond); !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("hang: %v, want a read timeout", err)
+		}
+	})
+	t.Run("reset", func(t *testing.T) {
+		setMode(t, faultproxy.Reset)
+		if _, err := roundTrip(p.Addr(), time.Second); !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+			t.Errorf("reset: %v, want a connection reset", err)
+		}
+	})
+	t.Run("refuse", func(t *testing.T) {
+		setMode(t, faultproxy.Refuse)
+		before := p.Accepted()
+		if _, err := roundTrip(p.Addr(), time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("refuse: %v, want connection refused", err)
+		}
+		if p.Accepted() != before {
+			t.Error("a refused connection was counted as accepted")
+		}
+	})
+	t.Run("pass again on the same address", func(t *testing.T) {
+		setMode(t, faultproxy.Pass)
+		if got, err := roundTrip(p.Addr(), time.Second); err != nil || got != "hello\n" {
+			t.Fatalf("pass again on the same address: %q, %v", got, err)
+		}
+		if got := p.Accepted(); got != 6 {
+			t.Errorf("Accepted() = %d, want 6 (every connection but the refused one)", got)
+		}
+	})
 }
 
 func TestCutAll(t *testing.T) {
