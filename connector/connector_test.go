@@ -283,7 +283,8 @@ func TestRecoversAfterFailedFirstConnect(t *testing.T) {
 
 	t.Run("circuit tripped", func(t *testing.T) {
 		_, proxy := behindProxy(t)
-		c := newConnector(t, proxy.URL(), nil)
+		var moves <-chan breaker.State
+		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) { moves = watch(cfg) })
 		ctx := t.Context()
 		if err := proxy.SetMode(faultproxy.Refuse); err != nil {
 			t.Fatal(err)
@@ -309,10 +310,10 @@ func TestRecoversAfterFailedFirstConnect(t *testing.T) {
 			t.Fatalf("open circuit refused without RetryAfter: %v", err)
 		}
 		// The connector probes on its own at the end of the open period.
-		eventually(t, 10*time.Second, "the connector's probe closing the circuit", func() bool {
-			_, err := c.Client(ctx)
-			return err == nil
-		})
+		await(t, moves, breaker.Closed)
+		if _, err := c.Client(ctx); err != nil {
+			t.Fatalf("Client once the probe closed the circuit: %v", err)
+		}
 		if took, bound := time.Since(back), 400*time.Millisecond+500*time.Millisecond+time.Second; took > bound {
 			t.Errorf("recovery took %v, want within one open period plus one attempt (%v with slack)", took, bound)
 		}
@@ -392,7 +393,8 @@ func TestHungServer(t *testing.T) {
 // succeed again through the same connector.
 func TestRedisKilledAfterConnect(t *testing.T) {
 	srv, proxy := behindProxy(t)
-	c := newConnector(t, proxy.URL(), nil)
+	var moves <-chan breaker.State
+	c := newConnector(t, proxy.URL(), func(cfg *connector.Config) { moves = watch(cfg) })
 	ctx := t.Context()
 	rdb, err := c.Client(ctx)
 	if err != nil {
@@ -431,11 +433,12 @@ func TestRedisKilledAfterConnect(t *testing.T) {
 	}
 
 	srv.Restart()
-	var rdb2 redis.UniversalClient
-	eventually(t, 10*time.Second, "the probe closing the circuit", func() bool {
-		rdb2, err = c.Client(ctx)
-		return err == nil
-	})
+	// The connector probes on its own: nobody calls it.
+	await(t, moves, breaker.Closed)
+	rdb2, err := c.Client(ctx)
+	if err != nil {
+		t.Fatalf("Client once the probe closed the circuit: %v", err)
+	}
 	if err := rdb2.Incr(ctx, "n").Err(); err != nil {
 		t.Fatalf("INCR after recovery: %v", err)
 	}

@@ -175,7 +175,14 @@ func TestHealthyRedisNeverOpens(t *testing.T) {
 			}
 			scripts <- first
 		}()
-		time.Sleep(100 * time.Millisecond) // a script is running
+		// Wait until a script runs: Redis then answers nobody.
+		plain := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+		defer func() { _ = plain.Close() }()
+		eventually(t, 10*time.Second, "a script running", func() bool {
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+			defer cancel()
+			return plain.Ping(ctx).Err() != nil
+		})
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
 		_ = rdb.Get(ctx, "k").Err()
@@ -269,7 +276,8 @@ func TestHangDetected(t *testing.T) {
 	const slack = 1500 * time.Millisecond
 	run := func(t *testing.T, concurrency int, request func(context.Context, redis.UniversalClient) error) {
 		srv := redistest.Start(t)
-		c := newConnector(t, srv.URL()+"?read_timeout=500ms&pool_size=50", nil)
+		var moves <-chan breaker.State
+		c := newConnector(t, srv.URL()+"?read_timeout=500ms&pool_size=50", func(cfg *connector.Config) { moves = watch(cfg) })
 		rdb, err := c.Client(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -283,11 +291,17 @@ func TestHangDetected(t *testing.T) {
 		var open atomic.Int64
 		var wg sync.WaitGroup
 		wg.Go(func() { // when the circuit opens, whatever the requests are doing
-			for open.Load() == 0 && time.Since(hung) < 4*rt+slack {
-				if c.Stats().Circuit != breaker.Closed {
-					open.CompareAndSwap(0, int64(time.Since(hung)))
+			timeout := time.After(4*rt + slack)
+			for {
+				select {
+				case to := <-moves:
+					if to == breaker.Open {
+						open.Store(int64(time.Since(hung)))
+						return
+					}
+				case <-timeout:
+					return
 				}
-				time.Sleep(time.Millisecond)
 			}
 		})
 		for range concurrency {
@@ -317,9 +331,10 @@ func TestHangDetected(t *testing.T) {
 		t.Logf("%d concurrent: circuit open %v after the hang, slowest request %v", concurrency,
 			detected.Round(time.Millisecond), time.Duration(slowest.Load()).Round(time.Millisecond))
 		srv.Resume()
-		eventually(t, 15*time.Second, "the circuit closing after SIGCONT", func() bool {
-			return request(t.Context(), rdb) == nil
-		})
+		await(t, moves, breaker.Closed) // the connector's own probe, no request needed
+		if err := request(t.Context(), rdb); err != nil {
+			t.Errorf("request once the circuit closed after SIGCONT: %v", err)
+		}
 	}
 	get := func(ctx context.Context, rdb redis.UniversalClient) error {
 		err := rdb.Get(ctx, "k").Err()
@@ -459,7 +474,8 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 
 	t.Run("PubSub resumes", func(t *testing.T) {
 		srv := redistest.Start(t)
-		c := newConnector(t, srv.URL(), nil)
+		var moves <-chan breaker.State
+		c := newConnector(t, srv.URL(), func(cfg *connector.Config) { moves = watch(cfg) })
 		rdb, err := c.Client(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -475,10 +491,7 @@ func TestOpeningKeepsHealthyWork(t *testing.T) {
 			_ = rdb.Get(t.Context(), "k").Err()
 		}
 		srv.Restart()
-		eventually(t, 15*time.Second, "the circuit closing after the restart", func() bool {
-			_, err := c.Client(t.Context())
-			return err == nil
-		})
+		await(t, moves, breaker.Closed)
 		plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
 		defer func() { _ = plain.Close() }()
 		deadline := time.After(15 * time.Second)

@@ -236,7 +236,11 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
 		t.Fatal(err)
 	}
-	c, p := instrumented(t, proxy.URL(), func(cfg *connector.Config) { cfg.Breaker.FailureThreshold = 2 })
+	var moves <-chan breaker.State
+	c, p := instrumented(t, proxy.URL(), func(cfg *connector.Config) {
+		cfg.Breaker.FailureThreshold = 2
+		moves = watch(cfg)
+	})
 	_, _ = c.Client(t.Context()) // the first attempt's failure
 	settle(t, c)
 	_, err := c.Client(t.Context())
@@ -260,10 +264,10 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 	if err := proxy.SetMode(faultproxy.Pass); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the probe closing the circuit", func() bool {
-		_, err := c.Client(t.Context())
-		return err == nil
-	})
+	await(t, moves, breaker.Closed) // the connector's own probe
+	if _, err := c.Client(t.Context()); err != nil {
+		t.Fatalf("Client once the probe closed the circuit: %v", err)
+	}
 	metricdatatest.AssertEqual(t, transitions(t, c, proxy.Addr(), [4]int64{1, 1, 1, 0}),
 		p.Metric(t, telemetry.MetricCircuitTransitions), metricdatatest.IgnoreTimestamp())
 	metricdatatest.AssertEqual(t, circuitState(t, c, proxy.Addr(), breaker.Closed),
