@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
@@ -25,6 +27,38 @@ import (
 	"github.com/ankitoon/redismw/redismwtest"
 	"github.com/ankitoon/redismw/telemetry"
 )
+
+// rejections is the whole rejections metric of the middlewares of the
+// connector named pool ("" for the global provider's, which names none):
+// one series per reason, each created at 0, with the counts given.
+func rejections(pool string, counts map[string]int64) metricdata.Metrics {
+	var dps []metricdata.DataPoint[int64]
+	for _, r := range []string{telemetry.ReasonCircuitOpen, telemetry.ReasonConnectFailed, telemetry.ReasonWaitBudget,
+		telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed} {
+		kv := []attribute.KeyValue{telemetry.AttrReason.String(r)}
+		if pool != "" {
+			kv = append(kv, semconv.DBClientConnectionPoolName(pool))
+		}
+		dps = append(dps, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(kv...), Value: counts[r]})
+	}
+	return metricdata.Metrics{
+		Name:        telemetry.MetricRejections,
+		Description: "Requests answered 503 by redismw (by the middleware, or by WriteUnavailable in a handler), or passed on without a client when failing open, by reason.",
+		Unit:        "{request}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: dps},
+	}
+}
+
+// assertRejections compares the rejections metric of the connector named
+// pool, whole, with counts.
+func assertRejections(t *testing.T, p *oteltest.Providers, pool string, counts map[string]int64) {
+	t.Helper()
+	var with []attribute.KeyValue
+	if pool != "" {
+		with = append(with, semconv.DBClientConnectionPoolName(pool))
+	}
+	oteltest.AssertMetric(t, rejections(pool, counts), p.Metric(t, telemetry.MetricRejections, with...))
+}
 
 // TestRejectionsMetric: every unavailable answer is counted by reason.
 func TestRejectionsMetric(t *testing.T) {
@@ -44,12 +78,9 @@ func TestRejectionsMetric(t *testing.T) {
 	_ = down.Close()
 	_ = get(t, h, "/")
 
-	m := p.Collect(t)
-	for reason, want := range map[string]float64{"circuit_open": 3, "wait_budget": 1, "connect_failed": 1, "closed": 1} {
-		if got, _ := oteltest.Value(m, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", reason)); got != want {
-			t.Errorf("rejections{%s} = %v, want %v", reason, got, want)
-		}
-	}
+	assertRejections(t, p, down.Name(), map[string]int64{telemetry.ReasonCircuitOpen: 3, telemetry.ReasonClosed: 1})
+	assertRejections(t, p, hung.Name(), map[string]int64{telemetry.ReasonWaitBudget: 1})
+	assertRejections(t, p, c.Name(), map[string]int64{telemetry.ReasonConnectFailed: 1})
 }
 
 // syncBuffer is a log destination safe for concurrent writes.
@@ -150,13 +181,8 @@ func TestEvery503Counted(t *testing.T) {
 		if !strings.Contains(shown, "redismw scope") {
 			t.Errorf("the request's context prints as %q; want it to name the redismw scope", shown)
 		}
-		m := p.Collect(t)
-		pool := attribute.String("db.client.connection.pool.name", c.Name())
-		for reason, want := range map[string]float64{"command_failed": 1, "circuit_open": 1, "closed": 1} {
-			if n, _ := oteltest.Value(m, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", reason), pool); n != want {
-				t.Errorf("rejections{%s} of the handler's middleware = %v, want %v", reason, n, want)
-			}
-		}
+		assertRejections(t, p, c.Name(), map[string]int64{
+			telemetry.ReasonCommandFailed: 1, telemetry.ReasonCircuitOpen: 1, telemetry.ReasonClosed: 1})
 	})
 
 	t.Run("error handler calling WriteUnavailable", func(t *testing.T) {
@@ -167,10 +193,8 @@ func TestEvery503Counted(t *testing.T) {
 		if rec := get(t, counted, "/"); rec.Code != http.StatusServiceUnavailable {
 			t.Fatalf("error handler's WriteUnavailable: %d", rec.Code)
 		}
-		pool := attribute.String("db.client.connection.pool.name", down.Name())
-		if n, _ := oteltest.Value(p.Collect(t), telemetry.MetricRejections, pool); n != 1 {
-			t.Errorf("rejections, every reason = %v, want 1 (counted once)", n)
-		}
+		// Counted once, by the middleware.
+		assertRejections(t, p, down.Name(), map[string]int64{telemetry.ReasonCircuitOpen: 1})
 	})
 
 	t.Run("fail-open request whose handler writes a 503", func(t *testing.T) {
@@ -187,10 +211,8 @@ func TestEvery503Counted(t *testing.T) {
 		if rec := get(t, failOpen, "/"); rec.Code != http.StatusServiceUnavailable {
 			t.Fatalf("fail-open handler's WriteUnavailable: %d", rec.Code)
 		}
-		pool := attribute.String("db.client.connection.pool.name", down.Name())
-		if n, _ := oteltest.Value(p.Collect(t), telemetry.MetricRejections, pool); n != 1 {
-			t.Errorf("rejections, every reason = %v, want 1 (one request)", n)
-		}
+		// One request, counted once.
+		assertRejections(t, p, down.Name(), map[string]int64{telemetry.ReasonCircuitOpen: 1})
 	})
 
 	t.Run("outside any middleware", func(t *testing.T) {
@@ -201,12 +223,8 @@ func TestEvery503Counted(t *testing.T) {
 		rec := httptest.NewRecorder()
 		redismw.WriteUnavailable(rec, httptest.NewRequest(http.MethodGet, "/", nil), errors.New("boom"))
 		redismw.WriteUnavailable(httptest.NewRecorder(), nil, connector.ErrClosed)
-		gm := global.Collect(t)
-		if n, _ := oteltest.Value(gm, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", "command_failed")); n != 1 {
-			t.Errorf("a handler's 503 outside any middleware: rejections{command_failed} = %v on the global provider, want 1", n)
-		}
-		if n, _ := oteltest.Value(gm, telemetry.MetricRejections, attribute.String("redismw.rejection.reason", "closed")); n != 1 {
-			t.Errorf("a 503 without a request: rejections{closed} = %v on the global provider, want 1", n)
-		}
+		// A handler's 503 outside any middleware, and one without a
+		// request.
+		assertRejections(t, global, "", map[string]int64{telemetry.ReasonCommandFailed: 1, telemetry.ReasonClosed: 1})
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -117,6 +116,44 @@ func circuitState(t *testing.T, c *connector.Connector, addr string, now breaker
 	}
 }
 
+// attempts is the whole attempts metric of c, a connector to addr: the
+// series created at 0 (success, failure and closed, without error.type)
+// with the counts of counts[outcome], and a failure series per error.type
+// with the counts of failed[error.type].
+func attempts(t *testing.T, c *connector.Connector, addr string, counts map[string]int64, failed map[string]int64) metricdata.Metrics {
+	t.Helper()
+	var dps []metricdata.DataPoint[int64]
+	for _, o := range []string{telemetry.OutcomeSuccess, telemetry.OutcomeFailure, telemetry.OutcomeClosed} {
+		dps = append(dps, metricdata.DataPoint[int64]{Attributes: series(t, c, addr, telemetry.AttrOutcome.String(o)), Value: counts[o]})
+	}
+	for et, n := range failed {
+		dps = append(dps, metricdata.DataPoint[int64]{Value: n,
+			Attributes: series(t, c, addr, telemetry.AttrOutcome.String(telemetry.OutcomeFailure), semconv.ErrorTypeKey.String(et))})
+	}
+	return metricdata.Metrics{
+		Name:        telemetry.MetricConnectAttempts,
+		Description: "Connect attempts (dial, handshake, PING), by outcome.",
+		Unit:        "{attempt}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: dps},
+	}
+}
+
+// failures is the whole circuit-failures metric of c, a connector to
+// addr: a series per error.type created at 0, with the counts given.
+func failures(t *testing.T, c *connector.Connector, addr string, counts map[string]int64) metricdata.Metrics {
+	t.Helper()
+	var dps []metricdata.DataPoint[int64]
+	for _, et := range []string{"timeout", "connection_refused", "connection_reset", "connection_closed", "_OTHER"} {
+		dps = append(dps, metricdata.DataPoint[int64]{Attributes: series(t, c, addr, semconv.ErrorTypeKey.String(et)), Value: counts[et]})
+	}
+	return metricdata.Metrics{
+		Name:        telemetry.MetricCircuitFailures,
+		Description: "Failures the circuit counted (commands, connect attempts, the connector's checks), by error.type.",
+		Unit:        "{failure}",
+		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: dps},
+	}
+}
+
 // TestTelemetryHerd: a herd of requests makes one redis.connect span, a
 // child of the request that started it; every request that waited has an
 // event saying so, and the others a link to the connect span.
@@ -183,9 +220,8 @@ func TestTelemetryHerd(t *testing.T) {
 	if n, _ := oteltest.Value(m, telemetry.MetricConnectDuration, attribute.String("redismw.outcome", "success")); n != 1 {
 		t.Errorf("connect duration histogram has %v successful connects, want 1", n)
 	}
-	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, attribute.String("redismw.outcome", "success"), attribute.String("db.system.name", "redis")); n != 1 {
-		t.Errorf("attempts{success} = %v, want 1", n)
-	}
+	oteltest.AssertMetric(t, attempts(t, c, proxy.Addr(), map[string]int64{telemetry.OutcomeSuccess: 1}, nil),
+		p.Metric(t, telemetry.MetricConnectAttempts))
 	if n, ok := oteltest.Value(m, telemetry.MetricConnectWaiting); !ok || n != 0 {
 		t.Errorf("waiting = %v (recorded %v), want back to 0", n, ok)
 	}
@@ -220,9 +256,8 @@ func TestTelemetryFailedConnect(t *testing.T) {
 	want.Status = sdktrace.Status{Code: codes.Error, Description: "connect failed after 3 attempt(s): " + c.Stats().LastError}
 	oteltest.AssertSpan(t, want, cs[0])
 	m := p.Collect(t)
-	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, attribute.String("redismw.outcome", "failure")); n != 3 {
-		t.Errorf("attempts{failure} = %v, want 3", n)
-	}
+	oteltest.AssertMetric(t, attempts(t, c, proxy.Addr(), nil, map[string]int64{"connection_refused": 3}),
+		p.Metric(t, telemetry.MetricConnectAttempts))
 	if n, _ := oteltest.Value(m, telemetry.MetricConnectDuration, attribute.String("redismw.outcome", "failure")); n != 1 {
 		t.Errorf("duration{failure} count = %v, want 1", n)
 	}
@@ -258,8 +293,8 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 	}, refused)
 	want.Status = sdktrace.Status{Code: codes.Error, Description: "connect failed after 2 attempt(s): " + c.Stats().LastError}
 	oteltest.AssertSpan(t, want, p.Ended(telemetry.SpanConnect)[0])
-	metricdatatest.AssertEqual(t, circuitState(t, c, proxy.Addr(), breaker.Open),
-		p.Metric(t, telemetry.MetricCircuitState), metricdatatest.IgnoreTimestamp())
+	oteltest.AssertMetric(t, circuitState(t, c, proxy.Addr(), breaker.Open),
+		p.Metric(t, telemetry.MetricCircuitState))
 
 	if err := proxy.SetMode(faultproxy.Pass); err != nil {
 		t.Fatal(err)
@@ -268,10 +303,10 @@ func TestTelemetryTripAndRecovery(t *testing.T) {
 	if _, err := c.Client(t.Context()); err != nil {
 		t.Fatalf("Client once the probe closed the circuit: %v", err)
 	}
-	metricdatatest.AssertEqual(t, transitions(t, c, proxy.Addr(), [4]int64{1, 1, 1, 0}),
-		p.Metric(t, telemetry.MetricCircuitTransitions), metricdatatest.IgnoreTimestamp())
-	metricdatatest.AssertEqual(t, circuitState(t, c, proxy.Addr(), breaker.Closed),
-		p.Metric(t, telemetry.MetricCircuitState), metricdatatest.IgnoreTimestamp())
+	oteltest.AssertMetric(t, transitions(t, c, proxy.Addr(), [4]int64{1, 1, 1, 0}),
+		p.Metric(t, telemetry.MetricCircuitTransitions))
+	oteltest.AssertMetric(t, circuitState(t, c, proxy.Addr(), breaker.Closed),
+		p.Metric(t, telemetry.MetricCircuitState))
 }
 
 // TestTelemetryPool: the pool metrics under the semantic-convention names.
@@ -327,20 +362,11 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 	}
 	pool := func(c *connector.Connector) attribute.KeyValue { return semconv.DBClientConnectionPoolName(c.Name()) }
 
-	m := p.Collect(t)
+	// Before any event, every counter series is there, at 0.
 	for _, c := range []*connector.Connector{a, b} {
-		for _, want := range []struct {
-			name  string
-			attrs []attribute.KeyValue
-		}{
-			{telemetry.MetricCircuitTransitions, []attribute.KeyValue{attribute.String("redismw.circuit.from", "closed"), attribute.String("redismw.circuit.to", "open")}},
-			{telemetry.MetricCircuitFailures, []attribute.KeyValue{attribute.String("error.type", "connection_refused")}},
-			{telemetry.MetricConnectAttempts, []attribute.KeyValue{attribute.String("redismw.outcome", "failure")}},
-		} {
-			if n, ok := oteltest.Value(m, want.name, append(want.attrs, pool(c))...); !ok || n != 0 {
-				t.Errorf("before any event, %s%v of %s = %v (present %v); want a series at 0", want.name, want.attrs, c.Name(), n, ok)
-			}
-		}
+		oteltest.AssertMetric(t, transitions(t, c, proxy.Addr(), [4]int64{}), p.Metric(t, telemetry.MetricCircuitTransitions, pool(c)))
+		oteltest.AssertMetric(t, failures(t, c, proxy.Addr(), nil), p.Metric(t, telemetry.MetricCircuitFailures, pool(c)))
+		oteltest.AssertMetric(t, attempts(t, c, proxy.Addr(), nil, nil), p.Metric(t, telemetry.MetricConnectAttempts, pool(c)))
 	}
 
 	// a's Redis refuses: its connects fail and the circuit opens; b is
@@ -355,23 +381,21 @@ func TestTelemetryADashboardCanTrust(t *testing.T) {
 	if a.Stats().Circuit != breaker.Open {
 		t.Fatalf("a's circuit %v after 2 refused connects, want open", a.Stats().Circuit)
 	}
-	m = p.Collect(t)
-	if n, _ := oteltest.Value(m, telemetry.MetricCircuitFailures, attribute.String("error.type", "connection_refused"), pool(a)); n != 2 {
-		t.Errorf("a's failures{connection_refused} = %v, want 2", n)
-	}
-	// a's transitions and state, exactly: every series, with its whole
+	// The failures that opened a's circuit, by error.type; a's transitions
+	// and state, exactly: every series, with its whole
 	// attribute set; b's state, untouched by a's.
-	metricdatatest.AssertEqual(t, transitions(t, a, proxy.Addr(), [4]int64{1, 0, 0, 0}),
-		p.Metric(t, telemetry.MetricCircuitTransitions, pool(a)), metricdatatest.IgnoreTimestamp())
-	metricdatatest.AssertEqual(t, circuitState(t, a, proxy.Addr(), breaker.Open),
-		p.Metric(t, telemetry.MetricCircuitState, pool(a)), metricdatatest.IgnoreTimestamp())
-	metricdatatest.AssertEqual(t, circuitState(t, b, proxy.Addr(), breaker.Closed),
-		p.Metric(t, telemetry.MetricCircuitState, pool(b)), metricdatatest.IgnoreTimestamp())
-	if n, _ := oteltest.Value(m, telemetry.MetricConnectAttempts, attribute.String("redismw.outcome", "failure"), attribute.String("error.type", "connection_refused"), pool(a)); n != 2 {
-		t.Errorf("a's attempts{failure, connection_refused} = %v, want 2", n)
-	}
-	metricdatatest.AssertEqual(t, transitions(t, b, proxy.Addr(), [4]int64{}),
-		p.Metric(t, telemetry.MetricCircuitTransitions, pool(b)), metricdatatest.IgnoreTimestamp())
+	oteltest.AssertMetric(t, failures(t, a, proxy.Addr(), map[string]int64{"connection_refused": 2}),
+		p.Metric(t, telemetry.MetricCircuitFailures, pool(a)))
+	oteltest.AssertMetric(t, transitions(t, a, proxy.Addr(), [4]int64{1, 0, 0, 0}),
+		p.Metric(t, telemetry.MetricCircuitTransitions, pool(a)))
+	oteltest.AssertMetric(t, circuitState(t, a, proxy.Addr(), breaker.Open),
+		p.Metric(t, telemetry.MetricCircuitState, pool(a)))
+	oteltest.AssertMetric(t, circuitState(t, b, proxy.Addr(), breaker.Closed),
+		p.Metric(t, telemetry.MetricCircuitState, pool(b)))
+	oteltest.AssertMetric(t, attempts(t, a, proxy.Addr(), nil, map[string]int64{"connection_refused": 2}),
+		p.Metric(t, telemetry.MetricConnectAttempts, pool(a)))
+	oteltest.AssertMetric(t, transitions(t, b, proxy.Addr(), [4]int64{}),
+		p.Metric(t, telemetry.MetricCircuitTransitions, pool(b)))
 }
 
 // TestNamesAreUnique: connectors to one deployment get distinct names

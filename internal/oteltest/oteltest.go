@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -215,6 +216,15 @@ func (p *Providers) Metric(t testing.TB, name string, with ...attribute.KeyValue
 // only returns the points of dps whose attributes hold every one of with.
 func only[N int64 | float64](dps []metricdata.DataPoint[N], with []attribute.KeyValue) []metricdata.DataPoint[N] {
 	return slices.DeleteFunc(slices.Clone(dps), func(dp metricdata.DataPoint[N]) bool { return !has(dp.Attributes, with) })
+}
+
+// AssertMetric fails t unless got, a metric as [Providers.Metric] returns
+// it, is want: name, description, unit, kind and every data point, with
+// its whole attribute set and value. Times and exemplars (the spans that
+// were sampled when a value was recorded) are not compared.
+func AssertMetric(t testing.TB, want, got metricdata.Metrics) {
+	t.Helper()
+	metricdatatest.AssertEqual(t, want, got, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
 
 // has reports whether set holds every one of kvs.
