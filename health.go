@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/errkind"
 )
 
 // healthReport is the JSON body of [HealthHandler].
@@ -160,9 +160,8 @@ func (h *health) probe(ctx context.Context) probeResult {
 	rdb, err := h.c.Client(ctx)
 	if err == nil {
 		start := time.Now()
-		if err = rdb.Ping(ctx).Err(); breaker.Classify(err) == breaker.Success {
-			// Redis answered: an ACL user without +ping gets NOPERM.
-			err = nil
+		if err = rdb.Ping(ctx).Err(); errkind.PingAnswered(err) {
+			err = nil // an ACL user without +ping gets NOPERM: Redis answered
 		}
 		res.latency, res.pinged = time.Since(start), err == nil
 	}

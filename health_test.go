@@ -111,6 +111,21 @@ func TestHealthCachesProbes(t *testing.T) {
 	t.Logf("1000 concurrent probes: %d PING(s) at the server", pings)
 }
 
+// TestHealthErrorReply: a PING answered with an error reply other than
+// NOPERM for PING itself (a proxy in front of Redis refusing it, say) is
+// not "up", whatever the circuit says.
+func TestHealthErrorReply(t *testing.T) {
+	c, mr := redismwtest.NewConnector(t)
+	if _, err := c.Client(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mr.SetError("ERR unknown command 'ping'")
+	rec := get(t, redismw.HealthHandler(c), "/healthz")
+	if r := decode(t, rec); rec.Code != 503 || r.Status != "down" || r.Circuit != "closed" {
+		t.Errorf("%d %+v; want 503, down, the circuit closed (an error reply is no failure of Redis)", rec.Code, r)
+	}
+}
+
 // TestHealthAfterClose: a closed connector is down for good: 503 without
 // Retry-After, as WriteUnavailable answers.
 func TestHealthAfterClose(t *testing.T) {

@@ -4,13 +4,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/internal/circuit"
+	"github.com/ankitoon/redismw/internal/errkind"
 )
 
 // A check confirms a suspicion. A command that timed out, or found its
@@ -116,7 +116,7 @@ func (c *Connector) check(timeout time.Duration) {
 	switch {
 	case c.ctx.Err() != nil:
 		return
-	case answered(err):
+	case errkind.PingAnswered(err):
 		c.checksRun.Add(1)
 		return
 	}
@@ -144,7 +144,7 @@ func (e *checkError) Unwrap() error { return e.err }
 // [breaker.Classify]'s verdict, and what only the attempt knows of its own
 // PING:
 //
-//   - Success: Redis answered (answered: NOPERM for PING itself included)
+//   - Success: Redis answered (errkind.PingAnswered: NOPERM for PING itself included)
 //     before the attempt's deadline.
 //   - Ignored: Close cut the attempt short (closing), or the error is not
 //     about Redis (a user's hook's, say).
@@ -161,13 +161,13 @@ func judge(err error, expired, closing bool, plain *plainCheck) (breaker.Outcome
 	plainServer := plain.result(class == breaker.Suspect)
 	var record tls.RecordHeaderError
 	switch {
-	case answered(err) && !expired:
+	case errkind.PingAnswered(err) && !expired:
 		return breaker.Success, nil
 	case closing:
 		return breaker.Ignored, err
 	case errors.As(err, &record):
 		return breaker.Fatal, fmt.Errorf("%w (%w)", errPlainServer, err) // it answered, but not in TLS
-	case class == breaker.Fatal || redis.IsPermissionError(err) && !answered(err):
+	case class == breaker.Fatal || redis.IsPermissionError(err) && !errkind.PingAnswered(err):
 		return breaker.Fatal, err
 	case class == breaker.Ignored:
 		return breaker.Ignored, err
@@ -175,11 +175,4 @@ func judge(err error, expired, closing bool, plain *plainCheck) (breaker.Outcome
 		return breaker.Fatal, fmt.Errorf("%w (%w)", errPlainServer, err)
 	}
 	return breaker.Failure, err
-}
-
-// answered reports whether the reply to a readiness PING says that Redis
-// serves: no error, or NOPERM for PING itself (an ACL user without +ping
-// is authenticated and served; its own commands may not need PING).
-func answered(err error) bool {
-	return err == nil || redis.IsPermissionError(err) && strings.Contains(err.Error(), "'ping'")
 }

@@ -83,3 +83,14 @@ func ReplyWord(err error) string {
 	}
 	return ""
 }
+
+// PingAnswered reports whether err, the result of a PING (with the
+// handshake of the connection it may have needed), says that Redis serves:
+// no error, or NOPERM for PING itself (an ACL user without +ping is
+// authenticated and served). Any other error reply, one to the handshake
+// (AUTH, SELECT …) included, is not an answer to the PING. It is the one
+// definition of "Redis answered" for the connector's readiness PING, its
+// checks and the health handler's probe.
+func PingAnswered(err error) bool {
+	return err == nil || redis.IsPermissionError(err) && strings.Contains(err.Error(), "'ping'")
+}

@@ -70,3 +70,22 @@ func TestReplyWord(t *testing.T) {
 		}
 	}
 }
+
+func TestPingAnswered(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, true},
+		{reply("NOPERM User app has no permissions to run the 'ping' command"), true},
+		{reply("NOPERM User app has no permissions to run the 'select' command"), false},
+		{reply("ERR DB index is out of range"), false},
+		{reply("LOADING Redis is loading the dataset in memory"), false},
+		{context.DeadlineExceeded, false},
+		{io.EOF, false},
+	} {
+		if got := errkind.PingAnswered(tt.err); got != tt.want {
+			t.Errorf("PingAnswered(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
