@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/errkind"
 	"github.com/ankitoon/redismw/internal/instrument"
 	"github.com/ankitoon/redismw/telemetry"
 )
@@ -96,7 +97,7 @@ func ClientFor(ctx context.Context, c *connector.Connector) (redis.UniversalClie
 // ErrWaitBudget is the cause, inside a [connector.UnavailableError], of a
 // request that stopped waiting for a connect in progress because its wait
 // budget ran out ([WithWaitBudget]). The connect goes on for other requests.
-var ErrWaitBudget = instrument.NewError("redismw: wait budget for the connect in progress exhausted", telemetry.ReasonWaitBudget)
+var ErrWaitBudget = errkind.New("redismw: wait budget for the connect in progress exhausted", telemetry.ReasonWaitBudget)
 
 // Middleware returns a middleware that puts a ready Redis client from c
 // into each request's context ([FromContext]) before calling the handler.

@@ -43,26 +43,27 @@ import (
 //     ([ErrUnavailable]), and every other error, such as one returned by a
 //     user's hook: it says nothing about Redis.
 //
+// An error that wraps several (errors.Join: a Sentinel deployment joins
+// its sentinels' errors) is judged by the first that applies of: Success
+// for nil or redis.Nil; Ignored; Suspect for any timeout; Fatal; a reply;
+// a network failure.
+//
 // Classify never panics, whatever err is.
 func Classify(err error) Outcome {
-	if errors.Is(err, ErrUnavailable) {
-		return Ignored // this package's own refusal
-	}
 	kind := errkind.Of(err)
-	switch kind {
-	case errkind.None, errkind.NilReply:
+	switch {
+	case kind == errkind.None, kind == errkind.NilReply:
 		return Success
-	case errkind.Canceled, errkind.ClientGone:
-		return Ignored
-	case errkind.PoolTimeout:
+	case kind == errkind.Canceled, kind == errkind.ClientGone, errors.Is(err, ErrUnavailable):
+		return Ignored // the caller's, the client's or this package's own doing
+	case kind == errkind.PoolTimeout, kind == errkind.Timeout:
+		// A timeout proves nothing, even beside another error (a Sentinel
+		// deployment joins the errors of its sentinels).
 		return Suspect
-	}
-	if untrusted(err) || redis.IsAuthError(err) {
+	case untrusted(err), redis.IsAuthError(err):
 		return Fatal
 	}
 	switch kind {
-	case errkind.Timeout:
-		return Suspect
 	case errkind.Reply:
 		if serverCannotServe(err) {
 			return Failure

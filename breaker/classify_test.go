@@ -23,6 +23,16 @@ type reply string
 func (r reply) Error() string { return string(r) }
 func (reply) RedisError()     {}
 
+// timeoutDial is a dial's timeout as net returns it: it matches
+// context.DeadlineExceeded.
+func timeoutDial() error {
+	var d net.Dialer
+	ctx, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	_, err := d.DialContext(ctx, "tcp", "127.0.0.1:1")
+	return err
+}
+
 func TestClassify(t *testing.T) {
 	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
@@ -69,6 +79,18 @@ func TestClassify(t *testing.T) {
 		{"BUSY", reply("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT."), breaker.Failure},
 		{"max clients", reply("ERR max number of clients reached"), breaker.Failure},
 		{"NOREPLICAS", reply("NOREPLICAS Not enough good replicas to write."), breaker.Failure},
+		{"ECONNABORTED", &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNABORTED)}, breaker.Failure},
+		{"DNS failure", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "redis.invalid"}}, breaker.Failure},
+		// Several errors at once, as a Sentinel deployment joins its
+		// sentinels': a deadline proves nothing whatever comes with it, and
+		// the client's own closing or the caller's cancellation is nobody's
+		// failure.
+		{"timeout joined with WRONGPASS", errors.Join(timeoutDial(), reply("WRONGPASS invalid username-password pair")), breaker.Suspect},
+		{"deadline joined with an untrusted certificate", errors.Join(context.DeadlineExceeded, &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), breaker.Suspect},
+		{"deadline joined with client closed", errors.Join(context.DeadlineExceeded, redis.ErrClosed), breaker.Ignored},
+		{"pool timeout joined with client closed", errors.Join(redis.ErrPoolTimeout, redis.ErrClosed), breaker.Ignored},
+		{"canceled joined with WRONGPASS", errors.Join(context.Canceled, reply("WRONGPASS x")), breaker.Ignored},
+		{"redis.Nil joined with our refusal", errors.Join(redis.Nil, &breaker.UnavailableError{}), breaker.Success},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -523,10 +523,11 @@ func (c *Connector) attempt(cl *call) (_ *handle, o breaker.Outcome, err error) 
 	plain := c.dep.checkPlain(c.ctx, c.cfg.AttemptTimeout)
 	err = ping(ctx, fresh.client)
 	stop.Stop()
-	if err != nil && expired.Load() {
-		err = fmt.Errorf("%w (the attempt's %v passed)", context.DeadlineExceeded, c.cfg.AttemptTimeout)
+	var late time.Duration
+	if expired.Load() {
+		late = c.cfg.AttemptTimeout
 	}
-	outcome, err := judge(err, expired.Load(), c.ctx.Err() != nil, plain)
+	outcome, err := judge(err, late, c.isClosed(), plain)
 	report(outcome)
 	if outcome == breaker.Success {
 		return fresh, o, nil

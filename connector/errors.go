@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ankitoon/redismw/breaker"
-	"github.com/ankitoon/redismw/internal/instrument"
+	"github.com/ankitoon/redismw/internal/errkind"
 	"github.com/ankitoon/redismw/telemetry"
 )
 
@@ -22,7 +22,7 @@ var ErrUnavailable = breaker.ErrUnavailable
 type UnavailableError = breaker.UnavailableError
 
 // ErrClosed is returned by [Connector.Client] after [Connector.Close].
-var ErrClosed = instrument.NewError("redismw: connector closed", telemetry.OutcomeClosed)
+var ErrClosed = errkind.New("redismw: connector closed", telemetry.OutcomeClosed)
 
 // errReopened is the cause when a connect succeeded but the circuit had
 // opened again meanwhile, so its client was not published.
@@ -48,12 +48,16 @@ func newPanicError(value any, stack []byte, secrets []string) *panicError {
 
 func (p *panicError) Error() string { return p.text }
 
-// Outcome is the label of a panic (see instrument.Outcome).
-func (p *panicError) Outcome() string { return telemetry.OutcomePanic }
+// errPanic is in every panicError's chain: it labels it (see
+// instrument.Outcome).
+var errPanic = errkind.New("redismw: panic during connect", telemetry.OutcomePanic)
 
-func (p *panicError) Unwrap() error {
-	err, _ := p.value.(error)
-	return err
+// Unwrap returns errPanic, and the panic's value if it is an error.
+func (p *panicError) Unwrap() []error {
+	if err, ok := p.value.(error); ok {
+		return []error{errPanic, err}
+	}
+	return []error{errPanic}
 }
 
 // connectError is the failure of a whole connect: its attempts, and the
@@ -61,12 +65,12 @@ func (p *panicError) Unwrap() error {
 type connectError struct {
 	attempts int
 	err      error
-	fatal    bool // breaker.Fatal: a certificate, credentials or TLS problem, not retried
+	fatal    bool // breaker.Fatal: a certificate, credentials, permission or TLS problem, not retried
 }
 
 func (e *connectError) Error() string {
 	if e.fatal {
-		return fmt.Sprintf("connect failed, not retried (a certificate, credentials or TLS problem that retrying cannot fix): %v", e.err)
+		return fmt.Sprintf("connect failed, not retried (a certificate, credentials, permission or TLS problem that retrying cannot fix): %v", e.err)
 	}
 	return fmt.Sprintf("connect failed after %d attempt(s): %v", e.attempts, e.err)
 }

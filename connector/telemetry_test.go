@@ -460,6 +460,6 @@ func TestTelemetryStatusCode(t *testing.T) {
 		{Name: telemetry.EventTransition, Attributes: []attribute.KeyValue{telemetry.AttrFrom.String("closed"), telemetry.AttrTo.String("open")}},
 		{Name: telemetry.EventAttemptFailed, Attributes: []attribute.KeyValue{telemetry.AttrAttempt.Int(1), wrongpass, telemetry.AttrBackoff.Float64(0)}},
 	}, wrongpass, semconv.DBResponseStatusCode("WRONGPASS"))
-	want.Status = sdktrace.Status{Code: codes.Error, Description: "connect failed, not retried (a certificate, credentials or TLS problem that retrying cannot fix): WRONGPASS invalid username-password pair"}
+	want.Status = sdktrace.Status{Code: codes.Error, Description: "connect failed, not retried (a certificate, credentials, permission or TLS problem that retrying cannot fix): WRONGPASS invalid username-password pair"}
 	oteltest.AssertSpan(t, want, spans[0])
 }

@@ -100,23 +100,23 @@ const (
 	EventWaited        = "redismw.connect.waited"
 )
 
-// ErrorType returns a low-cardinality error.type for err: "timeout",
-// "canceled", "connection_refused", "connection_reset",
-// "connection_closed", "pool_timeout", "circuit_open", the outcome an
+// ErrorType returns a low-cardinality error.type for err: the outcome an
 // error of redismw names itself ("closed": the connector was closed;
-// "panic": user code panicked during the connect; "wait_budget"), the
-// first word of a Redis error reply (LOADING, WRONGPASS …), or "_OTHER".
-// It never includes the error's text.
+// "panic": user code panicked during the connect; "wait_budget": the
+// middleware's), "circuit_open", "canceled", "timeout", "pool_timeout"
+// (the pool had no free connection), the first word of a Redis error
+// reply (LOADING, WRONGPASS …), "connection_refused", "connection_reset",
+// "connection_closed", or "_OTHER". It never includes the error's text.
 func ErrorType(err error) string {
 	var unavailable *breaker.UnavailableError
-	var named interface{ Outcome() string }
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.As(err, &unavailable) && unavailable.CircuitOpen:
+	}
+	if label, ok := errkind.Label(err); ok {
+		return label
+	}
+	if errors.As(err, &unavailable) && unavailable.CircuitOpen {
 		return OutcomeCircuitOpen
-	case errors.As(err, &named):
-		return named.Outcome()
 	}
 	switch kind := errkind.Of(err); kind {
 	case errkind.Reply:

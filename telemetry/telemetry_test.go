@@ -2,11 +2,15 @@ package telemetry_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,6 +64,45 @@ func TestErrorType(t *testing.T) {
 	for _, tt := range tests {
 		if got := telemetry.ErrorType(tt.err); got != tt.want {
 			t.Errorf("ErrorType(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestErrorTypeAgreesWithClassify: over single errors and every pair of
+// them joined (as a Sentinel deployment joins its sentinels' errors), the
+// label never contradicts the circuit's verdict: a suspicion is a
+// timeout, a network failure is counted, a cancellation is not.
+func TestErrorTypeAgreesWithClassify(t *testing.T) {
+	corpus := []error{
+		context.DeadlineExceeded, context.Canceled,
+		&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded},
+		&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)},
+		&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)},
+		&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.ECONNABORTED)},
+		io.EOF, redis.ErrPoolTimeout, redis.ErrPoolExhausted, redis.ErrClosed, redis.Nil,
+		reply("LOADING Redis is loading the dataset in memory"), reply("WRONGTYPE x"), reply("WRONGPASS x"),
+		&breaker.UnavailableError{CircuitOpen: true}, errors.New("a hook's error"),
+		&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}},
+	}
+	errs := slices.Clone(corpus)
+	for _, a := range corpus {
+		for _, b := range corpus {
+			errs = append(errs, errors.Join(a, b))
+		}
+	}
+	for _, err := range errs {
+		o, et := breaker.Classify(err), telemetry.ErrorType(err)
+		switch {
+		case o == breaker.Suspect && et != "timeout" && et != "pool_timeout":
+			t.Errorf("%q: a suspicion labelled %s", err, et)
+		case (et == "timeout" || et == "pool_timeout") && o != breaker.Suspect:
+			t.Errorf("%q: labelled %s but judged %v", err, et, o)
+		case o == breaker.Failure && (et == "timeout" || et == "pool_timeout" || et == "canceled"):
+			t.Errorf("%q: a counted failure labelled %s", err, et)
+		case strings.HasPrefix(et, "connection_") && o != breaker.Failure && o != breaker.Fatal:
+			t.Errorf("%q: labelled %s but judged %v", err, et, o)
+		case et == "canceled" && o != breaker.Ignored:
+			t.Errorf("%q: a cancellation judged %v", err, o)
 		}
 	}
 }

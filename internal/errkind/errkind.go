@@ -1,8 +1,10 @@
-// Package errkind says what an error is: the one place that looks inside
-// the errors of go-redis, the network and contexts (as go-redis keeps
-// isBadConn and its Is*Error functions in one error.go). What each kind
-// means for the health of Redis is breaker.Classify's; telemetry.ErrorType
-// uses the kinds' names as error.type.
+// Package errkind sorts errors by kind: the one place that tells a
+// timeout from a refused connection, a Redis reply or a pool timeout (as
+// go-redis keeps isBadConn and its Is*Error functions in one error.go),
+// that says whether a PING was answered, and that carries the labels of
+// redismw's own errors. What each kind means for the health of Redis is
+// breaker.Classify's (which adds the certificate and credential checks);
+// telemetry.ErrorType uses the kinds' names as error.type.
 package errkind
 
 import (
@@ -20,14 +22,16 @@ import (
 // telemetry.ErrorType uses it.
 type Kind string
 
-// The kinds, in the order [Of] tests them.
+// The kinds, in the order [Of] tests them (an error that wraps several,
+// errors.Join's, is of the first), but for Timeout: a context deadline is
+// tested before PoolTimeout, a network timeout after Reply.
 const (
 	None        Kind = ""                   // nil
 	NilReply    Kind = "nil"                // redis.Nil: the key does not exist
 	Canceled    Kind = "canceled"           // the caller's context.Canceled
-	Timeout     Kind = "timeout"            // a deadline, the caller's or the connection's
-	PoolTimeout Kind = "pool_timeout"       // the pool had no free connection in time
 	ClientGone  Kind = "client_closed"      // redis.ErrClosed: the client was closed locally
+	Timeout     Kind = "timeout"            // a deadline, the caller's or the connection's
+	PoolTimeout Kind = "pool_timeout"       // the pool had no free connection in time, or none at all
 	Reply       Kind = "reply"              // an error reply of Redis; see [ReplyWord]
 	Refused     Kind = "connection_refused" // nothing listens
 	Reset       Kind = "connection_reset"   // reset, aborted or a broken pipe
@@ -47,12 +51,12 @@ func Of(err error) Kind {
 		return NilReply
 	case errors.Is(err, context.Canceled):
 		return Canceled
+	case errors.Is(err, redis.ErrClosed):
+		return ClientGone
 	case errors.Is(err, context.DeadlineExceeded):
 		return Timeout
 	case errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted):
 		return PoolTimeout
-	case errors.Is(err, redis.ErrClosed):
-		return ClientGone
 	case errors.As(err, &reply):
 		return Reply
 	case errors.As(err, &netErr) && netErr.Timeout():
@@ -93,4 +97,24 @@ func ReplyWord(err error) string {
 // checks and the health handler's probe.
 func PingAnswered(err error) bool {
 	return err == nil || redis.IsPermissionError(err) && strings.Contains(err.Error(), "'ping'")
+}
+
+// New returns a sentinel error with text that names its own outcome,
+// label (see [Label]): redismw's ErrClosed, ErrWaitBudget, a connect's
+// panic. Only this package makes such errors: an error of user code can
+// never choose a label.
+func New(text, label string) error { return &labeled{text, label} }
+
+type labeled struct{ text, label string }
+
+func (e *labeled) Error() string { return e.text }
+
+// Label returns the label of the first error in err's chain made by
+// [New], and whether there is one.
+func Label(err error) (string, bool) {
+	var l *labeled
+	if errors.As(err, &l) {
+		return l.label, true
+	}
+	return "", false
 }

@@ -24,8 +24,8 @@ func Or[T comparable](v, def T) T {
 	return v
 }
 
-// Apply applies opts in order to cfg, which holds the defaults, skipping
-// nil options, and returns it.
+// Apply applies opts in order to cfg, skipping nil options, and returns
+// it; the caller then resolves the zero values ([Or], [Value]).
 func Apply[C, O any](cfg C, opts []O, apply func(O, *C)) C {
 	for _, o := range opts {
 		if any(o) != nil {
