@@ -52,10 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "localhost:8080", "address to listen on")
 	failOpen := fs.Bool("fail-open", false, "serve /visits without Redis (degraded) instead of answering 503")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil // -h: the usage is printed; asking for it is no failure
-		}
+	if ok, err := demo.ParseFlags(fs, args); !ok {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))

@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -160,4 +161,16 @@ func TestJaegerEndToEnd(t *testing.T) {
 		t.Logf("failed probe: %s", summary(failedConnect))
 	}
 	t.Logf("command spans: %v", commands)
+}
+
+// TestHelp: -h prints the usage and is no failure (the program exits 0),
+// as Go programs do.
+func TestHelp(t *testing.T) {
+	var usage strings.Builder
+	if err := run(t.Context(), []string{"-h"}, io.Discard, &usage); err != nil {
+		t.Errorf("jaeger -h: %v", err)
+	}
+	if !strings.Contains(usage.String(), "-addr") {
+		t.Errorf("jaeger -h printed %q, want the usage", usage.String())
+	}
 }

@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("jaeger", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "localhost:8080", "address to listen on")
-	if err := fs.Parse(args); err != nil {
+	if ok, err := demo.ParseFlags(fs, args); !ok {
 		return err
 	}
 

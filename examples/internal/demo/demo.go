@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -95,4 +96,17 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, stdout io.Write
 		return err
 	}
 	return nil
+}
+
+// ParseFlags parses args into fs and reports whether the program goes on:
+// not after -h (the usage is printed; asking for it is no failure, err is
+// nil), nor after a bad flag (err).
+func ParseFlags(fs *flag.FlagSet, args []string) (bool, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
