@@ -398,11 +398,11 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 		}
 		switch {
 		case err == nil:
-			c.tel.Attempt(ctx, telemetry.OutcomeSuccess, nil)
+			c.tel.Attempt(ctx, nil)
 			client, err := c.adopt(h)
 			return client, attempt + 1, err
-		case c.ctx.Err() != nil:
-			c.tel.Attempt(ctx, telemetry.OutcomeClosed, nil)
+		case c.isClosed():
+			c.tel.Attempt(ctx, ErrClosed)
 			return nil, attempt + 1, ErrClosed
 		case errors.Is(err, ErrUnavailable):
 			// The circuit is open: no more attempts until its probe.
@@ -411,7 +411,7 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 			}
 			return nil, attempt, c.failure(failed, last, false)
 		}
-		c.tel.Attempt(ctx, telemetry.OutcomeFailure, err)
+		c.tel.Attempt(ctx, err)
 		failed++
 		last = redactErr(err, c.dep.secrets...)
 		c.setLastErr(last)

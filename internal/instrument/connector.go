@@ -220,9 +220,14 @@ func (t *Connector) AttemptFailed(ctx context.Context, attempt int, err error, b
 	))
 }
 
-// Attempt counts one attempt with its outcome, and error.type when it
-// failed (err, nil on success).
-func (t *Connector) Attempt(ctx context.Context, outcome string, err error) {
+// Attempt counts one attempt by its outcome ([Outcome] of err: nil for
+// success, ErrClosed when Close cut it short, its error when it failed),
+// with error.type when it failed.
+func (t *Connector) Attempt(ctx context.Context, err error) {
+	outcome := Outcome(err)
+	if outcome != telemetry.OutcomeFailure {
+		err = nil // closed is no failure: the series created at 0 has no error.type
+	}
 	t.attempts.Add(ctx, 1, t.with(outcomeAttrs(outcome, err)...))
 }
 
