@@ -26,8 +26,9 @@ type healthReport struct {
 
 // HealthHandler returns a readiness handler for c: GET and HEAD answer 200
 // with {"status":"up",…} when Redis answers a PING, and 503 with
-// {"status":"down",…} otherwise, with the Retry-After of [WriteUnavailable]
-// (the open period's rest, 1 when unknown, none after Close). The body also gives the connector's state ("ready",
+// {"status":"down",…} otherwise, with the Retry-After of
+// [WriteUnavailable] (the open period's rest, 1 when unknown, none after
+// Close). The body also gives the connector's state ("ready",
 // "connecting", "circuit_open", "closed" or "idle"), the circuit's, the
 // probe's PING latency in milliseconds and when it ran. Internal error text
 // is left out unless [WithErrorDetail] is given. Responses carry
@@ -60,12 +61,10 @@ type health struct {
 	probing chan struct{} // closed when the probe under way ends; nil if none
 }
 
-// probeResult is one probe's outcome.
+// probeResult is one probe's outcome: Redis is up when err is nil.
 type probeResult struct {
 	at      time.Time
-	ok      bool
-	latency time.Duration // PING round trip; valid when pinged
-	pinged  bool
+	latency time.Duration // PING round trip; valid when err is nil
 	err     error
 }
 
@@ -90,18 +89,17 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Circuit:   st.Circuit.String(),
 		CheckedAt: res.at.UTC().Format(time.RFC3339Nano),
 	}
-	if res.pinged {
+	code := http.StatusOK
+	if res.err == nil {
 		ms := float64(res.latency.Microseconds()) / 1000
 		rep.LatencyMS = &ms
-	}
-	code := http.StatusOK
-	if !res.ok {
+	} else {
 		code = http.StatusServiceUnavailable
 		rep.Status = "down"
 		if rep.RetryIn = retryAfter(res.err); rep.RetryIn > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(rep.RetryIn))
 		}
-		if h.cfg.showError && res.err != nil {
+		if h.cfg.showError {
 			rep.Error = res.err.Error()
 		}
 	}
@@ -158,13 +156,14 @@ func (h *health) probe(ctx context.Context) probeResult {
 	defer cancel()
 	res := probeResult{at: time.Now()}
 	rdb, err := h.c.Client(ctx)
-	if err == nil {
-		start := time.Now()
-		if err = rdb.Ping(ctx).Err(); errkind.PingAnswered(err) {
-			err = nil // an ACL user without +ping gets NOPERM: Redis answered
-		}
-		res.latency, res.pinged = time.Since(start), err == nil
+	if err != nil {
+		res.err = err
+		return res
 	}
-	res.ok, res.err = err == nil, err
+	start := time.Now()
+	if err := rdb.Ping(ctx).Err(); !errkind.PingAnswered(err) {
+		res.err = err // NOPERM for PING itself is an answer: an ACL user without +ping
+	}
+	res.latency = time.Since(start)
 	return res
 }

@@ -1,9 +1,13 @@
 package redismw
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/ankitoon/redismw/connector"
 )
 
 // TestOptionsZeroMeansDefault: the options' one rule: a zero argument
@@ -30,15 +34,23 @@ func TestOptionsZeroMeansDefault(t *testing.T) {
 	}
 }
 
-// TestRetryAfterSeconds: Retry-After is whole seconds, rounded up; 0 when
-// unknown.
-func TestRetryAfterSeconds(t *testing.T) {
+// TestRetryAfter: Retry-After is whole seconds, rounded up, at least 1;
+// 1 when unknown; none (0) after Close.
+func TestRetryAfter(t *testing.T) {
 	for _, tt := range []struct {
-		d    time.Duration
+		err  error
 		secs int
-	}{{0, 0}, {-time.Second, 0}, {time.Millisecond, 1}, {time.Second, 1}, {2100 * time.Millisecond, 3}} {
-		if got := retryAfterSeconds(tt.d); got != tt.secs {
-			t.Errorf("retryAfterSeconds(%v) = %d, want %d", tt.d, got, tt.secs)
+	}{
+		{&connector.UnavailableError{RetryAfter: 2100 * time.Millisecond}, 3},
+		{&connector.UnavailableError{RetryAfter: time.Second}, 1},
+		{&connector.UnavailableError{RetryAfter: time.Millisecond}, 1},
+		{&connector.UnavailableError{}, 1},
+		{fmt.Errorf("get: %w", &connector.UnavailableError{RetryAfter: 5 * time.Second}), 5},
+		{errors.New("i/o timeout"), 1},
+		{connector.ErrClosed, 0},
+	} {
+		if got := retryAfter(tt.err); got != tt.secs {
+			t.Errorf("retryAfter(%v) = %d, want %d", tt.err, got, tt.secs)
 		}
 	}
 }

@@ -37,7 +37,17 @@ var problemBody = []byte(`{"type":"about:blank","title":"Service Unavailable","s
 // Behind several middlewares it is counted under the innermost one's
 // connector.
 func WriteUnavailable(w http.ResponseWriter, r *http.Request, err error) {
-	writeUnavailable(w, err)
+	h := w.Header()
+	if secs := retryAfter(err); secs > 0 {
+		h.Set("Retry-After", strconv.Itoa(secs))
+	}
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(problemBody)))
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(problemBody)
+
 	var s *scope
 	if r != nil {
 		s, _ = r.Context().Value(scopeKey).(*scope)
@@ -59,20 +69,6 @@ func WriteUnavailable(w http.ResponseWriter, r *http.Request, err error) {
 // with the global meter provider.
 var globalTelemetry = sync.OnceValue(func() *instrument.Middleware { return instrument.NewMiddleware(nil, "") })
 
-// writeUnavailable writes the 503 of [WriteUnavailable], counting nothing.
-func writeUnavailable(w http.ResponseWriter, err error) {
-	h := w.Header()
-	if secs := retryAfter(err); secs > 0 {
-		h.Set("Retry-After", strconv.Itoa(secs))
-	}
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(problemBody)))
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write(problemBody)
-}
-
 // retryAfter is the Retry-After, in whole seconds, of every answer that
 // Redis is unavailable because of err (WriteUnavailable's, the health
 // handler's): for an [*connector.UnavailableError] its RetryAfter rounded
@@ -82,18 +78,9 @@ func retryAfter(err error) int {
 	var ue *connector.UnavailableError
 	switch {
 	case errors.As(err, &ue):
-		return max(retryAfterSeconds(ue.RetryAfter), 1)
+		return max(int((ue.RetryAfter+time.Second-1)/time.Second), 1) // rounded up
 	case errors.Is(err, connector.ErrClosed):
 		return 0
 	}
 	return 1
-}
-
-// retryAfterSeconds is d in whole seconds, rounded up, for a Retry-After
-// header: at least 1 when d is known (positive), 0 when not.
-func retryAfterSeconds(d time.Duration) int {
-	if d <= 0 {
-		return 0
-	}
-	return int((d + time.Second - 1) / time.Second)
 }

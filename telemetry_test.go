@@ -41,12 +41,9 @@ func rejections(pool string, counts map[string]int64) metricdata.Metrics {
 		}
 		dps = append(dps, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(kv...), Value: counts[r]})
 	}
-	return metricdata.Metrics{
-		Name:        telemetry.MetricRejections,
-		Description: "Requests answered 503 by redismw (by the middleware, or by WriteUnavailable in a handler), or passed on without a client when failing open, by reason.",
-		Unit:        "{request}",
-		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: dps},
-	}
+	return oteltest.Counter(telemetry.MetricRejections,
+		"Requests answered 503 by redismw (by the middleware, or by WriteUnavailable in a handler), or passed on without a client when failing open, by reason.",
+		"{request}", dps)
 }
 
 // assertRejections compares the rejections metric of the connector named

@@ -15,13 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/redistest"
 )
-
-// reply is a server error reply as go-redis returns it.
-type reply string
-
-func (r reply) Error() string { return string(r) }
-func (reply) RedisError()     {}
 
 // timeoutDial is a dial's timeout as net returns it: it matches
 // context.DeadlineExceeded.
@@ -45,11 +40,11 @@ func TestClassify(t *testing.T) {
 		{"nil", nil, breaker.Success},
 		{"redis.Nil", redis.Nil, breaker.Success},
 		{"wrapped redis.Nil", fmt.Errorf("get: %w", redis.Nil), breaker.Success},
-		{"WRONGTYPE", reply("WRONGTYPE Operation against a key holding the wrong kind of value"), breaker.Success},
+		{"WRONGTYPE", redistest.Reply("WRONGTYPE Operation against a key holding the wrong kind of value"), breaker.Success},
 		{"NOSCRIPT", redis.ErrNoScript, breaker.Success},
-		{"ERR", reply("ERR unknown command 'FOO'"), breaker.Success},
-		{"TRYAGAIN", reply("TRYAGAIN Multiple keys request during rehashing of slot"), breaker.Success},
-		{"OOM", reply("OOM command not allowed when used memory > 'maxmemory'."), breaker.Success},
+		{"ERR", redistest.Reply("ERR unknown command 'FOO'"), breaker.Success},
+		{"TRYAGAIN", redistest.Reply("TRYAGAIN Multiple keys request during rehashing of slot"), breaker.Success},
+		{"OOM", redistest.Reply("OOM command not allowed when used memory > 'maxmemory'."), breaker.Success},
 		{"caller canceled", context.Canceled, breaker.Ignored},
 		{"wrapped caller canceled", fmt.Errorf("get: %w", context.Canceled), breaker.Ignored},
 		{"client closed", redis.ErrClosed, breaker.Ignored},
@@ -67,29 +62,29 @@ func TestClassify(t *testing.T) {
 		{"pool timeout", redis.ErrPoolTimeout, breaker.Suspect},
 		{"pool exhausted", redis.ErrPoolExhausted, breaker.Suspect},
 		{"caller deadline, wrapped", fmt.Errorf("get: %w", context.DeadlineExceeded), breaker.Suspect},
-		{"WRONGPASS", reply("WRONGPASS invalid username-password pair or user is disabled."), breaker.Fatal},
-		{"NOAUTH", reply("NOAUTH Authentication required."), breaker.Fatal},
-		{"NOPERM", reply("NOPERM User app has no permissions to run the 'flushall' command"), breaker.Success},
+		{"WRONGPASS", redistest.Reply("WRONGPASS invalid username-password pair or user is disabled."), breaker.Fatal},
+		{"NOAUTH", redistest.Reply("NOAUTH Authentication required."), breaker.Fatal},
+		{"NOPERM", redistest.Reply("NOPERM User app has no permissions to run the 'flushall' command"), breaker.Success},
 		{"untrusted certificate", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, breaker.Fatal},
 		{"user hook error", errors.New("tracing: exporter queue full"), breaker.Ignored},
-		{"LOADING", reply("LOADING Redis is loading the dataset in memory"), breaker.Failure},
-		{"MASTERDOWN", reply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), breaker.Failure},
-		{"CLUSTERDOWN", reply("CLUSTERDOWN The cluster is down"), breaker.Failure},
-		{"READONLY", reply("READONLY You can't write against a read only replica."), breaker.Failure},
-		{"BUSY", reply("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT."), breaker.Failure},
-		{"max clients", reply("ERR max number of clients reached"), breaker.Failure},
-		{"NOREPLICAS", reply("NOREPLICAS Not enough good replicas to write."), breaker.Failure},
+		{"LOADING", redistest.Reply("LOADING Redis is loading the dataset in memory"), breaker.Failure},
+		{"MASTERDOWN", redistest.Reply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."), breaker.Failure},
+		{"CLUSTERDOWN", redistest.Reply("CLUSTERDOWN The cluster is down"), breaker.Failure},
+		{"READONLY", redistest.Reply("READONLY You can't write against a read only replica."), breaker.Failure},
+		{"BUSY", redistest.Reply("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT."), breaker.Failure},
+		{"max clients", redistest.Reply("ERR max number of clients reached"), breaker.Failure},
+		{"NOREPLICAS", redistest.Reply("NOREPLICAS Not enough good replicas to write."), breaker.Failure},
 		{"ECONNABORTED", &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNABORTED)}, breaker.Failure},
 		{"DNS failure", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "redis.invalid"}}, breaker.Failure},
 		// Several errors at once, as a Sentinel deployment joins its
 		// sentinels': a deadline proves nothing whatever comes with it, and
 		// the client's own closing or the caller's cancellation is nobody's
 		// failure.
-		{"timeout joined with WRONGPASS", errors.Join(timeoutDial(), reply("WRONGPASS invalid username-password pair")), breaker.Suspect},
+		{"timeout joined with WRONGPASS", errors.Join(timeoutDial(), redistest.Reply("WRONGPASS invalid username-password pair")), breaker.Suspect},
 		{"deadline joined with an untrusted certificate", errors.Join(context.DeadlineExceeded, &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), breaker.Suspect},
 		{"deadline joined with client closed", errors.Join(context.DeadlineExceeded, redis.ErrClosed), breaker.Ignored},
 		{"pool timeout joined with client closed", errors.Join(redis.ErrPoolTimeout, redis.ErrClosed), breaker.Ignored},
-		{"canceled joined with WRONGPASS", errors.Join(context.Canceled, reply("WRONGPASS x")), breaker.Ignored},
+		{"canceled joined with WRONGPASS", errors.Join(context.Canceled, redistest.Reply("WRONGPASS x")), breaker.Ignored},
 		{"redis.Nil joined with our refusal", errors.Join(redis.Nil, &breaker.UnavailableError{}), breaker.Success},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/redistest"
 )
 
 // FuzzClassify: Classify never panics, whatever the error's shape and text,
@@ -25,17 +26,17 @@ func FuzzClassify(f *testing.F) {
 		var err error
 		switch kind % 6 {
 		case 0:
-			err = reply(msg)
+			err = redistest.Reply(msg)
 		case 1:
 			err = errors.New(msg)
 		case 2:
-			err = fmt.Errorf("wrapped: %w", reply(msg))
+			err = fmt.Errorf("wrapped: %w", redistest.Reply(msg))
 		case 3:
 			err = &net.OpError{Op: "read", Net: "tcp", Err: errors.New(msg)}
 		case 4:
 			err = fmt.Errorf("%s: %w", msg, context.Canceled)
 		case 5:
-			err = &breaker.UnavailableError{Err: reply(msg)}
+			err = &breaker.UnavailableError{Err: redistest.Reply(msg)}
 		}
 		o := breaker.Classify(err)
 		if o != breaker.Success && o != breaker.Failure && o != breaker.Ignored {

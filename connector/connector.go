@@ -360,7 +360,8 @@ func (c *Connector) finish(cl *call, start time.Time, attempts int) {
 	// describe the connect itself: not the caller's UnavailableError
 	// around it, whose probe time was that of the moment it failed.
 	shown := cl.err
-	if ue := (*UnavailableError)(nil); errors.As(shown, &ue) && ue.Err != nil {
+	var ue *UnavailableError
+	if errors.As(shown, &ue) && ue.Err != nil {
 		shown = ue.Err
 	}
 	shown = redactErr(shown, c.dep.secrets...)

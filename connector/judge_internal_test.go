@@ -11,13 +11,8 @@ import (
 	"time"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/redistest"
 )
-
-// reply is a server error reply as go-redis returns it.
-type reply string
-
-func (r reply) Error() string { return string(r) }
-func (reply) RedisError()     {}
 
 // TestJudge: what a connect attempt's readiness PING says, every case of
 // judge, and that a failure always comes with an error (an answer that
@@ -34,13 +29,13 @@ func TestJudge(t *testing.T) {
 		wantErr error // matched with errors.Is; nil: the error must be nil
 	}{
 		{"answered", nil, 0, false, breaker.Success, nil},
-		{"NOPERM for PING itself", reply("NOPERM User app has no permissions to run the 'ping' command"), 0, false, breaker.Success, nil},
+		{"NOPERM for PING itself", redistest.Reply("NOPERM User app has no permissions to run the 'ping' command"), 0, false, breaker.Success, nil},
 		{"answered as the deadline passed", nil, time.Second, false, breaker.Failure, context.DeadlineExceeded},
 		{"timed out", context.DeadlineExceeded, 0, false, breaker.Failure, context.DeadlineExceeded},
 		{"refused", refused, 0, false, breaker.Failure, syscall.ECONNREFUSED},
 		{"Close cut it short", refused, 0, true, breaker.Ignored, syscall.ECONNREFUSED},
-		{"NOPERM for SELECT", reply("NOPERM User app has no permissions to run the 'select' command"), 0, false, breaker.Fatal, nil},
-		{"WRONGPASS", reply("WRONGPASS invalid username-password pair"), 0, false, breaker.Fatal, nil},
+		{"NOPERM for SELECT", redistest.Reply("NOPERM User app has no permissions to run the 'select' command"), 0, false, breaker.Fatal, nil},
+		{"WRONGPASS", redistest.Reply("WRONGPASS invalid username-password pair"), 0, false, breaker.Fatal, nil},
 		{"a plain server's reply to TLS", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, 0, false, breaker.Fatal, errPlainServer},
 		{"a hook's error", errors.New("instrumentation unavailable"), 0, false, breaker.Ignored, nil},
 	} {

@@ -79,21 +79,14 @@ func transitions(t *testing.T, c *connector.Connector, addr string, n [4]int64) 
 	edge := func(from, to breaker.State) attribute.Set {
 		return series(t, c, addr, telemetry.AttrFrom.String(from.String()), telemetry.AttrTo.String(to.String()))
 	}
-	return metricdata.Metrics{
-		Name:        telemetry.MetricCircuitTransitions,
-		Description: "Transitions of the circuit breaker, by from and to state.",
-		Unit:        "{transition}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints: []metricdata.DataPoint[int64]{
-				{Attributes: edge(breaker.Closed, breaker.Open), Value: n[0]},
-				{Attributes: edge(breaker.Open, breaker.HalfOpen), Value: n[1]},
-				{Attributes: edge(breaker.HalfOpen, breaker.Closed), Value: n[2]},
-				{Attributes: edge(breaker.HalfOpen, breaker.Open), Value: n[3]},
-			},
-		},
-	}
+	return oteltest.Counter(telemetry.MetricCircuitTransitions,
+		"Transitions of the circuit breaker, by from and to state.",
+		"{transition}", []metricdata.DataPoint[int64]{
+			{Attributes: edge(breaker.Closed, breaker.Open), Value: n[0]},
+			{Attributes: edge(breaker.Open, breaker.HalfOpen), Value: n[1]},
+			{Attributes: edge(breaker.HalfOpen, breaker.Closed), Value: n[2]},
+			{Attributes: edge(breaker.HalfOpen, breaker.Open), Value: n[3]},
+		})
 }
 
 // circuitState is the whole circuit-state gauge of c, a connector to addr,
@@ -130,12 +123,9 @@ func attempts(t *testing.T, c *connector.Connector, addr string, counts map[stri
 		dps = append(dps, metricdata.DataPoint[int64]{Value: n,
 			Attributes: series(t, c, addr, telemetry.AttrOutcome.String(telemetry.OutcomeFailure), semconv.ErrorTypeKey.String(et))})
 	}
-	return metricdata.Metrics{
-		Name:        telemetry.MetricConnectAttempts,
-		Description: "Connect attempts (dial, handshake, PING), by outcome.",
-		Unit:        "{attempt}",
-		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: dps},
-	}
+	return oteltest.Counter(telemetry.MetricConnectAttempts,
+		"Connect attempts (dial, handshake, PING), by outcome.",
+		"{attempt}", dps)
 }
 
 // failures is the whole circuit-failures metric of c, a connector to
@@ -146,12 +136,9 @@ func failures(t *testing.T, c *connector.Connector, addr string, counts map[stri
 	for _, et := range []string{"timeout", "connection_refused", "connection_reset", "connection_closed", "_OTHER"} {
 		dps = append(dps, metricdata.DataPoint[int64]{Attributes: series(t, c, addr, semconv.ErrorTypeKey.String(et)), Value: counts[et]})
 	}
-	return metricdata.Metrics{
-		Name:        telemetry.MetricCircuitFailures,
-		Description: "Failures the circuit counted (commands, connect attempts, the connector's checks), by error.type.",
-		Unit:        "{failure}",
-		Data:        metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: dps},
-	}
+	return oteltest.Counter(telemetry.MetricCircuitFailures,
+		"Failures the circuit counted (commands, connect attempts, the connector's checks), by error.type.",
+		"{failure}", dps)
 }
 
 // TestTelemetryHerd: a herd of requests makes one redis.connect span, a

@@ -20,16 +20,12 @@ import (
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/redistest"
 	"github.com/ankitoon/redismw/internal/testmain"
 	"github.com/ankitoon/redismw/telemetry"
 )
 
 func TestMain(m *testing.M) { testmain.Run(m) }
-
-type reply string
-
-func (r reply) Error() string { return string(r) }
-func (reply) RedisError()     {}
 
 // TestErrorType: error.type for every kind of error, and for the errors
 // of redismw that name their own outcome; every network error the circuit
@@ -52,9 +48,9 @@ func TestErrorType(t *testing.T) {
 		{redis.ErrPoolTimeout, "pool_timeout"},
 		{&breaker.UnavailableError{CircuitOpen: true}, "circuit_open"},
 		{&breaker.UnavailableError{RetryAfter: time.Second, Err: fmt.Errorf("connect failed: %w", timeout)}, "timeout"},
-		{reply("WRONGPASS invalid username-password pair or user is disabled."), "WRONGPASS"},
-		{reply("LOADING Redis is loading the dataset in memory"), "LOADING"},
-		{reply("weird lower-case reply"), "_OTHER"},
+		{redistest.Reply("WRONGPASS invalid username-password pair or user is disabled."), "WRONGPASS"},
+		{redistest.Reply("LOADING Redis is loading the dataset in memory"), "LOADING"},
+		{redistest.Reply("weird lower-case reply"), "_OTHER"},
 		{errors.New("something s3cret"), "_OTHER"},
 		{connector.ErrClosed, "closed"},
 		{&breaker.UnavailableError{Err: redismw.ErrWaitBudget}, "wait_budget"},
@@ -80,7 +76,7 @@ func TestErrorTypeAgreesWithClassify(t *testing.T) {
 		&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)},
 		&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.ECONNABORTED)},
 		io.EOF, redis.ErrPoolTimeout, redis.ErrPoolExhausted, redis.ErrClosed, redis.Nil,
-		reply("LOADING Redis is loading the dataset in memory"), reply("WRONGTYPE x"), reply("WRONGPASS x"),
+		redistest.Reply("LOADING Redis is loading the dataset in memory"), redistest.Reply("WRONGTYPE x"), redistest.Reply("WRONGPASS x"),
 		&breaker.UnavailableError{CircuitOpen: true}, errors.New("a hook's error"),
 		&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}},
 	}

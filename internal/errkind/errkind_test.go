@@ -13,12 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/internal/errkind"
+	"github.com/ankitoon/redismw/internal/redistest"
 )
-
-type reply string
-
-func (r reply) Error() string { return string(r) }
-func (reply) RedisError()     {}
 
 // TestOf: every kind, from the errors go-redis, the network and contexts
 // really return, wrapped as go-redis and the connector wrap them.
@@ -36,7 +32,7 @@ func TestOf(t *testing.T) {
 		{redis.ErrPoolTimeout, errkind.PoolTimeout},
 		{redis.ErrPoolExhausted, errkind.PoolTimeout},
 		{redis.ErrClosed, errkind.ClientGone},
-		{reply("LOADING Redis is loading the dataset in memory"), errkind.Reply},
+		{redistest.Reply("LOADING Redis is loading the dataset in memory"), errkind.Reply},
 		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, errkind.Refused},
 		{&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, errkind.Reset},
 		{&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.ECONNABORTED)}, errkind.Reset},
@@ -58,10 +54,10 @@ func TestReplyWord(t *testing.T) {
 		err  error
 		want string
 	}{
-		{reply("WRONGPASS invalid username-password pair"), "WRONGPASS"},
-		{fmt.Errorf("connect: %w", reply("BUSY Redis is busy running a script")), "BUSY"},
-		{reply("weird lower-case reply"), ""},
-		{reply("THISISAVERYLONGWORDOFMORETHANTHIRTYTWOCHARACTERS x"), ""},
+		{redistest.Reply("WRONGPASS invalid username-password pair"), "WRONGPASS"},
+		{fmt.Errorf("connect: %w", redistest.Reply("BUSY Redis is busy running a script")), "BUSY"},
+		{redistest.Reply("weird lower-case reply"), ""},
+		{redistest.Reply("THISISAVERYLONGWORDOFMORETHANTHIRTYTWOCHARACTERS x"), ""},
 		{io.EOF, ""},
 		{nil, ""},
 	} {
@@ -77,10 +73,10 @@ func TestPingAnswered(t *testing.T) {
 		want bool
 	}{
 		{nil, true},
-		{reply("NOPERM User app has no permissions to run the 'ping' command"), true},
-		{reply("NOPERM User app has no permissions to run the 'select' command"), false},
-		{reply("ERR DB index is out of range"), false},
-		{reply("LOADING Redis is loading the dataset in memory"), false},
+		{redistest.Reply("NOPERM User app has no permissions to run the 'ping' command"), true},
+		{redistest.Reply("NOPERM User app has no permissions to run the 'select' command"), false},
+		{redistest.Reply("ERR DB index is out of range"), false},
+		{redistest.Reply("LOADING Redis is loading the dataset in memory"), false},
 		{context.DeadlineExceeded, false},
 		{io.EOF, false},
 	} {

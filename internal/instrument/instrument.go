@@ -24,24 +24,16 @@ var durationBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10}
 
 // Version returns the version of the redismw module in this binary, or
 // "devel" when it is built from its own source tree.
-func Version() string {
-	version.once.Do(func() {
-		version.v = "devel"
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, m := range bi.Deps {
-				if m.Path == telemetry.ScopeName {
-					version.v = m.Version
-				}
+var Version = sync.OnceValue(func() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == telemetry.ScopeName {
+				return m.Version
 			}
 		}
-	})
-	return version.v
-}
-
-var version struct {
-	once sync.Once
-	v    string
-}
+	}
+	return "devel"
+})
 
 // Tracer returns the tracer of redismw from tp, or from the global
 // provider if tp is nil.

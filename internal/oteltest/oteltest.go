@@ -218,6 +218,13 @@ func only[N int64 | float64](dps []metricdata.DataPoint[N], with []attribute.Key
 	return slices.DeleteFunc(slices.Clone(dps), func(dp metricdata.DataPoint[N]) bool { return !has(dp.Attributes, with) })
 }
 
+// Counter is what an Int64Counter named name records, with points: the
+// want of an [AssertMetric].
+func Counter(name, description, unit string, points []metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{Name: name, Description: description, Unit: unit,
+		Data: metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true, DataPoints: points}}
+}
+
 // AssertMetric fails t unless got, a metric as [Providers.Metric] returns
 // it, is want: name, description, unit, kind and every data point, with
 // its whole attribute set and value. Times and exemplars (the spans that

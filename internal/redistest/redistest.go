@@ -228,3 +228,12 @@ func FreePort(t testing.TB) int {
 	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// Reply is a Redis error reply as go-redis returns it (a redis.Error), for
+// tests of what an error means without a server that sends it.
+type Reply string
+
+func (r Reply) Error() string { return string(r) }
+
+// RedisError marks Reply as a redis.Error.
+func (Reply) RedisError() {}
