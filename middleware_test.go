@@ -291,6 +291,7 @@ func TestMiddlewareSetupMistakesPanic(t *testing.T) {
 	for name, f := range map[string]func(){
 		"nil connector":          func() { redismw.Middleware(nil) },
 		"nil handler":            func() { redismw.Middleware(c)(nil) },
+		"nil health connector":   func() { redismw.HealthHandler(nil) },
 		"negative budget":        func() { redismw.WithWaitBudget(-time.Second) },
 		"negative health cache":  func() { redismw.WithHealthCache(-time.Second) },
 		"negative probe timeout": func() { redismw.WithProbeTimeout(-1) },
