@@ -15,7 +15,7 @@ import (
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/oteltest"
+	"github.com/ankitoon/redismw/internal/testkit/oteltest"
 )
 
 // readyConnector returns a connected connector to an in-process miniredis.

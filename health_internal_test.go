@@ -12,7 +12,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
 )
 
 // TestHealthSharedProbe: requests that come while a probe is under way

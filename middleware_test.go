@@ -19,7 +19,7 @@ import (
 
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
 	"github.com/ankitoon/redismw/redismwtest"
 )
 

@@ -23,7 +23,7 @@ import (
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/oteltest"
+	"github.com/ankitoon/redismw/internal/testkit/oteltest"
 	"github.com/ankitoon/redismw/redismwtest"
 	"github.com/ankitoon/redismw/telemetry"
 )

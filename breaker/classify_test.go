@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/breaker"
-	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
 // timeoutDial is a dial's timeout as net returns it: it matches

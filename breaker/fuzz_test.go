@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/breaker"
-	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
 // FuzzClassify: Classify never panics, whatever the error's shape and text,

@@ -1,15 +1,8 @@
 package connector
 
 import (
-	"context"
-	"crypto/tls"
-	"errors"
-	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/internal/circuit"
 	"github.com/ankitoon/redismw/internal/errkind"
 )
@@ -139,45 +132,3 @@ func (e *checkError) Error() string {
 }
 
 func (e *checkError) Unwrap() error { return e.err }
-
-// judge says what the reply err to a connect attempt's readiness PING
-// tells about Redis, and returns the error to report (never nil unless
-// the outcome is Success). It is [breaker.Classify]'s verdict, and what
-// only the attempt knows of its own PING:
-//
-//   - Success: Redis answered (errkind.PingAnswered: NOPERM for PING
-//     itself included) before the attempt's deadline.
-//   - Ignored: Close cut the attempt short (closing), or the error is not
-//     about Redis (a user's hook's, say).
-//   - Fatal: Classify's Fatal (credentials, certificates); NOPERM on what
-//     the configuration itself needs (SELECT of the URL's database); a TLS
-//     handshake that a plain-RESP server did not answer (plain, see
-//     deployment.checkPlain), or answered in plain text: the
-//     configuration is wrong, retrying cannot fix it.
-//   - Failure: anything else, a timeout included: the deadline is the
-//     attempt's own, not a caller's, so there is nothing to suspect. When
-//     the attempt's AttemptTimeout passed (expired, its length; 0 when
-//     not), whatever came back came too late, an answer included.
-func judge(err error, expired time.Duration, closing bool, plain *plainCheck) (breaker.Outcome, error) {
-	if expired > 0 {
-		err = fmt.Errorf("%w (the attempt's %v passed)", context.DeadlineExceeded, expired)
-	}
-	class := breaker.Classify(err)
-	plainServer := plain.result(class == breaker.Suspect)
-	var record tls.RecordHeaderError
-	switch {
-	case errkind.PingAnswered(err):
-		return breaker.Success, nil
-	case closing:
-		return breaker.Ignored, err
-	case errors.As(err, &record):
-		return breaker.Fatal, fmt.Errorf("%w (%w)", errPlainServer, err) // it answered, but not in TLS
-	case class == breaker.Fatal || redis.IsPermissionError(err):
-		return breaker.Fatal, err // NOPERM for PING itself was answered above
-	case class == breaker.Ignored:
-		return breaker.Ignored, err
-	case plainServer:
-		return breaker.Fatal, fmt.Errorf("%w (%w)", errPlainServer, err)
-	}
-	return breaker.Failure, err
-}

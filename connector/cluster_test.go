@@ -14,7 +14,7 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
 // startCluster starts three redis-server processes in cluster mode, gives

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
 const secret = "s3cr%t-P@ss" // must never appear in an error

@@ -21,9 +21,9 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/faultproxy"
-	"github.com/ankitoon/redismw/internal/redistest"
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 )
 
 // behindProxy starts a real redis-server and a fault proxy in front of it.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ankitoon/redismw/breaker"
-	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
 // TestJudge: what a connect attempt's readiness PING says, every case of

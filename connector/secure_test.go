@@ -12,8 +12,8 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/faultproxy"
-	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
 // countingDials returns an OnNewClient that counts dial attempts.

@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/ankitoon/redismw/breaker"
@@ -84,6 +85,19 @@ type Stats struct {
 	LastError string
 }
 
+// counters are the figures behind Stats that nothing decides on.
+type counters struct {
+	connects        atomic.Uint64
+	attempts        atomic.Uint64
+	attemptFailures atomic.Uint64
+	checksRun       atomic.Uint64
+	checksFailed    atomic.Uint64
+	lastLatency     atomic.Int64
+	// lastErr is Stats.LastError: the text of the last failed attempt or
+	// check, whatever failed (Redis, user code, a panic), redacted.
+	lastErr atomic.Pointer[string]
+}
+
 // Stats returns a snapshot of the connector's state and counters.
 func (c *Connector) Stats() Stats {
 	s := Stats{
@@ -124,3 +138,9 @@ func (c *Connector) Stats() Stats {
 
 // State returns what the connector is doing now; it is Stats().State.
 func (c *Connector) State() State { return c.Stats().State }
+
+// setLastErr records err, already redacted, as Stats.LastError.
+func (c *Connector) setLastErr(err error) {
+	s := err.Error()
+	c.lastErr.Store(&s)
+}

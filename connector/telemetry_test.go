@@ -19,8 +19,8 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/faultproxy"
-	"github.com/ankitoon/redismw/internal/oteltest"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/oteltest"
 	"github.com/ankitoon/redismw/telemetry"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw"

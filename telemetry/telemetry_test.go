@@ -20,8 +20,8 @@ import (
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/redistest"
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 	"github.com/ankitoon/redismw/telemetry"
 )
 

@@ -15,9 +15,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ankitoon/redismw/internal/exampletest"
-	"github.com/ankitoon/redismw/internal/faultproxy"
-	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/exampletest"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
 var binary string // the built example

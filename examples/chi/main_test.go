@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 
 	"github.com/ankitoon/redismw/connector"
 	"github.com/ankitoon/redismw/redismwtest"

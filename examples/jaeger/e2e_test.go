@@ -15,11 +15,11 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ankitoon/redismw/internal/exampletest"
-	"github.com/ankitoon/redismw/internal/faultproxy"
-	"github.com/ankitoon/redismw/internal/jaegertest"
-	"github.com/ankitoon/redismw/internal/redistest"
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/exampletest"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/jaegertest"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 )
 
 var binary string // the built example

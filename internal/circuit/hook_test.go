@@ -13,7 +13,7 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/internal/circuit"
-	"github.com/ankitoon/redismw/internal/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
 )
 
 // guarded returns a client of mr guarded by a new breaker, and a counter of

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 
-	"github.com/ankitoon/redismw/internal/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
 )
 
 func TestMain(m *testing.M) { testmain.Run(m) }

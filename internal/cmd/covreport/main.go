@@ -3,7 +3,7 @@
 // -min percent:
 //
 //	go test -coverpkg=./... -coverprofile=cover.out ./...
-//	go run ./internal/covreport -min 90 -require github.com/ankitoon/redismw,github.com/ankitoon/redismw/connector cover.out
+//	go run ./internal/cmd/covreport -min 90 -require github.com/ankitoon/redismw,github.com/ankitoon/redismw/connector cover.out
 package main
 
 import (

@@ -2,8 +2,8 @@
 // chaos suite prints it, as an SVG chart: requests per second (200s and
 // 503s stacked), p99 latency and dials per second.
 //
-//	REDISMW_CHAOS=1 go test -v -count=1 ./internal/chaos | tee docs/chaos.txt
-//	go run ./internal/timelinechart -scenario kill-restart-x5/users=100 -o docs/chaos-kill-restart.svg docs/chaos.txt
+//	REDISMW_CHAOS=1 go test -v -count=1 ./internal/testkit/chaos | tee docs/chaos.txt
+//	go run ./internal/cmd/timelinechart -scenario kill-restart-x5/users=100 -o docs/chaos-kill-restart.svg docs/chaos.txt
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ankitoon/redismw/internal/chartio"
+	"github.com/ankitoon/redismw/internal/cmd/chartio"
 )
 
 func main() {

@@ -7,7 +7,7 @@
 // It runs only with REDISMW_CHAOS=1 (as in CI), and without -race: its
 // assertions bound latencies on a 2-core machine that also runs the load.
 //
-//	REDISMW_CHAOS=1 go test -v -count=1 ./internal/chaos
+//	REDISMW_CHAOS=1 go test -v -count=1 ./internal/testkit/chaos
 package chaos_test
 
 import (
@@ -35,9 +35,9 @@ import (
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
-	"github.com/ankitoon/redismw/internal/faultproxy"
-	"github.com/ankitoon/redismw/internal/redistest"
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 )
 
 func TestMain(m *testing.M) { testmain.Run(m) }

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 
-	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
 func TestMain(m *testing.M) { testmain.Run(m) }

@@ -1,9 +1,9 @@
-package main
+package chartio
 
 import (
 	"testing"
 
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 )
 
 func TestMain(m *testing.M) { testmain.Run(m) }

@@ -2,7 +2,7 @@
 // `go test -bench` run as an SVG chart:
 //
 //	go test -run='^$' -bench='ThunderingHerd|Outage' -benchtime=5x ./ | tee bench.txt
-//	go run ./internal/benchchart -o docs/bench.svg bench.txt
+//	go run ./internal/cmd/benchchart -o docs/bench.svg bench.txt
 //
 // Bars are p99 latencies on a logarithmic scale; each bar is labelled with
 // its value and dials per op. With several runs of one benchmark (-count),
@@ -20,7 +20,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ankitoon/redismw/internal/chartio"
+	"github.com/ankitoon/redismw/internal/cmd/chartio"
 )
 
 func main() {

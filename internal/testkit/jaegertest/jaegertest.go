@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ankitoon/redismw/internal/redistest"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
 // Version is the Jaeger this package builds.

@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/ankitoon/redismw/internal/testmain"
+	"github.com/ankitoon/redismw/internal/testkit/testmain"
 )
 
 func TestMain(m *testing.M) { testmain.Run(m) }

@@ -1,4 +1,4 @@
-module github.com/ankitoon/redismw/internal/chaos
+module github.com/ankitoon/redismw/internal/testkit/chaos
 
 go 1.26.0
 
@@ -31,4 +31,4 @@ require (
 	gonum.org/v1/gonum v0.17.0 // indirect
 )
 
-replace github.com/ankitoon/redismw => ../..
+replace github.com/ankitoon/redismw => ../../..
