@@ -23,21 +23,32 @@ import (
 //
 //   - Success: nil, [redis.Nil], and every error reply that is not about
 //     the server's state (WRONGTYPE, NOSCRIPT, NOPERM, ERR …, TRYAGAIN):
-//     Redis answered.
-//   - Failure: network errors (refused, reset, broken pipe, EOF) and
-//     replies that say the server cannot serve now: LOADING, MASTERDOWN,
-//     CLUSTERDOWN, READONLY, BUSY, NOREPLICAS and "max number of clients
-//     reached". Counted; FailureThreshold in a row trip the circuit.
+//     Redis answered. So are the write refusals READONLY and NOREPLICAS:
+//     a replica (or a master short of replicas) that refuses a write
+//     serves reads, an error reply costs its caller no waiting, and its
+//     PING answers, so counting them would open the circuit, lose the
+//     reads and reopen it after every probe. go-redis closes a connection
+//     that answered READONLY, so that the next dial reaches the new
+//     primary (after a failover that moved a DNS name).
+//   - Failure: replies that say the server cannot serve now: LOADING,
+//     MASTERDOWN, CLUSTERDOWN, BUSY. Counted; FailureThreshold in a row
+//     trip the circuit.
 //   - Fatal: a failure that retrying cannot fix: refused credentials
 //     (WRONGPASS, NOAUTH) or a server certificate the client cannot
-//     verify. It trips the circuit at once.
-//   - Suspect: a timeout, whoever's deadline it was (the connection's
-//     read_timeout or the caller's context), and local pool saturation
-//     ([redis.ErrPoolTimeout], [redis.ErrPoolExhausted]). It proves
-//     nothing about Redis (the caller may have allowed too little time, or
-//     the pool be busy with legitimate blocking commands), so it is not
-//     counted: the connector confirms it with a PING of its own, bounded by
-//     read_timeout, and trips the circuit only if that fails too.
+//     verify. It is fatal for a connect that has no client yet, and trips
+//     the circuit at once; a command on a live client (a new pooled
+//     connection after a password rotation) treats it as a Suspect.
+//   - Suspect: what proves nothing about Redis by itself: a timeout,
+//     whoever's deadline it was (the connection's read_timeout or the
+//     caller's context); local pool saturation ([redis.ErrPoolTimeout],
+//     [redis.ErrPoolExhausted]); a network error (refused, reset, broken
+//     pipe, EOF: a connection killed by CLIENT KILL or an idle timeout, or
+//     the stored error of a sticky Conn, breaks while Redis serves the
+//     others); and "max number of clients reached" (Redis refuses a new
+//     connection, and serves the ones it has). It is not counted: the
+//     connector checks whether Redis answers, and trips the circuit only
+//     if it does not. A connect attempt, whose deadline and connection are
+//     its own, counts a Suspect as a Failure.
 //   - Ignored: the caller's own [context.Canceled], [redis.ErrClosed] (the
 //     client was closed locally), a refusal of this package
 //     ([ErrUnavailable]), and every other error, such as one returned by a
@@ -46,7 +57,7 @@ import (
 // An error that wraps several (errors.Join: a Sentinel deployment joins
 // its sentinels' errors) is judged by the first that applies of: Success
 // for nil or redis.Nil; Ignored; Suspect for any timeout; Fatal; a reply;
-// a network failure.
+// a network error.
 //
 // Classify never panics, whatever err is.
 func Classify(err error) Outcome {
@@ -65,12 +76,15 @@ func Classify(err error) Outcome {
 	}
 	switch kind {
 	case errkind.Reply:
-		if serverCannotServe(err) {
+		switch {
+		case redis.IsMaxClientsError(err):
+			return Suspect
+		case serverCannotServe(err):
 			return Failure
 		}
 		return Success
 	case errkind.Refused, errkind.Reset, errkind.Closed, errkind.Network:
-		return Failure
+		return Suspect
 	}
 	return Ignored
 }
@@ -88,13 +102,11 @@ func untrusted(err error) bool {
 }
 
 // serverCannotServe reports whether an error reply says the server is not in
-// a state to serve, rather than that the command was wrong.
+// a state to serve, rather than that the command was wrong or refused a
+// write.
 func serverCannotServe(err error) bool {
 	return redis.IsLoadingError(err) ||
 		redis.IsMasterDownError(err) ||
 		redis.IsClusterDownError(err) ||
-		redis.IsReadOnlyError(err) ||
-		redis.IsMaxClientsError(err) ||
-		redis.IsNoReplicasError(err) ||
 		redis.HasErrorPrefix(err, "BUSY ")
 }

@@ -15,6 +15,7 @@ import (
 
 // FuzzClassify: Classify never panics, whatever the error's shape and text,
 // and a server reply is never Ignored (it proves the server answered).
+// Every outcome may come of some error: Fatal and Suspect too.
 func FuzzClassify(f *testing.F) {
 	for _, seed := range []string{"", "LOADING Redis is loading", "MASTERDOWN", "ERR max number of clients reached",
 		"BUSY Redis is busy", "WRONGTYPE Operation", "NOSCRIPT", "redis: nil", "i/o timeout", "READONLY x", "\x00\xff"} {
@@ -39,8 +40,10 @@ func FuzzClassify(f *testing.F) {
 			err = &breaker.UnavailableError{Err: redistest.Reply(msg)}
 		}
 		o := breaker.Classify(err)
-		if o != breaker.Success && o != breaker.Failure && o != breaker.Ignored {
-			t.Fatalf("Classify(%v) = %v", err, o)
+		switch o {
+		case breaker.Success, breaker.Failure, breaker.Ignored, breaker.Fatal, breaker.Suspect:
+		default:
+			t.Fatalf("Classify(%v) = %v, not an outcome", err, o)
 		}
 		if kind%6 == 0 && o == breaker.Ignored && !errors.Is(err, redis.Nil) {
 			t.Fatalf("a server reply %q was ignored", msg)

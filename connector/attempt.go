@@ -122,7 +122,8 @@ func judge(err error, expired time.Duration, closing bool, plain *plainCheck) (b
 		err = fmt.Errorf("%w (the attempt's %v passed)", context.DeadlineExceeded, expired)
 	}
 	class := breaker.Classify(err)
-	plainServer := plain.result(class == breaker.Suspect)
+	kind := errkind.Of(err)
+	plainServer := plain.result(kind == errkind.Timeout || kind == errkind.PoolTimeout) // no answer to the handshake
 	var record tls.RecordHeaderError
 	switch {
 	case errkind.PingAnswered(err):
@@ -216,7 +217,7 @@ func (c *Connector) warm(cl *call) {
 	}
 	want := min(int(cl.waiters.Load()), c.poolSize) - 1
 	for ; int(cl.warm.started.Load()) < want; cl.warm.started.Add(1) {
-		c.wg.Go(func() {
+		c.spawn(func() {
 			// A panic in user code (a hook of OnNewClient's) is the
 			// attempt's to report, in its own PING: here it is dropped,
 			// not let loose on a goroutine nobody waits for.

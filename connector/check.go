@@ -1,35 +1,67 @@
 package connector
 
 import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/internal/circuit"
 	"github.com/ankitoon/redismw/internal/errkind"
 )
 
-// A check confirms a suspicion. A command that timed out, or found its
-// pool saturated, proves nothing about Redis: the caller's deadline may be
+// A check confirms a suspicion. What a command meets on one connection
+// proves nothing about Redis: a timeout may be its caller's deadline,
 // shorter than the command's legitimate server time (a slow script, a
-// BLPOP), or the pool busy with blocking commands. So the hook counts no
-// failure for it; it asks for a check instead: a PING of the connector's
-// own, on a fresh connection (so no pool and no caller's deadline are in
-// the way), bounded by read_timeout. If Redis does not answer it, Redis
-// failed to serve within the connection's own deadline: the circuit opens
-// at once. If it answers, the suspicion is dismissed. Each round trip of
-// the check (the fresh connection's handshake, then the PING) gets
-// read_timeout, as a command's read does: a Redis that answers every
-// command slowly, but within read_timeout, passes.
+// BLPOP); a saturated pool may be busy with blocking commands; a network
+// error may be one connection's (CLIENT KILL, an idle timeout, a sticky
+// Conn's stored error, which go-redis repeats without any I/O); a new
+// connection may be refused by Redis itself (maxclients, a rotated
+// password) while the established ones serve. So the hook counts no
+// failure for these; it asks for a check instead, which asks Redis whether
+// it serves the connections this service has, in two ways at once:
+//
+//   - a PING on the connector's own client, when its pool has an idle
+//     connection: an established connection, already authenticated, that
+//     needs no free client slot of Redis;
+//   - a PING on a fresh connection of a lean client, so that a pool
+//     without an idle connection (held by blocking commands) or with only
+//     dead ones is not in the way.
+//
+// Each gets read_timeout for each of its round trips (the fresh
+// connection's dial and handshake, then the PING), as a command's read
+// does. Any answer of Redis dismisses the suspicion — a PONG, and an error
+// reply just as well (max number of clients reached, WRONGPASS, NOPERM,
+// LOADING: Redis is alive, and an error reply costs a caller no waiting);
+// a reply that says Redis cannot serve counts on the commands that get it.
+// If neither way gets an answer, Redis failed to serve within the
+// connection's own deadline: the circuit opens at once.
 //
 // At most one check runs at a time, and they start at most one
-// checkInterval apart: a suspicion during a check asks for one more after
+// read_timeout apart: a suspicion during a check asks for one more after
 // it. So a hang is confirmed within 2 × read_timeout of its start (the
 // first command to time out, then the check), at any traffic level, and a
-// storm of callers' deadlines on a healthy Redis costs it one connection
-// per read_timeout.
+// storm of suspicions on a healthy Redis costs it one connection per
+// read_timeout.
 
 // suspect asks for a check; it is the hooks' Suspect event and returns at
-// once.
-func (c *Connector) suspect() {
+// once. A network error asks for it at once (urgent): a killed server
+// must cost no more dials than it takes to tell, and a check on a healthy
+// Redis costs a PING on an idle connection. A timeout waits for the
+// check interval (see checkLoop).
+func (c *Connector) suspect(err error) {
+	switch errkind.Of(err) {
+	case errkind.Refused, errkind.Reset, errkind.Closed, errkind.Network:
+		c.urgent.Store(true)
+		select {
+		case c.wake <- struct{}{}: // a check waiting for its interval starts now
+		default:
+		}
+	}
 	for {
 		switch n := c.checks.Load(); n {
 		case 0:
@@ -55,21 +87,21 @@ func (c *Connector) startCheck() {
 		c.checks.Store(0)
 		return
 	}
-	c.wg.Add(1)
-	go c.checkLoop()
+	c.spawn(c.checkLoop)
 }
 
-// checkLoop runs checks while they are asked for.
+// checkLoop runs checks while they are asked for: one at a time, and for
+// timeouts at most one per read_timeout; a network error's check starts at
+// once.
 func (c *Connector) checkLoop() {
-	defer c.wg.Done()
 	for {
 		interval := c.dep.checkTimeout(c.cfg.AttemptTimeout)
-		if !c.pause(time.Until(c.lastCheck.Add(interval))) {
+		if !c.urgent.Load() && !c.pauseUnlessWoken(time.Until(c.lastCheck.Add(interval))) {
 			c.checks.Store(0)
 			return
 		}
 		c.lastCheck = time.Now()
-		c.check(interval)
+		c.check(interval, c.urgent.Swap(false))
 		if c.checks.CompareAndSwap(1, 0) {
 			return
 		}
@@ -78,12 +110,126 @@ func (c *Connector) checkLoop() {
 }
 
 // check runs one check while the circuit is closed, and opens the circuit
-// if Redis does not answer a PING within timeout.
-func (c *Connector) check(timeout time.Duration) {
+// if Redis answers neither of its asks within timeout, or refuses the
+// fresh connection (nothing listens: the pooled connections are dead too).
+//
+// A network error's check (urgent) asks on an idle connection first, and
+// on a fresh one only if that did not answer within freshDelay: on a
+// healthy Redis whose connections are being closed (CLIENT KILL, an idle
+// timeout, a stale Conn) it costs a PING and no connection. A timeout's
+// check asks both ways at once, so that a hang is told within read_timeout
+// of the check's start.
+func (c *Connector) check(timeout time.Duration, urgent bool) {
 	epoch := c.brk.Epoch()
 	if c.brk.Refuse() != nil {
 		return // open already: the probe decides
 	}
+	answers := make(chan answer, 2)
+	asked := 0
+	var last error
+	if c.askPooled(timeout, answers) {
+		asked++
+		if urgent {
+			t := time.NewTimer(freshDelay)
+			select {
+			case a := <-answers:
+				t.Stop()
+				if answered(a.err) {
+					c.checksRun.Add(1)
+					return
+				}
+				asked--
+				last = a.err
+			case <-t.C:
+			}
+		}
+	}
+	if c.askFresh(timeout, answers) {
+		asked++
+	}
+	for range asked {
+		a := <-answers
+		if answered(a.err) {
+			c.checksRun.Add(1)
+			return // the other ask ends on its own, within timeout
+		}
+		if a.fresh || last == nil {
+			last = a.err // the fresh connection's error says most
+		}
+		if a.fresh && errkind.Of(a.err) == errkind.Refused {
+			break
+		}
+	}
+	if c.ctx.Err() != nil || asked == 0 {
+		return
+	}
+	c.checksRun.Add(1)
+	if !c.brk.Trip(epoch) {
+		return // the circuit moved meanwhile: this check opened nothing
+	}
+	c.setLastErr(&checkError{timeout: timeout, err: redactErr(last, c.dep.secrets...)})
+	c.tel.Failure(c.ctx, last)
+	c.checksFailed.Add(1)
+}
+
+// freshDelay is how long an urgent check waits for its PING on an idle
+// connection before it asks on a fresh one too.
+const freshDelay = 5 * time.Millisecond
+
+// pauseUnlessWoken sleeps d, or less if a network error wakes the check
+// loop, and reports false if Close was called meanwhile.
+func (c *Connector) pauseUnlessWoken(d time.Duration) bool {
+	if d <= 0 {
+		return c.ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.wake:
+	case <-c.ctx.Done():
+		return false
+	}
+	return true
+}
+
+// answer is what one ask of a check got.
+type answer struct {
+	fresh bool // the ask on a fresh connection
+	err   error
+}
+
+// answered reports whether err, a check's PING's result, is an answer of
+// Redis: no error, or any error reply.
+func answered(err error) bool {
+	return err == nil || errkind.Of(err) == errkind.Reply
+}
+
+// askPooled PINGs Redis on an idle connection of the connector's client,
+// an established one, unjudged by its hook, and sends the result to
+// answers; it reports false, and asks nothing, when there is no client or
+// no idle connection (they are all in use, or dead and gone). It does not
+// wait for one: while commands fail on a dead server, every wait would
+// cost Redis their dials.
+func (c *Connector) askPooled(timeout time.Duration, answers chan<- answer) bool {
+	c.mu.Lock()
+	h := c.client
+	c.mu.Unlock()
+	if h == nil || h.client.PoolStats().IdleConns == 0 {
+		return false
+	}
+	c.spawn(func() {
+		ctx, cancel := context.WithTimeout(circuit.Unjudged(c.ctx), timeout)
+		defer cancel()
+		answers <- answer{err: ping(ctx, h.client)}
+	})
+	return true
+}
+
+// askFresh PINGs Redis on a fresh connection of a lean client, whose dial,
+// handshake and PING each get timeout, and sends the result to answers; it
+// reports false when the connector is closed.
+func (c *Connector) askFresh(timeout time.Duration, answers chan<- answer) bool {
 	client := c.dep.newClient(true, timeout)
 	// The circuit's hook in pass-through mode: the check judges its own
 	// PING, and a failed dial is reported as the PING's error, not
@@ -91,34 +237,28 @@ func (c *Connector) check(timeout time.Duration) {
 	h := c.brk.NewHook(circuit.HookEvents{})
 	h.SetBypass(true)
 	install(client, h, false)
+	client.AddHook(greeting{})
 	c.mu.Lock()
 	if c.isClosed() {
 		c.mu.Unlock()
 		_ = client.Close()
-		return
+		return false
 	}
-	c.checking = client // Close closes it: a blocked read ends at once
+	if c.checking == nil {
+		c.checking = map[redis.UniversalClient]struct{}{}
+	}
+	c.checking[client] = struct{}{} // Close closes it: a blocked read ends at once
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.checking = nil
-		c.mu.Unlock()
-		_ = client.Close()
-	}()
-
-	err := ping(c.ctx, client)
-	switch {
-	case c.ctx.Err() != nil:
-		return
-	case errkind.PingAnswered(err):
-		c.checksRun.Add(1)
-		return
-	}
-	c.setLastErr(&checkError{timeout: timeout, err: redactErr(err, c.dep.secrets...)})
-	c.brk.Trip(epoch)
-	c.tel.Failure(c.ctx, err)
-	c.checksFailed.Add(1)
-	c.checksRun.Add(1)
+	c.spawn(func() {
+		defer func() {
+			c.mu.Lock()
+			delete(c.checking, client)
+			c.mu.Unlock()
+			_ = client.Close()
+		}()
+		answers <- answer{fresh: true, err: ping(c.ctx, client)}
+	})
+	return true
 }
 
 // checkError is why a check opened the circuit.
@@ -128,7 +268,75 @@ type checkError struct {
 }
 
 func (e *checkError) Error() string {
-	return "redis did not answer the connector's PING within read_timeout (" + e.timeout.String() + ") after a command timed out: " + e.err.Error()
+	return "redis did not answer the connector's check (a PING, each round trip bounded by read_timeout " + e.timeout.String() + "): " + e.err.Error()
 }
 
 func (e *checkError) Unwrap() error { return e.err }
+
+// greeting is the hook of a check's fresh client that keeps what Redis
+// says when it refuses a new connection: at maxclients it writes
+// "-ERR max number of clients reached" as it accepts, and closes. go-redis
+// reads it as HELLO's reply, takes it for an old server's, and goes on
+// with the handshake, whose write then fails (a broken pipe, a reset):
+// the reply is lost. The connection greeting dials remembers the last
+// error reply it read, or reads one still buffered, and fails such a
+// write with it: an answer of Redis.
+type greeting struct{}
+
+func (greeting) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &greetedConn{Conn: nc}, nil
+	}
+}
+
+func (greeting) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (greeting) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// greetedConn is a check's connection; see greeting.
+type greetedConn struct {
+	net.Conn
+	reply string // the last error reply read, without its '-'
+}
+
+func (c *greetedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 1 && b[0] == '-' {
+		c.reply, _, _ = strings.Cut(string(b[1:n]), "\r\n")
+	}
+	return n, err
+}
+
+func (c *greetedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err == nil || !(errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+		return n, err
+	}
+	if c.reply == "" { // still in the socket's buffer
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		_, _ = c.Read(make([]byte, 128))
+	}
+	if c.reply != "" {
+		return n, &replyBeforeClose{reply: c.reply, err: err}
+	}
+	return n, err
+}
+
+// replyBeforeClose is an error reply Redis wrote before it closed a new
+// connection; it is a redis.Error.
+type replyBeforeClose struct {
+	reply string
+	err   error
+}
+
+func (e *replyBeforeClose) Error() string { return e.reply + " (then closed: " + e.err.Error() + ")" }
+func (e *replyBeforeClose) Unwrap() error { return e.err }
+
+// RedisError marks the error as a reply of Redis.
+func (e *replyBeforeClose) RedisError() {}

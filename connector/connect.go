@@ -140,8 +140,7 @@ func (c *Connector) startLocked(ctx context.Context) *call {
 	cl := &call{done: make(chan struct{}), released: make(chan struct{})}
 	cl.ctx, cl.span = c.tel.StartConnect(c.ctx, ctx)
 	c.inflight.Store(cl)
-	c.wg.Add(1)
-	go c.run(cl)
+	c.spawn(func() { c.run(cl) })
 	return cl
 }
 
@@ -150,7 +149,6 @@ func (c *Connector) startLocked(ctx context.Context) *call {
 // connect is no longer in flight afterwards, so a later call can start
 // another, and no waiter gets a nil client with a nil error.
 func (c *Connector) run(cl *call) {
-	defer c.wg.Done()
 	start := time.Now()
 	attempts := 0
 	returned := false

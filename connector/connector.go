@@ -57,7 +57,11 @@ type Connector struct {
 	// the connector is closed (isClosed). Connects and checks run under it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // connect and check goroutines
+	wg     sync.WaitGroup // the connector's own goroutines (spawn)
+	// own holds the ids of the connector's own goroutines while they run:
+	// Close called from one of them (from user code they run, such as
+	// OnNewClient or a hook) cannot wait for it.
+	own sync.Map
 
 	// mu guards the fields below. Lock order: gobreaker's lock (held
 	// while the circuit changes state, see onTransition), then mu: never
@@ -71,14 +75,16 @@ type Connector struct {
 	// inflight is the shared connect, nil when none; written under mu,
 	// read without it by callers joining a connect under way.
 	inflight atomic.Pointer[call]
-	trying   redis.UniversalClient // the client of the attempt under way
-	checking redis.UniversalClient // the client of the check under way
-	probe    *time.Timer           // the next probe, armed while the circuit is open; nil when none is
+	trying   redis.UniversalClient              // the client of the attempt under way
+	checking map[redis.UniversalClient]struct{} // the fresh clients of checks under way
+	probe    *time.Timer                        // the next probe, armed while the circuit is open; nil when none is
 
 	// The checks (check.go): checks is 0 when no check runs, 1 while one
 	// runs, 2 while one runs and another was asked for.
 	checks    atomic.Int32
-	lastCheck time.Time // when the last check started; only the check goroutine uses it
+	urgent    atomic.Bool   // a network error asked for a check: it starts at once
+	wake      chan struct{} // wakes a check loop waiting for its interval
+	lastCheck time.Time     // when the last check started; only the check goroutine uses it
 
 	openedAt atomic.Int64 // when the circuit last left Closed (unix ns); probe.go
 
@@ -141,6 +147,7 @@ func New(cfg Config) (*Connector, error) {
 		IdleMin: idleMin,
 	})
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wake = make(chan struct{}, 1)
 	return c, nil
 }
 
@@ -225,8 +232,12 @@ func (c *Connector) invalidate(h *handle) {
 // (closing the client of an attempt blocked on a hung server), closes the
 // connector's client, and returns once no goroutine of the connector is
 // left. Waiting callers and later calls get [ErrClosed]. Close is
-// idempotent, and may be called from a Breaker.OnStateChange callback; it
-// returns the error of closing the client, if any.
+// idempotent and may be called from user code the connector runs (a
+// Breaker.OnStateChange callback, the Logger, OnNewClient, a hook): called
+// from the connector's own goroutine, it cannot wait for that goroutine,
+// so it returns at once and the rest (closing the client, the last log
+// lines) follows when the goroutine ends. It returns the error of closing
+// the client, if any.
 func (c *Connector) Close() error {
 	c.mu.Lock()
 	if c.isClosed() {
@@ -237,15 +248,29 @@ func (c *Connector) Close() error {
 	if c.probe != nil {
 		c.probe.Stop()
 	}
-	trying, checking, h := c.trying, c.checking, c.client
+	pending := []redis.UniversalClient{c.trying}
+	for client := range c.checking {
+		pending = append(pending, client)
+	}
+	h := c.client
 	c.setClientLocked(nil)
 	c.mu.Unlock()
 
-	for _, client := range []redis.UniversalClient{trying, checking} {
+	for _, client := range pending {
 		if client != nil {
 			_ = client.Close() // unblocks a read that honours only deadlines
 		}
 	}
+	if _, self := c.own.Load(goid()); self {
+		go func() { _ = c.finishClose(h) }()
+		return nil
+	}
+	return c.finishClose(h)
+}
+
+// finishClose waits for the connector's goroutines to end, then releases
+// the rest: the name, the notifiers, the instruments and the client h.
+func (c *Connector) finishClose(h *handle) error {
 	c.wg.Wait()
 	releaseName(c.name)
 	c.logs.stop()
@@ -255,6 +280,17 @@ func (c *Connector) Close() error {
 		return h.client.Close()
 	}
 	return nil
+}
+
+// spawn runs f on a goroutine of the connector's own, which Close waits
+// for, unless Close is called from it.
+func (c *Connector) spawn(f func()) {
+	c.wg.Go(func() {
+		id := goid()
+		c.own.Store(id, struct{}{})
+		defer c.own.Delete(id)
+		f()
+	})
 }
 
 // Name returns the connector's name: [breaker.Settings.Name], or by

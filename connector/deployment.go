@@ -17,6 +17,7 @@ import (
 
 	"github.com/ankitoon/redismw/internal/circuit"
 	"github.com/ankitoon/redismw/internal/instrument"
+	"github.com/ankitoon/redismw/internal/zero"
 )
 
 // kind is the shape of a Redis deployment.
@@ -128,8 +129,16 @@ func fromOptions(o *redis.UniversalOptions) (*deployment, error) {
 
 // tune applies the connector's rules (see [Config.URL]) to the options.
 func (d *deployment) tune(cfg Config) {
-	apply := func(dialerRetries, maxRetries, poolSize *int, ctxTimeout *bool, dialTimeout *time.Duration, tlsConf **tls.Config) {
+	apply := func(dialerRetries, maxRetries, poolSize *int, ctxTimeout *bool, dialTimeout, readTimeout, poolTimeout *time.Duration, tlsConf **tls.Config) {
 		*dialerRetries = 1
+		if rt := zero.Or(*readTimeout, 5*time.Second); *poolTimeout == 0 && rt > 0 {
+			// go-redis waits read_timeout + 1s for a pooled connection;
+			// a command waiting longer than read_timeout is a suspicion
+			// (a pool held by blocking commands on a hung Redis), so
+			// that a hang is told within 2 × read_timeout whatever holds
+			// the pool.
+			*poolTimeout = rt
+		}
 		*ctxTimeout = true
 		if *maxRetries == 0 {
 			*maxRetries = -1
@@ -147,13 +156,13 @@ func (d *deployment) tune(cfg Config) {
 	switch d.kind {
 	case cluster:
 		o := d.cluster
-		apply(&o.DialerRetries, &o.MaxRetries, &o.PoolSize, &o.ContextTimeoutEnabled, &o.DialTimeout, &o.TLSConfig)
+		apply(&o.DialerRetries, &o.MaxRetries, &o.PoolSize, &o.ContextTimeoutEnabled, &o.DialTimeout, &o.ReadTimeout, &o.PoolTimeout, &o.TLSConfig)
 	case sentinel:
 		o := d.failover
-		apply(&o.DialerRetries, &o.MaxRetries, &o.PoolSize, &o.ContextTimeoutEnabled, &o.DialTimeout, &o.TLSConfig)
+		apply(&o.DialerRetries, &o.MaxRetries, &o.PoolSize, &o.ContextTimeoutEnabled, &o.DialTimeout, &o.ReadTimeout, &o.PoolTimeout, &o.TLSConfig)
 	default:
 		o := d.single
-		apply(&o.DialerRetries, &o.MaxRetries, &o.PoolSize, &o.ContextTimeoutEnabled, &o.DialTimeout, &o.TLSConfig)
+		apply(&o.DialerRetries, &o.MaxRetries, &o.PoolSize, &o.ContextTimeoutEnabled, &o.DialTimeout, &o.ReadTimeout, &o.PoolTimeout, &o.TLSConfig)
 	}
 }
 
@@ -161,16 +170,17 @@ func (d *deployment) tune(cfg Config) {
 // client — a probe's or a check's, thrown away after one PING — dials no
 // idle connections (MinIdleConns) and skips the optional handshake round
 // trips (CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS). A positive perRead
-// bounds every read and write by itself instead of by the context's
-// deadline: the connector's check, where each round trip gets
-// read_timeout, as a command's read does.
+// bounds the dial and every read and write by itself instead of by the
+// context's deadline: the connector's check, where each round trip gets
+// read_timeout, as a command's read does, so that a partition (SYNs
+// dropped) is told within read_timeout too.
 func (d *deployment) newClient(lean bool, perRead time.Duration) redis.UniversalClient {
-	set := func(minIdle *int, identity *bool, read, write *time.Duration, ctxTimeout *bool) {
+	set := func(minIdle *int, identity *bool, dial, read, write *time.Duration, ctxTimeout *bool) {
 		if lean {
 			*minIdle, *identity = 0, true
 		}
 		if perRead > 0 {
-			*read, *write, *ctxTimeout = perRead, perRead, false
+			*dial, *read, *write, *ctxTimeout = perRead, perRead, perRead, false
 		}
 	}
 	noMaint := func(m **maintnotifications.Config) {
@@ -182,17 +192,17 @@ func (d *deployment) newClient(lean bool, perRead time.Duration) redis.Universal
 	case cluster:
 		o := *d.cluster
 		o.Addrs = append([]string(nil), o.Addrs...)
-		set(&o.MinIdleConns, &o.DisableIdentity, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		set(&o.MinIdleConns, &o.DisableIdentity, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		noMaint(&o.MaintNotificationsConfig)
 		return redis.NewClusterClient(&o)
 	case sentinel:
 		o := *d.failover
 		o.SentinelAddrs = append([]string(nil), o.SentinelAddrs...)
-		set(&o.MinIdleConns, &o.DisableIdentity, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		set(&o.MinIdleConns, &o.DisableIdentity, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		return redis.NewFailoverClient(&o)
 	default:
 		o := *d.single
-		set(&o.MinIdleConns, &o.DisableIdentity, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
+		set(&o.MinIdleConns, &o.DisableIdentity, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.ContextTimeoutEnabled)
 		noMaint(&o.MaintNotificationsConfig)
 		return redis.NewClient(&o)
 	}

@@ -90,5 +90,5 @@ func await(t *testing.T, moves <-chan breaker.State, want breaker.State) {
 // background.
 func settle(t *testing.T, c *connector.Connector) {
 	t.Helper()
-	eventually(t, 10*time.Second, "the connect ending", func() bool { return c.State() != connector.StateConnecting })
+	eventually(t, 10*time.Second, "the connect ending", func() bool { return !connector.InFlight(c) })
 }

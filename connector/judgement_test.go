@@ -379,23 +379,24 @@ func TestHangDetected(t *testing.T) {
 // probe's.
 func TestOpeningKeepsHealthyWork(t *testing.T) {
 	t.Run("in-flight reply delivered", func(t *testing.T) {
-		srv, proxy := behindProxy(t)
-		c := newConnector(t, proxy.URL(), func(cfg *connector.Config) { cfg.Breaker.FailureThreshold = 3 })
+		// Past 100ms of a script, Redis answers every other command BUSY:
+		// a reply that says it cannot serve, counted; 3 in a row open the
+		// circuit while the script's own reply is still to come.
+		srv := redistest.Start(t, "--busy-reply-threshold", "100")
+		c := newConnector(t, srv.URL(), func(cfg *connector.Config) { cfg.Breaker.FailureThreshold = 3 })
 		rdb, err := c.Client(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The script holds the one pooled connection for 400ms, after an
-		// INCR; meanwhile every new connection is reset: the circuit opens.
+		// INCR.
 		done := make(chan error, 1)
 		go func() { done <- rdb.Eval(t.Context(), busyScript, []string{"applied"}, 400_000).Err() }()
 		eventually(t, 5*time.Second, "the script holding its connection", func() bool { return rdb.PoolStats().IdleConns == 0 })
-		if err := proxy.SetMode(faultproxy.Reset); err != nil {
-			t.Fatal(err)
-		}
-		for c.Stats().Circuit == breaker.Closed {
+		eventually(t, 5*time.Second, "the circuit opening on BUSY replies", func() bool {
 			_ = rdb.Get(t.Context(), "k").Err()
-		}
+			return c.Stats().Circuit != breaker.Closed
+		})
 		if err := <-done; err != nil {
 			t.Fatalf("the script in flight when the circuit opened: %v; want its reply", err)
 		}
@@ -718,29 +719,30 @@ func (panicHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 	return next
 }
 
-// TestPipelineJudgedByEveryCommand: against a read-only replica, pipelines
-// whose first command is a GET of a missing key (redis.Nil) and whose SET
-// answers READONLY count as failures, and so does a transaction aborted
-// (EXECABORT) by a READONLY.
+// TestPipelineJudgedByEveryCommand: against a replica whose master is
+// gone and which serves no stale data, pipelines whose first command
+// succeeds (ROLE) and whose GET answers MASTERDOWN count as failures, and
+// so does a transaction aborted (EXECABORT) by a MASTERDOWN.
 func TestPipelineJudgedByEveryCommand(t *testing.T) {
-	master := redistest.Start(t)
-	replica := redistest.Start(t, "--replicaof", "127.0.0.1", itoa(master.Port))
+	replica := redistest.Start(t, "--replica-serve-stale-data", "no")
+	admin := redis.NewClient(&redis.Options{Addr: replica.Addr})
+	t.Cleanup(func() { _ = admin.Close() })
 	for _, tt := range []struct {
 		name string
 		run  func(ctx context.Context, rdb redis.UniversalClient) error
 	}{
 		{"pipeline", func(ctx context.Context, rdb redis.UniversalClient) error {
 			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				p.Get(ctx, "missing")
-				p.Set(ctx, "k", "v", 0)
+				p.Do(ctx, "ROLE")
+				p.Get(ctx, "k")
 				return nil
 			})
 			return err
 		}},
 		{"transaction", func(ctx context.Context, rdb redis.UniversalClient) error {
 			_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Get(ctx, "missing")
-				p.Set(ctx, "k", "v", 0)
+				p.Do(ctx, "ROLE")
+				p.Get(ctx, "k")
 				return nil
 			})
 			return err
@@ -755,6 +757,10 @@ func TestPipelineJudgedByEveryCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := admin.Do(t.Context(), "REPLICAOF", "127.0.0.1", itoa(redistest.FreePort(t))).Err(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = admin.Do(context.Background(), "REPLICAOF", "NO", "ONE").Err() })
 			for i := range 20 {
 				err := tt.run(t.Context(), rdb)
 				if errors.Is(err, connector.ErrUnavailable) {
@@ -765,7 +771,7 @@ func TestPipelineJudgedByEveryCommand(t *testing.T) {
 				}
 			}
 			if s := c.Stats(); s.Circuit != breaker.Open || s.Failures < 5 {
-				t.Errorf("after 20 %ss hitting READONLY: circuit %v, %d failures; want open after 5", tt.name, s.Circuit, s.Failures)
+				t.Errorf("after 20 %ss hitting MASTERDOWN: circuit %v, %d failures; want open after 5", tt.name, s.Circuit, s.Failures)
 			}
 		})
 	}

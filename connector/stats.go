@@ -61,18 +61,25 @@ type Stats struct {
 	Attempts uint64
 	// AttemptFailures counts connect attempts that failed.
 	AttemptFailures uint64
-	// Failures counts every failure the circuit counted: failed connect
-	// attempts and failed commands.
+	// Failures counts the failures the circuit counted: failed connect
+	// attempts and probes, checks that opened it, and commands that Redis
+	// answered with a reply saying it cannot serve (LOADING, BUSY …) while
+	// the circuit was closed. What it did not count — a command that
+	// failed after the circuit had opened, a suspicion a check dismissed —
+	// is not here.
 	Failures uint64
 	// FastFails counts calls and commands refused by the open circuit
 	// without network I/O.
 	FastFails uint64
-	// Checks counts the connector's own PINGs that confirmed or dismissed
-	// a suspicion (a command that timed out, found the pool saturated or
-	// failed); see [Connector.Client].
+	// Checks counts the connector's checks: each asked Redis, after a
+	// command met something that proves nothing by itself (a timeout, a
+	// saturated pool, a network error, a refused new connection), whether
+	// it serves; see the package documentation. Checks rising while
+	// ChecksFailed does not means Redis kept answering: callers' short
+	// deadlines, a busy pool or dropped connections, not an outage.
 	Checks uint64
-	// ChecksFailed counts the checks Redis did not answer in time: each
-	// opened the circuit.
+	// ChecksFailed counts the checks that found Redis not answering and
+	// opened the circuit (a hang, a kill, a partition).
 	ChecksFailed uint64
 	// Waiting is the number of callers waiting on the shared connect now.
 	Waiting int64
@@ -126,10 +133,10 @@ func (c *Connector) Stats() Stats {
 		s.State = StateClosed
 	case c.ready.Load() != nil:
 		s.State = StateReady
+	case s.Circuit != breaker.Closed:
+		s.State = StateCircuitOpen // a probe in flight included
 	case inflight != nil:
 		s.State = StateConnecting
-	case s.Circuit != breaker.Closed:
-		s.State = StateCircuitOpen
 	default:
 		s.State = StateIdle
 	}

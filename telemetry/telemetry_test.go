@@ -67,7 +67,8 @@ func TestErrorType(t *testing.T) {
 // TestErrorTypeAgreesWithClassify: over single errors and every pair of
 // them joined (as a Sentinel deployment joins its sentinels' errors), the
 // label never contradicts the circuit's verdict: a suspicion is a
-// timeout, a network failure is counted, a cancellation is not.
+// timeout, a pool timeout or a network error, a counted failure is none
+// of them, a cancellation is not counted.
 func TestErrorTypeAgreesWithClassify(t *testing.T) {
 	corpus := []error{
 		context.DeadlineExceeded, context.Canceled,
@@ -88,14 +89,15 @@ func TestErrorTypeAgreesWithClassify(t *testing.T) {
 	}
 	for _, err := range errs {
 		o, et := breaker.Classify(err), telemetry.ErrorType(err)
+		suspicious := et == "timeout" || et == "pool_timeout" || strings.HasPrefix(et, "connection_")
 		switch {
-		case o == breaker.Suspect && et != "timeout" && et != "pool_timeout":
+		case o == breaker.Suspect && !suspicious:
 			t.Errorf("%q: a suspicion labelled %s", err, et)
 		case (et == "timeout" || et == "pool_timeout") && o != breaker.Suspect:
 			t.Errorf("%q: labelled %s but judged %v", err, et, o)
-		case o == breaker.Failure && (et == "timeout" || et == "pool_timeout" || et == "canceled"):
+		case o == breaker.Failure && (suspicious || et == "canceled"):
 			t.Errorf("%q: a counted failure labelled %s", err, et)
-		case strings.HasPrefix(et, "connection_") && o != breaker.Failure && o != breaker.Fatal:
+		case strings.HasPrefix(et, "connection_") && o != breaker.Suspect && o != breaker.Fatal:
 			t.Errorf("%q: labelled %s but judged %v", err, et, o)
 		case et == "canceled" && o != breaker.Ignored:
 			t.Errorf("%q: a cancellation judged %v", err, o)

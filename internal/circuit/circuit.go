@@ -146,8 +146,12 @@ func (t Ticket) Report(o breaker.Outcome) {
 }
 
 // Observe records the outcome of a command that ran while the circuit was
-// closed in epoch ([Breaker.Epoch]), as [breaker.Classify] says, and returns it.
-// breaker.Suspect outcomes are returned, not counted: the caller decides how to
+// closed in epoch ([Breaker.Epoch]), as [breaker.Classify] says, and returns
+// what the circuit made of it: a Failure only if the circuit counted it —
+// a command that began in an earlier period, or ended after the circuit
+// had left Closed, is evidence of a past period and returns Ignored (so
+// Stats.Failures and the failure metric count what the circuit counted).
+// Suspect outcomes are returned, not counted: the caller decides how to
 // confirm them. It takes no lock and allocates nothing unless the outcome
 // is a failure, or a success that must reset a count of failures.
 func (b *Breaker) Observe(epoch uint64, o breaker.Outcome) breaker.Outcome {
@@ -157,11 +161,18 @@ func (b *Breaker) Observe(epoch uint64, o breaker.Outcome) breaker.Outcome {
 			b.record(epoch, nil)
 		}
 	case breaker.Fatal:
-		b.Trip(epoch)
+		if !b.Trip(epoch) {
+			return breaker.Ignored
+		}
 	case breaker.Failure:
-		b.failures.Add(1)
+		if !b.current(epoch) {
+			return breaker.Ignored
+		}
 		b.dirty.Store(true)
-		b.record(epoch, errFailure)
+		if !b.record(epoch, errFailure) {
+			return breaker.Ignored
+		}
+		b.failures.Add(1)
 	}
 	return o
 }
@@ -174,30 +185,43 @@ func (b *Breaker) Failing() bool { return b.dirty.Load() }
 // that starts now belongs to.
 func (b *Breaker) Epoch() uint64 { return b.epoch.Load() }
 
+// current reports whether the circuit is closed and still in epoch.
+func (b *Breaker) current(epoch uint64) bool {
+	return b.epoch.Load() == epoch && b.State() == breaker.Closed
+}
+
 // record reports the outcome of a request that ran while the circuit was
 // closed in epoch, unless the circuit has changed since: then the outcome
-// belongs to a past period, as gobreaker's generations would decide.
-func (b *Breaker) record(epoch uint64, err error) {
-	if b.epoch.Load() != epoch || b.State() != breaker.Closed {
-		return
+// belongs to a past period, as gobreaker's generations would decide. It
+// reports whether gobreaker counted it.
+func (b *Breaker) record(epoch uint64, err error) bool {
+	if !b.current(epoch) {
+		return false
 	}
-	if done, aerr := b.cb.Allow(); aerr == nil {
-		done(err)
+	done, aerr := b.cb.Allow()
+	if aerr != nil {
+		return false
 	}
+	done(err)
+	return true
 }
 
 // Trip opens a circuit that is still closed in epoch at once: the
-// connector has confirmed that Redis does not serve (a hang), or a command
-// met a failure that retrying cannot fix.
-func (b *Breaker) Trip(epoch uint64) {
-	if b.epoch.Load() != epoch || b.State() != breaker.Closed {
-		return
+// connector has confirmed that Redis does not serve (a hang), or a
+// connect met a failure that retrying cannot fix. It reports whether it
+// opened the circuit (false when the circuit had moved already).
+func (b *Breaker) Trip(epoch uint64) bool {
+	if !b.current(epoch) {
+		return false
 	}
-	if done, err := b.cb.Allow(); err == nil {
-		b.failures.Add(1)
-		b.fatal.Store(true)
-		done(errFailure)
+	done, err := b.cb.Allow()
+	if err != nil {
+		return false
 	}
+	b.failures.Add(1)
+	b.fatal.Store(true)
+	done(errFailure)
+	return true
 }
 
 // Allow admits a connect attempt, or refuses it with an [*breaker.UnavailableError]

@@ -254,24 +254,26 @@ func TestUnavailableErrorText(t *testing.T) {
 func TestObserve(t *testing.T) {
 	t.Run("failures in a row", func(t *testing.T) {
 		b := mustNew(t, breaker.Settings{FailureThreshold: 3})
-		observe := func(err error) breaker.Outcome { return b.Observe(b.Epoch(), breaker.Classify(err)) }
+		observe := func(o breaker.Outcome) breaker.Outcome { return b.Observe(b.Epoch(), o) }
 		refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 		for range 2 {
-			observe(refused)
+			observe(breaker.Failure)
 		}
-		observe(nil) // resets the count
-		for range 10 {
-			if o := observe(&timeoutErr{}); o != breaker.Suspect {
-				t.Fatalf("a timeout observed as %v, want suspect", o)
+		observe(breaker.Success) // resets the count
+		for _, err := range []error{&timeoutErr{}, refused} {
+			for range 10 {
+				if o := observe(breaker.Classify(err)); o != breaker.Suspect {
+					t.Fatalf("%v observed as %v, want suspect", err, o)
+				}
 			}
 		}
 		for range 2 {
-			observe(refused)
+			observe(breaker.Failure)
 		}
 		if b.State() != breaker.Closed {
-			t.Fatalf("state %v after a success, 10 timeouts and 2 failures, want closed", b.State())
+			t.Fatalf("state %v after a success, 20 suspicions and 2 failures, want closed", b.State())
 		}
-		observe(refused)
+		observe(breaker.Failure)
 		if b.State() != breaker.Open {
 			t.Fatalf("state %v after 3 consecutive failures, want open", b.State())
 		}
@@ -280,6 +282,9 @@ func TestObserve(t *testing.T) {
 		}
 		if got := b.Failures(); got != 5 {
 			t.Errorf("Failures() = %d, want 5", got)
+		}
+		if o := observe(breaker.Failure); o != breaker.Ignored || b.Failures() != 5 {
+			t.Errorf("a failure observed on the open circuit: %v, Failures() = %d; want ignored, 5", o, b.Failures())
 		}
 	})
 
@@ -298,22 +303,28 @@ func TestObserve(t *testing.T) {
 		if b.State() != breaker.Open {
 			t.Fatalf("state %v after Trip, want open", b.State())
 		}
-		b.Observe(stale, breaker.Failure) // belongs to the period before the trip
-		if f := b.Failures(); f != 2 {
-			t.Errorf("Failures() = %d, want 2 (the trip and the late failure)", f)
+		// It belongs to the period before the trip: the circuit does not
+		// count it, and neither does Failures.
+		if o := b.Observe(stale, breaker.Failure); o != breaker.Ignored {
+			t.Errorf("a late failure observed as %v, want ignored", o)
+		}
+		if f := b.Failures(); f != 1 {
+			t.Errorf("Failures() = %d, want 1 (the trip; not the late failure)", f)
+		}
+		if b.Trip(stale) {
+			t.Error("a second Trip of the same period reported that it opened the circuit")
 		}
 	})
 }
 
 func TestObserveConcurrent(t *testing.T) {
 	b := mustNew(t, breaker.Settings{FailureThreshold: 1000})
-	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
 			for j := range 500 {
 				if (i+j)%2 == 0 {
-					b.Observe(b.Epoch(), breaker.Classify(refused))
+					b.Observe(b.Epoch(), breaker.Failure)
 				} else {
 					b.Observe(b.Epoch(), breaker.Success)
 				}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -43,10 +44,11 @@ type HookEvents struct {
 	// Transition is called with the command's context when a command's
 	// outcome changed the circuit's state (to put an event on its span).
 	Transition func(ctx context.Context, from, to breaker.State)
-	// Suspect is called when a command timed out, found the pool
-	// saturated or failed on a closed circuit: the owner may confirm
+	// Suspect is called with the command's error when what the command
+	// met proves nothing by itself (a timeout, a saturated pool, a
+	// network error, a refused new connection): the owner may confirm
 	// whether Redis serves. It must return at once.
-	Suspect func()
+	Suspect func(err error)
 	// Failure is called with the command's context and error when the
 	// circuit counted a command as a failure (breaker.Failure or breaker.Fatal), to
 	// count it.
@@ -112,6 +114,9 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		if err := h.b.Refuse(); err != nil {
+			if isUnwatch(cmd) {
+				discard(ctx, cmd, next)
+			}
 			cmd.SetErr(err)
 			return err
 		}
@@ -142,7 +147,9 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return nil
 		}
 		err = restore(err, cmd)
-		h.judged(ctx, epoch, breaker.Classify(err), err)
+		if !isUnjudged(ctx) {
+			h.judged(ctx, epoch, breaker.Classify(err), err)
+		}
 		return err
 	}
 }
@@ -256,32 +263,71 @@ func (ps *pipelineState) handshake(ctx context.Context, cmd redis.Cmder, next re
 }
 
 // judged acts on a judged command or pipeline whose outcome is o and whose
-// error is err (non-nil unless o is breaker.Success).
+// error is err (non-nil unless o is breaker.Success). A command runs on a
+// live client, so nothing it meets is fatal: refused credentials or an
+// untrusted certificate on a new pooled connection (a password or a
+// certificate rotated while the established connections serve) fail that
+// command, as they would without this package, and raise a suspicion,
+// which the connector's check decides like any other.
 func (h *Hook) judged(ctx context.Context, epoch uint64, o breaker.Outcome, err error) {
+	if o == breaker.Fatal {
+		o = breaker.Suspect
+	}
 	switch h.b.Observe(epoch, o) {
 	case breaker.Suspect:
 		if h.ev.Suspect != nil {
-			h.ev.Suspect()
+			h.ev.Suspect(err)
 		}
-	case breaker.Failure, breaker.Fatal:
+	case breaker.Failure:
+		// Redis said it cannot serve (LOADING, BUSY …): counted, and
+		// FailureThreshold in a row open the circuit.
 		if h.ev.Failure != nil {
 			h.ev.Failure(ctx, err)
 		}
-		after := h.b.State()
-		if after != breaker.Closed && h.ev.Transition != nil {
+		if after := h.b.State(); after != breaker.Closed && h.ev.Transition != nil {
 			h.ev.Transition(ctx, breaker.Closed, after)
-		}
-		if after == breaker.Closed && h.ev.Suspect != nil {
-			// Confirming a failure can open the circuit before
-			// FailureThreshold failures in a row: at one request a second,
-			// or when only one master of a cluster fails.
-			h.ev.Suspect()
 		}
 	case breaker.Ignored:
 		if h.ev.ClientClosed != nil && errors.Is(err, redis.ErrClosed) {
 			h.ev.ClientClosed()
 		}
 	}
+}
+
+// unjudgedKey marks a context whose commands the hooks run without judging
+// their result: the connector's own check, which judges its PING itself.
+type unjudgedKey struct{}
+
+// Unjudged returns a context whose commands a [Hook] does not judge (it
+// still refuses them while the circuit is open): for the connector's
+// check, which asks Redis on the connector's client and judges the answer
+// itself. It costs a command nothing unless the command fails.
+func Unjudged(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unjudgedKey{}, true)
+}
+
+func isUnjudged(ctx context.Context) bool { return ctx.Value(unjudgedKey{}) != nil }
+
+// discard makes go-redis close the connection an UNWATCH that the circuit
+// refuses was meant for, instead of putting it back into the pool with its
+// WATCH still set (a later transaction on it would fail): a transaction's
+// Close sends UNWATCH on the sticky connection that ran WATCH, and a
+// refusal before go-redis touched that connection would leave it as it
+// is. Run with a context whose deadline has passed, the UNWATCH writes
+// nothing (its write deadline is in the past), and go-redis, seeing the
+// timeout, discards the connection. A transaction that holds no
+// connection yet fails to get one (the context has ended) and sends
+// nothing either. cmd's error is set by the caller.
+func discard(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) {
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), time.Unix(0, 1))
+	defer cancel()
+	_ = next(ctx, cmd)
+}
+
+// isUnwatch reports whether cmd is UNWATCH.
+func isUnwatch(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	return len(args) == 1 && args[0] == "unwatch"
 }
 
 // stopsRetry reports whether a cluster node's error is one after which

@@ -95,10 +95,14 @@ func TestHookGuardsPipelines(t *testing.T) {
 			p.Incr(ctx, "a")
 			return nil
 		})
-		if err == nil || breaker.Classify(err) != breaker.Failure {
-			t.Fatalf("transaction %d against a dead server = %v, want a counted failure", i, err)
+		if err == nil || breaker.Classify(err) != breaker.Suspect {
+			t.Fatalf("transaction %d against a dead server = %v, want a suspicion", i, err)
 		}
 	}
+	if b.State() != breaker.Closed {
+		t.Fatalf("state %v after 5 suspicions, want closed: the connector's check decides", b.State())
+	}
+	b.Trip(b.Epoch()) // as the connector's check does when Redis does not answer
 	if b.State() != breaker.Open {
 		t.Fatalf("state %v after 5 failed transactions, want open", b.State())
 	}
@@ -241,7 +245,7 @@ func TestHookSuspects(t *testing.T) {
 		var suspicions atomic.Int32
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialerRetries: 1,
 			PoolSize: 1, PoolTimeout: 20 * time.Millisecond, ContextTimeoutEnabled: true})
-		rdb.AddHook(b.NewHook(circuit.HookEvents{Suspect: func() { suspicions.Add(1) }}))
+		rdb.AddHook(b.NewHook(circuit.HookEvents{Suspect: func(error) { suspicions.Add(1) }}))
 		t.Cleanup(func() { _ = rdb.Close() })
 		return mr, b, rdb, &suspicions
 	}

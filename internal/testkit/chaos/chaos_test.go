@@ -460,17 +460,18 @@ collect:
 		t.Errorf("%d 503s and %d circuit transitions under a latency below the read timeout: want none", rep.unavailable, rep.transitions)
 	}
 	// Dials against the recovering server stay bounded: the pool grows back
-	// to at most its size, no storm.
-	if len(ends) > 0 {
-		from := int(ends[0].Sub(start) / time.Second)
-		for sec, s := range timeline {
-			if sec >= from {
-				rep.maxDialsPerSec = max(rep.maxDialsPerSec, s.dials)
-			}
+	// to at most its size, no storm. Recovery is the 3 seconds after each
+	// fault ends (the next kill of kill-restart-x5 comes 4 seconds later:
+	// its onset, while the connector's check tells a dead server behind
+	// the proxy, is not a recovery).
+	for _, end := range ends {
+		from := int(end.Sub(start) / time.Second)
+		for sec := from; sec < from+3; sec++ {
+			rep.maxDialsPerSec = max(rep.maxDialsPerSec, timeline[sec].dials)
 		}
-		if rep.maxDialsPerSec > 200+20 {
-			t.Errorf("%d dials in one second during recovery: a dial storm", rep.maxDialsPerSec)
-		}
+	}
+	if rep.maxDialsPerSec > 200+20 {
+		t.Errorf("%d dials in one second during recovery: a dial storm", rep.maxDialsPerSec)
 	}
 
 	// The timeline, one line per second.

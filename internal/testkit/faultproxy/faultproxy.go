@@ -28,9 +28,15 @@ const (
 	Reset
 	// Refuse stops listening: new connections are refused by the kernel.
 	Refuse
+	// Drop stops listening and drops new connections' SYNs, as a network
+	// partition does: a dial hangs until its own timeout. (The port is held
+	// by a socket whose accept queue is full and never accepted from.)
+	// Connections already open keep going: pause the server behind the
+	// proxy to stop them answering too.
+	Drop
 )
 
-// String returns "pass", "hang", "reset" or "refuse".
+// String returns "pass", "hang", "reset", "refuse" or "drop".
 func (m Mode) String() string {
 	switch m {
 	case Pass:
@@ -41,6 +47,8 @@ func (m Mode) String() string {
 		return "reset"
 	case Refuse:
 		return "refuse"
+	case Drop:
+		return "drop"
 	}
 	return "unknown"
 }
@@ -57,6 +65,7 @@ type Proxy struct {
 
 	mu     sync.Mutex
 	ln     net.Listener
+	hole   *blackhole // Drop's socket, nil otherwise
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
@@ -110,17 +119,30 @@ func (p *Proxy) SetMode(m Mode) error {
 		return errors.New("faultproxy: closed")
 	}
 	p.mode.Store(int32(m))
+	if p.hole != nil {
+		p.hole.close()
+		p.hole = nil
+	}
+	listening := m != Refuse && m != Drop
 	switch {
-	case m == Refuse && p.ln != nil:
-		err := p.ln.Close()
+	case !listening && p.ln != nil:
+		if err := p.ln.Close(); err != nil {
+			return err
+		}
 		p.ln = nil
-		return err
-	case m != Refuse && p.ln == nil:
+	case listening && p.ln == nil:
 		ln, err := net.Listen("tcp", p.addr)
 		if err != nil {
 			return err
 		}
 		p.serveLocked(ln)
+	}
+	if m == Drop {
+		hole, err := newBlackhole(p.addr)
+		if err != nil {
+			return err
+		}
+		p.hole = hole
 	}
 	return nil
 }
@@ -140,6 +162,10 @@ func (p *Proxy) Close() {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
+		if p.hole != nil {
+			p.hole.close()
+			p.hole = nil
+		}
 		if p.ln != nil {
 			_ = p.ln.Close()
 			p.ln = nil

@@ -139,3 +139,47 @@ func TestCutAll(t *testing.T) {
 		t.Errorf("after CutAll the connection still answers: %q, %v", line, err)
 	}
 }
+
+// TestDrop: in Drop mode a dial hangs until its own timeout (the SYN is
+// dropped, nothing refuses or resets it), and Pass serves again after it.
+func TestDrop(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	p := faultproxy.New(t, ln.Addr().String())
+	if err := p.SetMode(faultproxy.Drop); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c, err := net.DialTimeout("tcp", p.Addr(), 300*time.Millisecond)
+	if err == nil {
+		_ = c.Close()
+		t.Fatal("a dial in Drop mode connected")
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("a dial in Drop mode failed with %v, want a timeout (the SYN dropped)", err)
+	}
+	if took := time.Since(start); took < 250*time.Millisecond {
+		t.Fatalf("a dial in Drop mode failed after %v, before its timeout", took)
+	}
+	if err := p.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	c, err = net.DialTimeout("tcp", p.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatalf("a dial after Drop: %v", err)
+	}
+	_ = c.Close()
+}
