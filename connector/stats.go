@@ -64,15 +64,21 @@ type Stats struct {
 	// Failures counts every failure the circuit counted: failed connect
 	// attempts and failed commands.
 	Failures uint64
-	// FastFails counts calls and commands refused by the open circuit
-	// without network I/O.
+	// FastFails counts calls and commands the open circuit refused at
+	// once, without network I/O: how much work the circuit spared from
+	// waiting on a Redis known to be down (each got [ErrUnavailable]; a
+	// request through the middleware, its 503). It grows only while the
+	// circuit is open, with the traffic that outage met.
 	FastFails uint64
-	// Checks counts the connector's own PINGs that confirmed or dismissed
-	// a suspicion (a command that timed out, found the pool saturated or
-	// failed); see [Connector.Client].
+	// Checks counts the connector's own PINGs, each run to confirm or
+	// dismiss a suspicion: a command that timed out (its caller's deadline
+	// or read_timeout), found the pool saturated or failed; see
+	// [Connector.Client]. Checks growing while ChecksFailed does not means
+	// commands time out or fail while Redis still answers — deadlines too
+	// short for it, a slow Redis, a saturated pool — not an outage.
 	Checks uint64
-	// ChecksFailed counts the checks Redis did not answer in time: each
-	// opened the circuit.
+	// ChecksFailed counts the checks that found Redis not answering and
+	// opened the circuit: each one an outage or a hang confirmed.
 	ChecksFailed uint64
 	// Waiting is the number of callers waiting on the shared connect now.
 	Waiting int64
