@@ -3,7 +3,8 @@
 // extra/redisotel), and every shared connect a redis.connect span under the
 // request that started it. Traces go by OTLP/HTTP to
 // OTEL_EXPORTER_OTLP_ENDPOINT (default http://127.0.0.1:4318), where a
-// Jaeger all-in-one listens: see docker-compose.yml and the README.
+// Jaeger all-in-one listens: see docker-compose.yml and docs/telemetry.md
+// ("In Jaeger").
 //
 //	go run ./examples/jaeger -addr 127.0.0.1:8080
 package main
