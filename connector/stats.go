@@ -68,7 +68,8 @@ type Stats struct {
 	// once, without network I/O: how much work the circuit spared from
 	// waiting on a Redis known to be down (each got [ErrUnavailable]; a
 	// request through the middleware, its 503). It grows only while the
-	// circuit is open, with the traffic that outage met.
+	// circuit is open or its probe in flight, with the traffic the outage
+	// met.
 	FastFails uint64
 	// Checks counts the connector's own PINGs, each run to confirm or
 	// dismiss a suspicion: a command that timed out (its caller's deadline
