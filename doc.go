@@ -9,7 +9,6 @@
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//	defer c.Close()
 //	app := http.NewServeMux() // the routes that use Redis
 //	app.HandleFunc("GET /visits", func(w http.ResponseWriter, r *http.Request) {
 //		rdb, _ := redismw.FromContext(r.Context())
@@ -17,10 +16,13 @@
 //		…
 //	})
 //	mux := http.NewServeMux()
-//	mux.Handle("GET /healthz", redismw.HealthHandler(c))
-//	mux.HandleFunc("GET /livez", func(http.ResponseWriter, *http.Request) {})
+//	mux.Handle("GET /readyz", redismw.HealthHandler(c))                       // readiness
+//	mux.HandleFunc("GET /livez", func(http.ResponseWriter, *http.Request) {}) // liveness
 //	mux.Handle("/", redismw.Middleware(c)(app))
-//	log.Fatal(http.ListenAndServe(addr, mux))
+//	srv := &http.Server{Addr: addr, Handler: mux}
+//	… // serve until SIGTERM, then:
+//	_ = srv.Shutdown(ctx) // in-flight requests finish first
+//	_ = c.Close()         // then the connector (not log.Fatal, which skips deferred calls)
 //
 // The client comes from a [connector.Connector]: once connected it is
 // handed out with one atomic load; until then all requests share one
@@ -34,7 +36,14 @@
 // Behind the middlewares of several connectors (a cache and a session
 // store), a handler gets each connector's client with [ClientFor].
 //
-// [HealthHandler] is a readiness endpoint with a cached probe. Liveness must
+// [HealthHandler] is readiness, not liveness: its body says why Redis is
+// down, with the Retry-After a request gets at that moment. Liveness must
 // not depend on Redis: a process whose Redis is down is still alive, and
 // restarting it would not bring Redis back.
+//
+// A command's error in a handler: [redis.Nil] is an answer (the key does
+// not exist), not unavailability; for a timeout, a network error or an
+// open circuit, [WriteUnavailable] answers as the middleware does. A 503
+// after a timeout may mean a write was applied: make writes that clients
+// retry idempotent (see the README, "Handling errors in handlers").
 package redismw

@@ -93,17 +93,17 @@ func ExampleFromContext() {
 	// false
 }
 
-// HealthHandler is a readiness endpoint: 503 and "down" while Redis is
-// unavailable, 200 and "up" when it answers.
+// HealthHandler is a readiness endpoint: 503, "down" and the reason while
+// Redis is unavailable, 200 and "up" when it answers.
 func ExampleHealthHandler() {
 	c := unavailableConnector()
 	defer func() { _ = c.Close() }()
 
 	rec := httptest.NewRecorder()
-	redismw.HealthHandler(c).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-	var body struct{ Status, State, Circuit string }
+	redismw.HealthHandler(c).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	var body struct{ Status, Reason, Circuit string }
 	_ = json.Unmarshal(rec.Body.Bytes(), &body)
-	fmt.Println(rec.Code, body.Status, body.State, body.Circuit)
+	fmt.Println(rec.Code, body.Status, body.Reason, body.Circuit)
 	// Output:
 	// 503 down circuit_open open
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestHealthSharedProbe(t *testing.T) {
 	}
 	serve := func(ctx context.Context) int {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/healthz", nil))
+		h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/readyz", nil))
 		return rec.Code
 	}
 
@@ -55,8 +56,13 @@ func TestHealthSharedProbe(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	if code := serve(ctx); code != http.StatusServiceUnavailable || !probing() {
-		t.Errorf("a request whose deadline ended during the probe: %d, probe under way %v; want 503 before the probe ends", code, probing())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !probing() {
+		t.Errorf("a request whose deadline ended during the probe: %d, probe under way %v; want 503 before the probe ends", rec.Code, probing())
+	}
+	if !strings.Contains(rec.Body.String(), `"reason":"deadline"`) {
+		t.Errorf("a request whose deadline ended during the probe: %s, want the reason deadline", rec.Body)
 	}
 	if a, b := <-first, <-second; a != http.StatusOK || b != http.StatusOK {
 		t.Errorf("the probe's requests: %d and %d, want 200 (Redis is slow, not down)", a, b)

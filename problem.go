@@ -26,9 +26,14 @@ var problemBody = []byte(`{"type":"about:blank","title":"Service Unavailable","s
 // unknown or for any other error, and none for [connector.ErrClosed] (the
 // service is shutting down). err itself is never written.
 //
-// Handlers may call it when a command fails (a timeout, or
-// [connector.ErrUnavailable] once the circuit has opened), to answer like
-// the middleware. Every 503 it writes is counted in
+// Handlers may call it when a command fails because Redis did not serve
+// (a timeout, a network error, or [connector.ErrUnavailable] once the
+// circuit has opened), to answer like the middleware. Not for
+// [redis.Nil]: a missing key is an answer, and a 503 for it tells the
+// client to retry what will not change. A 503 after a timeout may mean
+// the command was applied (Redis may have read it before it stalled):
+// make writes that clients retry idempotent, or once-only per request id
+// (see the README, "Handling errors in handlers"). Every 503 it writes is counted in
 // redismw.middleware.rejections — with the middleware's meter provider and
 // connector name when r came through [Middleware], with the global
 // provider otherwise — by reason: circuit_open, closed, or command_failed;

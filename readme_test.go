@@ -1,21 +1,28 @@
 package redismw_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/signal"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/redismwtest"
 )
 
 // The README's Go blocks, verbatim, so that they compile with the tests;
@@ -26,16 +33,33 @@ func quickStart() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer func() { _ = c.Close() }()
 
 	app := http.NewServeMux() // your routes that use Redis
 	app.HandleFunc("GET /visits", visits)
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", redismw.HealthHandler(c))                          // readiness: outside the middleware
+	mux.Handle("GET /readyz", redismw.HealthHandler(c))                           // readiness: outside the middleware
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {}) // liveness never depends on Redis
 	mux.Handle("/", redismw.Middleware(c)(app))
-	log.Fatal(http.ListenAndServe(":8080", mux))
+
+	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			log.Print(err)
+			stop() // cannot serve: shut down
+		}
+	}()
+	<-ctx.Done() // SIGINT or SIGTERM
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil { // stop accepting; in-flight requests finish
+		log.Print(err)
+	}
+	if err := c.Close(); err != nil { // then the connector: its client, probes and goroutines
+		log.Print(err)
+	}
 }
 
 func visits(w http.ResponseWriter, r *http.Request) {
@@ -46,10 +70,50 @@ func visits(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := rdb.Incr(r.Context(), "visits").Result()
 	if err != nil {
-		redismw.WriteUnavailable(w, r, err) // the middleware's 503, for a command that failed mid-request
+		redismw.WriteUnavailable(w, r, err) // the middleware's 503; see Handling errors in handlers
 		return
 	}
 	fmt.Fprintf(w, "visit %d\n", n)
+}
+
+// session, countOnce and visitOnce are the README's "Handling errors in
+// handlers"; TestREADMEHandlers runs them.
+
+func session(w http.ResponseWriter, r *http.Request) {
+	rdb, _ := redismw.FromContext(r.Context()) // fail-closed: the middleware put a client there
+	name, err := rdb.Get(r.Context(), "session:"+r.PathValue("id")).Result()
+	switch {
+	case errors.Is(err, redis.Nil): // no such key: Redis answered, nothing is unavailable
+		http.Error(w, "no such session", http.StatusNotFound)
+	case err != nil: // Redis did not serve: a timeout, a broken connection, the circuit open
+		redismw.WriteUnavailable(w, r, err)
+	default:
+		fmt.Fprintf(w, "hello %s\n", name)
+	}
+}
+
+// countOnce increments KEYS[2] once per request id (KEYS[1]): the id is
+// recorded and the count incremented in one step.
+var countOnce = redis.NewScript(`
+if redis.call("SET", KEYS[1], "1", "NX", "EX", ARGV[1]) then
+	return redis.call("INCR", KEYS[2])
+end
+return false`)
+
+func visitOnce(w http.ResponseWriter, r *http.Request) {
+	rdb, _ := redismw.FromContext(r.Context())
+	id := r.Header.Get("Idempotency-Key") // chosen by the client, the same on every retry
+	if id == "" {
+		http.Error(w, "Idempotency-Key required", http.StatusBadRequest)
+		return
+	}
+	err := countOnce.Run(r.Context(), rdb, []string{"request:" + id, "visits"}, 86400).Err()
+	switch {
+	case err == nil, errors.Is(err, redis.Nil): // counted now, or by an earlier try of this request
+		w.WriteHeader(http.StatusNoContent)
+	default: // maybe applied: the client retries with the same id
+		redismw.WriteUnavailable(w, r, err)
+	}
 }
 
 var _ = quickStart
@@ -95,6 +159,57 @@ func secure() connector.Config {
 
 var _ = secure
 
+// TestREADMEHandlers runs the handlers of the README's "Handling errors in
+// handlers" behind the middleware: a missing session is 404, not 503;
+// visitOnce counts a request id once however often it is retried, and
+// asks for one; and once Redis is gone both answer the middleware's 503.
+func TestREADMEHandlers(t *testing.T) {
+	c, mr := redismwtest.NewConnector(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /session/{id}", session)
+	mux.HandleFunc("POST /visit", visitOnce)
+	h := redismw.Middleware(c)(mux)
+	serve := func(method, path, id string) *httptest.ResponseRecorder {
+		t.Helper()
+		req := httptest.NewRequestWithContext(t.Context(), method, path, nil)
+		if id != "" {
+			req.Header.Set("Idempotency-Key", id)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+
+	if rec := serve("GET", "/session/nobody", ""); rec.Code != http.StatusNotFound {
+		t.Errorf("a missing session: %d %s, want 404 (redis.Nil is an answer)", rec.Code, rec.Body)
+	}
+	if err := mr.Set("session:ada", "Ada"); err != nil {
+		t.Fatal(err)
+	}
+	if rec := serve("GET", "/session/ada", ""); rec.Code != http.StatusOK || rec.Body.String() != "hello Ada\n" {
+		t.Errorf("a session: %d %q, want 200 hello Ada", rec.Code, rec.Body)
+	}
+
+	for _, try := range []string{"a", "a", "a", "b", "a"} { // request a retried, request b once
+		if rec := serve("POST", "/visit", try); rec.Code != http.StatusNoContent {
+			t.Fatalf("visit %s: %d %s, want 204", try, rec.Code, rec.Body)
+		}
+	}
+	if n, err := mr.Get("visits"); err != nil || n != "2" {
+		t.Errorf("visits = %q (%v) after requests a (tried 4 times) and b, want 2", n, err)
+	}
+	if rec := serve("POST", "/visit", ""); rec.Code != http.StatusBadRequest {
+		t.Errorf("a visit without an id: %d, want 400", rec.Code)
+	}
+
+	mr.Close() // Redis is gone: both handlers answer the 503 with Retry-After
+	for _, rec := range []*httptest.ResponseRecorder{serve("GET", "/session/ada", ""), serve("POST", "/visit", "c")} {
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("with Redis gone: %d, Retry-After %q; want 503 with one", rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+}
+
 // TestREADMEDeployments: the README's Cluster and Sentinel configurations
 // are valid (New validates without dialing).
 func TestREADMEDeployments(t *testing.T) {
@@ -130,8 +245,8 @@ func TestREADMEGoBlocks(t *testing.T) {
 		code = append(code, normalize(string(b)))
 	}
 	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllSubmatch(readme, -1)
-	if len(blocks) < 5 {
-		t.Fatalf("README has %d Go blocks, want at least the quick start, the handler, the deployments, TLS and the tracing hook", len(blocks))
+	if len(blocks) < 7 {
+		t.Fatalf("README has %d Go blocks, want at least the quick start, the handler, the two of handling errors, the deployments, TLS and the tracing hook", len(blocks))
 	}
 	for i, b := range blocks {
 		want := normalize(string(b[1]))

@@ -129,7 +129,7 @@ func TestPasswordNowhere(t *testing.T) {
 	h := redismw.Middleware(c, redismw.WithMeterProvider(p.Meter))(&probe{})
 	rec := get(t, h, "/")
 	texts = append(texts, rec.Body.String(), fmt.Sprint(rec.Header()))
-	health := get(t, redismw.HealthHandler(c, redismw.WithErrorDetail()), "/healthz")
+	health := get(t, redismw.HealthHandler(c, redismw.WithErrorDetail()), "/readyz")
 	texts = append(texts, health.Body.String(), fmt.Sprint(health.Header()))
 	texts = append(texts, fmt.Sprintf("%+v", c.Stats()), logs.String())
 	for _, s := range p.Spans.Ended() {

@@ -189,9 +189,11 @@ func (c *Connector) Client(ctx context.Context) (redis.UniversalClient, error) {
 	return c.wait(ctx)
 }
 
-// Ready returns the ready client and true, or nil and false when there is
-// none: it never connects and never waits. It costs what Client's fast path
-// costs; use it where a caller must not wait, and Client otherwise.
+// Ready returns the ready client itself — not a yes/no answer — and true,
+// or nil and false when there is none (before the first connect, while
+// the circuit is open, after Close). It never connects and never waits,
+// and costs what Client's fast path costs: use it where a caller must not
+// wait, and Client otherwise.
 func (c *Connector) Ready() (redis.UniversalClient, bool) {
 	if h := c.ready.Load(); h != nil {
 		return h.client, true

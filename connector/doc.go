@@ -54,4 +54,14 @@
 //     next call may connect again; a client closed by user code is
 //     replaced; [Connector.Close] ends everything and leaves no goroutine.
 //   - No password appears in any error, log line or [Stats].
+//
+// How long a hang costs: a command to a Redis that accepts but never
+// answers waits its read_timeout — go-redis' default, 5s, unless the URL
+// sets it (?read_timeout=500ms) — and the connector's check gives Redis
+// one more read_timeout. With the defaults the circuit opens within 10s
+// (2 × read_timeout) of the hang; until then each command sent to it
+// waits up to 5s before it fails, and from then on calls and commands fail
+// at once. Set read_timeout just above your slowest legitimate command to
+// shorten both; blocking commands (BLPOP key 30) get their block time on
+// top of it.
 package connector

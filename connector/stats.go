@@ -68,18 +68,23 @@ type Stats struct {
 	// failed after the circuit had opened, a suspicion a check dismissed —
 	// is not here.
 	Failures uint64
-	// FastFails counts calls and commands refused by the open circuit
-	// without network I/O.
+	// FastFails counts calls and commands the open circuit refused at
+	// once, without network I/O: how much work the circuit spared from
+	// waiting on a Redis known to be down (each got [ErrUnavailable]; a
+	// request through the middleware, its 503). It grows only while the
+	// circuit is open or its probe in flight, with the traffic the outage
+	// met.
 	FastFails uint64
 	// Checks counts the connector's checks: each asked Redis, after a
 	// command met something that proves nothing by itself (a timeout, a
 	// saturated pool, a network error, a refused new connection), whether
-	// it serves; see the package documentation. Checks rising while
-	// ChecksFailed does not means Redis kept answering: callers' short
-	// deadlines, a busy pool or dropped connections, not an outage.
+	// it serves; see the package documentation. Checks growing while
+	// ChecksFailed does not means Redis kept answering — deadlines too
+	// short for it, a busy pool, dropped connections — not an outage.
 	Checks uint64
 	// ChecksFailed counts the checks that found Redis not answering and
-	// opened the circuit (a hang, a kill, a partition).
+	// opened the circuit: each one an outage or a hang confirmed (a hang,
+	// a kill, a partition).
 	ChecksFailed uint64
 	// Waiting is the number of callers waiting on the shared connect now.
 	Waiting int64

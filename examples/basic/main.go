@@ -1,18 +1,27 @@
 // Command basic is the runnable example of redismw: an HTTP server whose
-// handlers get a ready Redis client from the middleware.
+// handler gets a ready Redis client from the middleware. It is the
+// README's Quick start, plus metrics and a fail-open switch.
 //
 //	go run ./examples/basic                     # embedded in-process Redis (miniredis)
 //	REDIS_URL=redis://localhost:6379/0 go run ./examples/basic
 //
-// Routes: GET /visits counts visits in Redis and answers {"visits": n};
-// GET /healthz is readiness (Redis answers); GET /livez is liveness (always
-// 200); GET /metrics is redismw's metrics in the Prometheus text format. While Redis is unavailable /visits answers 503 with Retry-After, or,
-// with -fail-open, 200 {"visits": null, "degraded": true}. Ctrl-C shuts the
-// server down gracefully.
+// Routes (on -addr, default localhost:8080):
+//
+//	GET /visits   counts a visit in Redis (the handler visits, below): 200 {"visits":n};
+//	              while Redis is unavailable 503 with Retry-After, or with -fail-open
+//	              200 {"visits":null,"degraded":true}
+//	GET /readyz   readiness (redismw.HealthHandler): 200 {"status":"up",…} when Redis
+//	              answers, 503 {"status":"down","reason":…} otherwise
+//	GET /livez    liveness: 200 whatever Redis does
+//	GET /metrics  redismw's metrics, and the Go runtime's, in the Prometheus text format
+//
+// Ctrl-C or SIGTERM shuts down gracefully: the server stops accepting,
+// in-flight requests finish, then the connector closes.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -75,32 +84,59 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	defer func() { _ = c.Close() }()
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /visits", demo.Visits(*failOpen))
-	mux.Handle("GET /healthz", redismw.HealthHandler(c))
-	mux.HandleFunc("GET /livez", demo.Live)
-	mux.Handle("GET /metrics", metrics)
-	opts := []redismw.Option{
-		redismw.WithMeterProvider(mp),
-		redismw.WithSkip(func(r *http.Request) bool {
-			return r.URL.Path == "/healthz" || r.URL.Path == "/livez" || r.URL.Path == "/metrics"
-		}),
-	}
+	opts := []redismw.Option{redismw.WithMeterProvider(mp)}
 	mode := "fail-closed"
 	if *failOpen {
 		opts = append(opts, redismw.WithFailOpen())
 		mode = "fail-open"
 	}
+	app := http.NewServeMux() // the routes that use Redis: behind the middleware
+	app.HandleFunc("GET /visits", visits(*failOpen))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /readyz", redismw.HealthHandler(c)) // readiness: outside the middleware
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintln(w, "ok") // liveness never depends on Redis
+	})
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/", redismw.Middleware(c, opts...)(app))
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	note := fmt.Sprintf("Redis: %s; %s", source, mode)
-	if err := demo.Serve(ctx, ln, redismw.Middleware(c, opts...)(mux), stdout, "redismw example", note); err != nil {
+	if err := demo.Serve(ctx, ln, mux, stdout, "redismw example", note); err != nil {
 		return err
 	}
-	return c.Close()
+	return c.Close() // after the in-flight requests: its client, probes and goroutines
+}
+
+// visits counts a visit in Redis and answers {"visits":n}. The client
+// comes from the middleware; FromContext reports none only when failing
+// open while Redis is unavailable. A failed INCR gets the middleware's 503
+// (WriteUnavailable), or, failing open, the degraded answer. The INCR is
+// not idempotent: a 503 after a timeout may mean it was applied (see the
+// README's "Handling errors in handlers").
+func visits(failOpen bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var n *int64 // nil: degraded, no count
+		if rdb, ok := redismw.FromContext(r.Context()); ok {
+			v, err := rdb.Incr(r.Context(), "visits").Result()
+			switch {
+			case err == nil:
+				n = &v
+			case !failOpen:
+				redismw.WriteUnavailable(w, r, err)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(struct {
+			Visits   *int64 `json:"visits"`
+			Degraded bool   `json:"degraded,omitempty"`
+		}{n, n == nil})
+	}
 }
 
 // prometheusMetrics returns a /metrics handler in the Prometheus text

@@ -51,8 +51,8 @@ func TestEmbeddedRedis(t *testing.T) {
 			t.Fatalf("/visits #%d: %d %s", want, r.Code, r.Body)
 		}
 	}
-	if r := e.Get("/healthz"); r.Code != 200 || !strings.Contains(r.Body, `"status":"up"`) {
-		t.Errorf("/healthz: %d %s", r.Code, r.Body)
+	if r := e.Get("/readyz"); r.Code != 200 || !strings.Contains(r.Body, `"status":"up"`) {
+		t.Errorf("/readyz: %d %s", r.Code, r.Body)
 	}
 	e.Stop()
 	if !strings.Contains(e.Output(), "shutting down") {
@@ -62,7 +62,7 @@ func TestEmbeddedRedis(t *testing.T) {
 
 // TestHangAndRecover: the example against a real redis-server behind the
 // fault proxy. While the proxy hangs, /visits answers 503 with Retry-After,
-// fast once the circuit is open; /healthz 503; /livez 200. Restored, both
+// fast once the circuit is open; /readyz 503; /livez 200. Restored, both
 // are 200 again within one open period plus one attempt.
 func TestHangAndRecover(t *testing.T) {
 	srv := redistest.Start(t)
@@ -121,8 +121,8 @@ func TestHangAndRecover(t *testing.T) {
 			t.Errorf("a 503 after the trip took %v, want it immediate", r.Took)
 		}
 	}
-	if r := e.Get("/healthz"); r.Code != 503 || !strings.Contains(r.Body, `"status":"down"`) {
-		t.Errorf("/healthz during the hang: %d %s", r.Code, r.Body)
+	if r := e.Get("/readyz"); r.Code != 503 || !strings.Contains(r.Body, `"status":"down"`) || !strings.Contains(r.Body, `"reason":"circuit_open"`) {
+		t.Errorf("/readyz during the hang: %d %s, want 503 down for circuit_open", r.Code, r.Body)
 	}
 	if r := e.Get("/livez"); r.Code != 200 {
 		t.Errorf("/livez during the hang: %d", r.Code)
@@ -193,11 +193,11 @@ func TestHangAndRecover(t *testing.T) {
 			t.Errorf("/metrics lacks %s", series)
 		}
 	}
-	if r := e.Get("/healthz"); r.Code != 200 {
+	if r := e.Get("/readyz"); r.Code != 200 {
 		// The health cache may hold a "down" for up to a second.
 		time.Sleep(time.Second)
-		if r := e.Get("/healthz"); r.Code != 200 {
-			t.Errorf("/healthz after recovery: %d %s", r.Code, r.Body)
+		if r := e.Get("/readyz"); r.Code != 200 {
+			t.Errorf("/readyz after recovery: %d %s", r.Code, r.Body)
 		}
 	}
 	e.Stop()
@@ -210,11 +210,11 @@ func TestNoPasswordLeak(t *testing.T) {
 	port := redistest.FreePort(t)
 	e := exampletest.Start(t, binary, []string{fmt.Sprintf("REDIS_URL=redis://:%s@127.0.0.1:%d", password, port), "REDIS_ATTEMPT_TIMEOUT=200ms"})
 	var answers []exampletest.Response
-	for _, path := range []string{"/visits", "/visits", "/healthz", "/livez", "/visits"} {
+	for _, path := range []string{"/visits", "/visits", "/readyz", "/livez", "/visits"} {
 		answers = append(answers, e.Get(path))
 	}
 	if answers[0].Code != 503 || answers[2].Code != 503 || answers[3].Code != 200 {
-		t.Errorf("codes %d %d %d, want 503 for /visits and /healthz, 200 for /livez", answers[0].Code, answers[2].Code, answers[3].Code)
+		t.Errorf("codes %d %d %d, want 503 for /visits and /readyz, 200 for /livez", answers[0].Code, answers[2].Code, answers[3].Code)
 	}
 	e.Stop()
 	for _, r := range answers {

@@ -7,15 +7,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -28,30 +27,36 @@ import (
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
 	flag.Parse()
+	if err := run(*addr); err != nil {
+		log.Fatal(err) // after run's deferred calls: the connector is closed
+	}
+}
+
+// run serves until SIGINT or SIGTERM, then shuts down gracefully: the
+// server stops accepting, in-flight requests finish, then the connector
+// closes.
+func run(addr string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	cfg, source, cleanup, err := demo.RedisConfig()
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer cleanup()
 	c, err := connector.New(cfg)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer func() { _ = c.Close() }()
 
-	srv := &http.Server{Addr: *addr, Handler: newRouter(c), ReadHeaderTimeout: 5 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	fmt.Printf("redismw chi example: listening on http://%s (Redis: %s)\n", *addr, source)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
 	}
+	if err := demo.Serve(ctx, ln, newRouter(c), os.Stdout, "redismw chi example", "Redis: "+source); err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 // newRouter wires the routes: the Redis middleware wraps only the group of
@@ -59,14 +64,28 @@ func main() {
 func newRouter(c *connector.Connector) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
-	r.Get("/livez", demo.Live)
-	r.Method(http.MethodGet, "/healthz", redismw.HealthHandler(c))
+	r.Get("/livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "ok") }) // liveness never depends on Redis
+	r.Method(http.MethodGet, "/readyz", redismw.HealthHandler(c))                                  // readiness
 	r.Get("/static/*", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = fmt.Fprintf(w, "static file %s\n", chi.URLParam(r, "*"))
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(redismw.Middleware(c))
-		r.Get("/visits", demo.Visits(false))
+		r.Get("/visits", visits)
 	})
 	return r
+}
+
+// visits counts a visit in Redis and answers {"visits":n}, or the
+// middleware's 503 when the INCR fails. Fail-closed: the middleware put a
+// client in the request, or answered 503 itself.
+func visits(w http.ResponseWriter, r *http.Request) {
+	rdb, _ := redismw.FromContext(r.Context())
+	n, err := rdb.Incr(r.Context(), "visits").Result()
+	if err != nil {
+		redismw.WriteUnavailable(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = fmt.Fprintf(w, "{\"visits\":%d}\n", n)
 }

@@ -42,7 +42,7 @@ func TestPerRouteMiddleware(t *testing.T) {
 			t.Errorf("%s with Redis down: %d after %v; unwrapped routes must answer at once", path, rec.Code, time.Since(start))
 		}
 	}
-	if rec := serve(t, h, "/healthz"); rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("/healthz with Redis down: %d, want 503", rec.Code)
+	if rec := serve(t, h, "/readyz"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with Redis down: %d, want 503", rec.Code)
 	}
 }

@@ -3,7 +3,8 @@
 // extra/redisotel), and every shared connect a redis.connect span under the
 // request that started it. Traces go by OTLP/HTTP to
 // OTEL_EXPORTER_OTLP_ENDPOINT (default http://127.0.0.1:4318), where a
-// Jaeger all-in-one listens: see docker-compose.yml and the README.
+// Jaeger all-in-one listens: see docker-compose.yml and docs/telemetry.md
+// ("In Jaeger").
 //
 //	go run ./examples/jaeger -addr 127.0.0.1:8080
 package main
@@ -84,11 +85,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer func() { _ = c.Close() }()
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /visits", demo.Visits(false))
-	mux.Handle("GET /healthz", redismw.HealthHandler(c))
-	mux.HandleFunc("GET /livez", demo.Live)
+	mux.HandleFunc("GET /visits", visits)
+	mux.Handle("GET /readyz", redismw.HealthHandler(c))
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "ok") })
 	handler := redismw.Middleware(c, redismw.WithSkip(func(r *http.Request) bool {
-		return r.URL.Path == "/healthz" || r.URL.Path == "/livez"
+		return r.URL.Path == "/readyz" || r.URL.Path == "/livez"
 	}))(mux)
 
 	ln, err := net.Listen("tcp", *addr)
@@ -97,6 +98,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	note := fmt.Sprintf("Redis: %s; traces to %s", source, endpoint())
 	return demo.Serve(ctx, ln, otelhttp.NewHandler(handler, "http.server"), stdout, "redismw jaeger example", note)
+}
+
+// visits counts a visit in Redis and answers {"visits":n}, or the
+// middleware's 503 when the INCR fails. Fail-closed: the middleware put a
+// client in the request, or answered 503 itself.
+func visits(w http.ResponseWriter, r *http.Request) {
+	rdb, _ := redismw.FromContext(r.Context())
+	n, err := rdb.Incr(r.Context(), "visits").Result()
+	if err != nil {
+		redismw.WriteUnavailable(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = fmt.Fprintf(w, "{\"visits\":%d}\n", n)
 }
 
 // endpoint is where traces go, for the banner: the exporter reads the

@@ -1,10 +1,10 @@
-// Package demo holds what the examples share: where Redis comes from, the
-// /visits handler, and serving with a graceful shutdown.
+// Package demo holds the plumbing the examples share, none of it about
+// redismw: where Redis comes from, flags, and serving with a graceful
+// shutdown. Each example's handlers are in its own main.go.
 package demo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,7 +17,6 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
-	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/connector"
 )
 
@@ -39,37 +38,6 @@ func RedisConfig() (connector.Config, string, func(), error) {
 	}
 	cfg := connector.Config{URL: "redis://" + mr.Addr()}
 	return cfg, "embedded miniredis at " + mr.Addr() + ", REDIS_URL is unset", mr.Close, nil
-}
-
-// Visits counts a visit and answers {"visits": n}. Without a client
-// (failing open) or when the INCR fails while failOpen, it answers
-// {"visits": null, "degraded": true}; when the INCR fails otherwise, the
-// middleware's 503.
-func Visits(failOpen bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var n *int64
-		if rdb, ok := redismw.FromContext(r.Context()); ok {
-			v, err := rdb.Incr(r.Context(), "visits").Result()
-			switch {
-			case err == nil:
-				n = &v
-			case !failOpen:
-				redismw.WriteUnavailable(w, r, err)
-				return
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(struct {
-			Visits   *int64 `json:"visits"`
-			Degraded bool   `json:"degraded,omitempty"`
-		}{n, n == nil})
-	}
-}
-
-// Live is a liveness handler: it answers 200 whatever Redis does.
-func Live(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok\n"))
 }
 
 // Serve serves h on ln until ctx ends, then shuts down gracefully: the
