@@ -18,16 +18,21 @@ import (
 	"github.com/ankitoon/redismw/telemetry"
 )
 
-// durationBuckets are the semantic conventions' advised boundaries for
-// database client durations, in seconds.
-var durationBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10}
+// ConnectBuckets are the boundaries of redismw.connect.duration, in
+// seconds: the semantic conventions' advised ones for database client
+// durations below 1 s, and half-second steps around the default
+// AttemptTimeout (2 s), so that a connect that gives up after one attempt
+// (2 s and a little) is told from one that succeeded in 1.6 s, up to
+// MaxAttempts (3) attempts with backoff.
+var ConnectBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15, 30}
 
 // Version returns the version of the redismw module in this binary, or
-// "devel" when it is built from its own source tree.
+// "devel" when it is built from its own source tree, through a workspace
+// or a replace directive (where the Go tool says "(devel)").
 var Version = sync.OnceValue(func() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, m := range bi.Deps {
-			if m.Path == telemetry.ScopeName {
+			if m.Path == telemetry.ScopeName && m.Replace == nil && m.Version != "" && m.Version != "(devel)" {
 				return m.Version
 			}
 		}
@@ -70,36 +75,66 @@ func counter(m metric.Meter, name, unit, description string) metric.Int64Counter
 	return c
 }
 
-// reasons are every rejection reason, created at 0.
-var reasons = []string{telemetry.ReasonCircuitOpen, telemetry.ReasonConnectFailed, telemetry.ReasonWaitBudget,
-	telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed}
+// Reasons are every rejection reason, created at 0.
+var Reasons = []string{telemetry.ReasonCircuitOpen, telemetry.ReasonConnectFailed, telemetry.ReasonWaitBudget,
+	telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed, telemetry.ReasonPoolTimeout}
 
 // Middleware is the telemetry of one middleware.
 type Middleware struct {
 	rejections metric.Int64Counter
 	reasons    map[string]metric.AddOption
+	requests   metric.Int64Counter
+	// admitted and rejected are the options of the requests counter's
+	// two series, built once: the ready path's Add allocates nothing.
+	admitted, rejected []metric.AddOption
 }
 
 // NewMiddleware makes the middleware's instruments from mp, or from the
 // global provider if mp is nil; poolName, if not empty, is the name of its
 // connector (db.client.connection.pool.name) on every series. Every
-// reason's series exists from the start, at 0.
+// series — each reason's, each request outcome's — exists from the start,
+// at 0.
 func NewMiddleware(mp metric.MeterProvider, poolName string) *Middleware {
 	m := &Middleware{reasons: map[string]metric.AddOption{}}
-	m.rejections = counter(Meter(mp), telemetry.MetricRejections, "{request}",
+	meter := Meter(mp)
+	m.rejections = counter(meter, telemetry.MetricRejections, "{request}",
 		"Requests answered 503 by redismw (by the middleware, or by WriteUnavailable in a handler), or passed on without a client when failing open, by reason.")
-	for _, r := range reasons {
-		kv := []attribute.KeyValue{telemetry.AttrReason.String(r)}
+	m.requests = counter(meter, telemetry.MetricRequests, "{request}",
+		"Requests the middleware handled (not those WithSkip skips), by outcome: admitted with a client, or rejected (see redismw.middleware.rejections for why).")
+	with := func(kv ...attribute.KeyValue) metric.MeasurementOption {
 		if poolName != "" {
 			kv = append(kv, semconv.DBClientConnectionPoolName(poolName))
 		}
-		m.reasons[r] = metric.WithAttributeSet(attribute.NewSet(kv...))
-		m.rejections.Add(context.Background(), 0, m.reasons[r])
+		return metric.WithAttributeSet(attribute.NewSet(kv...))
 	}
+	ctx := context.Background()
+	for _, r := range Reasons {
+		m.reasons[r] = with(telemetry.AttrReason.String(r))
+		m.rejections.Add(ctx, 0, m.reasons[r])
+	}
+	m.admitted = []metric.AddOption{with(telemetry.AttrRequestOutcome.String(telemetry.RequestAdmitted))}
+	m.rejected = []metric.AddOption{with(telemetry.AttrRequestOutcome.String(telemetry.RequestRejected))}
+	m.requests.Add(ctx, 0, m.admitted...)
+	m.requests.Add(ctx, 0, m.rejected...)
 	return m
 }
 
-// Reject counts one rejected request.
+// Admit counts one request admitted with a client. It runs on the ready
+// path: it allocates nothing.
+func (m *Middleware) Admit(ctx context.Context) {
+	m.requests.Add(ctx, 1, m.admitted...)
+}
+
+// Refuse counts one request the middleware rejected for reason: a
+// request, and a rejection.
+func (m *Middleware) Refuse(ctx context.Context, reason string) {
+	m.requests.Add(ctx, 1, m.rejected...)
+	m.Reject(ctx, reason)
+}
+
+// Reject counts one rejection (a 503 written, or a request passed on
+// without a client), not a request: a handler's WriteUnavailable counts a
+// request the middleware admitted.
 func (m *Middleware) Reject(ctx context.Context, reason string) {
 	opt, ok := m.reasons[reason]
 	if !ok {
