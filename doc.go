@@ -34,6 +34,10 @@
 // Behind the middlewares of several connectors (a cache and a session
 // store), a handler gets each connector's client with [ClientFor].
 //
+// Telemetry is OpenTelemetry's (package telemetry names it); go-redis'
+// own measurements of command latency and pool waits are recorded by
+// [CommandRecorder] once a program installs it with redis.SetOTelRecorder.
+//
 // [HealthHandler] is a readiness endpoint with a cached probe. Liveness must
 // not depend on Redis: a process whose Redis is down is still alive, and
 // restarting it would not bring Redis back.

@@ -6,9 +6,11 @@
 // Providers are the global ones (otel.GetTracerProvider,
 // otel.GetMeterProvider) unless the connector's Config or the middleware's
 // options name others; the instrumentation scope is [ScopeName] with the
-// module's version. Instrument-creation errors go to otel.Handle. Nothing
-// is recorded on the ready path: a ready connector and the middleware's
-// ready path cost the same with or without an SDK.
+// module's version. Instrument-creation errors go to otel.Handle. A ready
+// connector records nothing; the middleware's ready path counts the
+// admitted request (redismw.middleware.requests) without an allocation.
+// Command latency and pool waits are go-redis' own measurements, recorded
+// by redismw.CommandRecorder once it is installed.
 //
 // The metrics, in the README's table:
 //
