@@ -2,7 +2,7 @@ package main
 
 import (
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/ankitoon/redismw"
 )
@@ -13,7 +13,7 @@ import (
 // (db.client.connection.wait_time, .pending_requests) and dials
 // (.create_time) — with mp's instruments, and returns the function that
 // removes it. go-redis' recorder is process-wide: a program installs one.
-func recordCommands(mp metric.MeterProvider) (remove func()) {
+func recordCommands(mp *sdkmetric.MeterProvider) (remove func()) {
 	redis.SetOTelRecorder(redismw.CommandRecorder(mp))
 	return func() { redis.SetOTelRecorder(nil) }
 }
