@@ -126,7 +126,7 @@ var ErrWaitBudget = errkind.New("redismw: wait budget for the connect in progres
 // unavailable, or passed on without a client when failing open, also in
 // redismw.middleware.rejections by reason (circuit_open, connect_failed,
 // wait_budget, deadline, closed); see [WithMeterProvider]. Counting an
-// admitted request allocates nothing.
+// admitted request is one atomic add, observed at each collection.
 //
 // The middleware never mutates the request: it passes a copy with the new
 // context. Mistakes in setting it up (a nil c) panic.
@@ -159,14 +159,14 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 				return
 			}
 			if rdb, ok := c.Ready(); ok {
-				tel.Admit(r.Context())
+				tel.Admit()
 				next.ServeHTTP(w, withScope(r, readyScope(rdb)))
 				return
 			}
 			rdb, err := wait(r.Context(), c, cfg.waitBudget)
 			switch {
 			case err == nil:
-				tel.Admit(r.Context())
+				tel.Admit()
 				next.ServeHTTP(w, withScope(r, readyScope(rdb)))
 			case errors.Is(r.Context().Err(), context.Canceled):
 				// The request was cancelled: its client is gone, or the

@@ -8,7 +8,8 @@
 // options name others; the instrumentation scope is [ScopeName] with the
 // module's version. Instrument-creation errors go to otel.Handle. A ready
 // connector records nothing; the middleware's ready path counts the
-// admitted request (redismw.middleware.requests) without an allocation.
+// admitted request (redismw.middleware.requests) with one atomic add, which
+// the meter observes at collection.
 // Command latency and pool waits are go-redis' own measurements, recorded
 // by redismw.CommandRecorder once it is installed.
 //

@@ -8,6 +8,7 @@ import (
 	"context"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -83,10 +84,11 @@ var Reasons = []string{telemetry.ReasonCircuitOpen, telemetry.ReasonConnectFaile
 type Middleware struct {
 	rejections metric.Int64Counter
 	reasons    map[string]metric.AddOption
-	requests   metric.Int64Counter
-	// admitted and rejected are the options of the requests counter's
-	// two series, built once: the ready path's Add allocates nothing.
-	admitted, rejected []metric.AddOption
+	// admitted and rejected count requests; a callback observes them as
+	// redismw.middleware.requests at each collection. The ready path pays
+	// one atomic add, not the SDK's recording (which measured as much as
+	// the rest of the middleware).
+	admitted, rejected atomic.Int64
 }
 
 // NewMiddleware makes the middleware's instruments from mp, or from the
@@ -99,8 +101,9 @@ func NewMiddleware(mp metric.MeterProvider, poolName string) *Middleware {
 	meter := Meter(mp)
 	m.rejections = counter(meter, telemetry.MetricRejections, "{request}",
 		"Requests answered 503 by redismw (by the middleware, or by WriteUnavailable in a handler), or passed on without a client when failing open, by reason.")
-	m.requests = counter(meter, telemetry.MetricRequests, "{request}",
-		"Requests the middleware handled (not those WithSkip skips), by outcome: admitted with a client, or rejected (see redismw.middleware.rejections for why).")
+	requests, err := meter.Int64ObservableCounter(telemetry.MetricRequests, metric.WithUnit("{request}"),
+		metric.WithDescription("Requests the middleware handled (not those WithSkip skips), by outcome: admitted with a client, or rejected (see redismw.middleware.rejections for why)."))
+	handle(err)
 	with := func(kv ...attribute.KeyValue) metric.MeasurementOption {
 		if poolName != "" {
 			kv = append(kv, semconv.DBClientConnectionPoolName(poolName))
@@ -112,23 +115,27 @@ func NewMiddleware(mp metric.MeterProvider, poolName string) *Middleware {
 		m.reasons[r] = with(telemetry.AttrReason.String(r))
 		m.rejections.Add(ctx, 0, m.reasons[r])
 	}
-	m.admitted = []metric.AddOption{with(telemetry.AttrRequestOutcome.String(telemetry.RequestAdmitted))}
-	m.rejected = []metric.AddOption{with(telemetry.AttrRequestOutcome.String(telemetry.RequestRejected))}
-	m.requests.Add(ctx, 0, m.admitted...)
-	m.requests.Add(ctx, 0, m.rejected...)
+	admitted := with(telemetry.AttrRequestOutcome.String(telemetry.RequestAdmitted))
+	rejected := with(telemetry.AttrRequestOutcome.String(telemetry.RequestRejected))
+	// Both series from the start, at 0. The registration lasts as long as
+	// the meter provider: a middleware has no Close, and is made once.
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(requests, m.admitted.Load(), admitted)
+		o.ObserveInt64(requests, m.rejected.Load(), rejected)
+		return nil
+	}, requests)
+	handle(err)
 	return m
 }
 
 // Admit counts one request admitted with a client. It runs on the ready
-// path: it allocates nothing.
-func (m *Middleware) Admit(ctx context.Context) {
-	m.requests.Add(ctx, 1, m.admitted...)
-}
+// path: one atomic add.
+func (m *Middleware) Admit() { m.admitted.Add(1) }
 
 // Refuse counts one request the middleware rejected for reason: a
 // request, and a rejection.
 func (m *Middleware) Refuse(ctx context.Context, reason string) {
-	m.requests.Add(ctx, 1, m.rejected...)
+	m.rejected.Add(1)
 	m.Reject(ctx, reason)
 }
 
