@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -29,17 +30,31 @@ import (
 	"github.com/ankitoon/redismw/telemetry"
 )
 
+// connectorAttrs are the attributes of every series of the connector
+// named pool (its default name, "host:port/db"): its middleware's too.
+func connectorAttrs(t *testing.T, pool string) []attribute.KeyValue {
+	t.Helper()
+	if pool == "" {
+		return nil // the global provider's, outside any middleware
+	}
+	host, port, err := net.SplitHostPort(strings.TrimSuffix(pool, "/0"))
+	if err != nil {
+		t.Fatalf("connector name %q: %v", pool, err)
+	}
+	p, _ := strconv.Atoi(port)
+	return []attribute.KeyValue{semconv.DBSystemNameRedis, semconv.ServerAddress(host), semconv.ServerPort(p),
+		semconv.DBClientConnectionPoolName(pool)}
+}
+
 // rejections is the whole rejections metric of the middlewares of the
 // connector named pool ("" for the global provider's, which names none):
-// one series per reason, each created at 0, with the counts given.
-func rejections(pool string, counts map[string]int64) metricdata.Metrics {
+// one series per reason, each created at 0, with the counts given; each
+// carries the connector's attributes.
+func rejections(t *testing.T, pool string, counts map[string]int64) metricdata.Metrics {
 	var dps []metricdata.DataPoint[int64]
 	for _, r := range []string{telemetry.ReasonCircuitOpen, telemetry.ReasonConnectFailed, telemetry.ReasonWaitBudget,
 		telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed, telemetry.ReasonPoolTimeout} {
-		kv := []attribute.KeyValue{telemetry.AttrReason.String(r)}
-		if pool != "" {
-			kv = append(kv, semconv.DBClientConnectionPoolName(pool))
-		}
+		kv := append([]attribute.KeyValue{telemetry.AttrReason.String(r)}, connectorAttrs(t, pool)...)
 		dps = append(dps, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(kv...), Value: counts[r]})
 	}
 	return oteltest.Counter(telemetry.MetricRejections,
@@ -55,7 +70,7 @@ func assertRejections(t *testing.T, p *oteltest.Providers, pool string, counts m
 	if pool != "" {
 		with = append(with, semconv.DBClientConnectionPoolName(pool))
 	}
-	oteltest.AssertMetric(t, rejections(pool, counts), p.Metric(t, telemetry.MetricRejections, with...))
+	oteltest.AssertMetric(t, rejections(t, pool, counts), p.Metric(t, telemetry.MetricRejections, with...))
 }
 
 // assertRequests compares the requests metric of the middlewares of the
@@ -64,7 +79,7 @@ func assertRejections(t *testing.T, p *oteltest.Providers, pool string, counts m
 func assertRequests(t *testing.T, p *oteltest.Providers, pool string, admitted, rejected int64) {
 	t.Helper()
 	series := func(outcome string) attribute.Set {
-		return attribute.NewSet(telemetry.AttrRequestOutcome.String(outcome), semconv.DBClientConnectionPoolName(pool))
+		return attribute.NewSet(append([]attribute.KeyValue{telemetry.AttrRequestOutcome.String(outcome)}, connectorAttrs(t, pool)...)...)
 	}
 	want := oteltest.Counter(telemetry.MetricRequests,
 		"Requests the middleware handled (not those WithSkip skips), by outcome: admitted with a client, or rejected (see redismw.middleware.rejections for why).",

@@ -30,8 +30,9 @@
 //	db.client.connection.max, .idle.max, .idle.min, .timeouts
 //
 // Every series carries db.client.connection.pool.name, the connector's
-// unique name; the connector's (pool metrics included) also
-// db.system.name=redis, server.address and server.port. Counters are
+// unique name, and db.system.name=redis, server.address and server.port —
+// the pool's and the middleware's too (not the rejections counted outside
+// any middleware, which have no connector). Counters are
 // created at 0 with the labels they will have: a failed attempt's and a
 // circuit failure's for every error.type of [FailureTypes]; histograms
 // are born at their first observation.

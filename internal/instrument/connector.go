@@ -3,6 +3,7 @@ package instrument
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,6 +41,11 @@ type Pool struct {
 	IdleMin int
 }
 
+// open are the telemetry of the process's open connectors by name
+// (Server.PoolName, unique in the process): a middleware's series carry
+// its connector's attributes too.
+var open sync.Map // string → *Connector
+
 // Health is what the connector's gauges observe at a collection.
 type Health struct {
 	Circuit   breaker.State
@@ -61,6 +67,7 @@ type Connector struct {
 	transitions metric.Int64Counter
 	failures    metric.Int64Counter
 	reg         metric.Registration
+	name        string // the connector's: Server.PoolName
 }
 
 // with returns the measurement option of the connector's attributes and
@@ -217,7 +224,18 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		return nil
 	}, circuit, unusable, since, nextProbe, count.Inst(), maxConns.Inst(), idleMax.Inst(), idleMin.Inst(), timeouts.Inst())
 	handle(err)
+	t.name = server.PoolName
+	open.Store(t.name, t)
 	return t
+}
+
+// attributesOf returns the attributes of every series of the open
+// connector named name, or none if there is no such connector.
+func attributesOf(name string) ([]attribute.KeyValue, bool) {
+	if v, ok := open.Load(name); ok {
+		return v.(*Connector).attrs, true
+	}
+	return nil, false
 }
 
 // unixSeconds is t in unix seconds, 0 for the zero time.
@@ -230,6 +248,7 @@ func unixSeconds(t time.Time) float64 {
 
 // Close unregisters the observers.
 func (t *Connector) Close() {
+	open.CompareAndDelete(t.name, t)
 	if t.reg != nil {
 		handle(t.reg.Unregister())
 	}

@@ -93,9 +93,10 @@ type Middleware struct {
 
 // NewMiddleware makes the middleware's instruments from mp, or from the
 // global provider if mp is nil; poolName, if not empty, is the name of its
-// connector (db.client.connection.pool.name) on every series. Every
-// series — each reason's, each request outcome's — exists from the start,
-// at 0.
+// connector (db.client.connection.pool.name) on every series, with the
+// connector's other attributes (db.system.name, server.address,
+// server.port) while it is open. Every series — each reason's, each
+// request outcome's — exists from the start, at 0.
 func NewMiddleware(mp metric.MeterProvider, poolName string) *Middleware {
 	m := &Middleware{reasons: map[string]metric.AddOption{}}
 	meter := Meter(mp)
@@ -104,11 +105,14 @@ func NewMiddleware(mp metric.MeterProvider, poolName string) *Middleware {
 	requests, err := meter.Int64ObservableCounter(telemetry.MetricRequests, metric.WithUnit("{request}"),
 		metric.WithDescription("Requests the middleware handled (not those WithSkip skips), by outcome: admitted with a client, or rejected (see redismw.middleware.rejections for why)."))
 	handle(err)
+	var base []attribute.KeyValue
+	if attrs, ok := attributesOf(poolName); ok {
+		base = attrs
+	} else if poolName != "" {
+		base = []attribute.KeyValue{semconv.DBClientConnectionPoolName(poolName)}
+	}
 	with := func(kv ...attribute.KeyValue) metric.MeasurementOption {
-		if poolName != "" {
-			kv = append(kv, semconv.DBClientConnectionPoolName(poolName))
-		}
-		return metric.WithAttributeSet(attribute.NewSet(kv...))
+		return metric.WithAttributeSet(attribute.NewSet(append(kv, base...)...))
 	}
 	ctx := context.Background()
 	for _, r := range Reasons {
