@@ -36,6 +36,10 @@
 // Behind the middlewares of several connectors (a cache and a session
 // store), a handler gets each connector's client with [ClientFor].
 //
+// Telemetry is OpenTelemetry's (package telemetry names it); go-redis'
+// own measurements of command latency and pool waits are recorded by
+// [CommandRecorder] once a program installs it with redis.SetOTelRecorder.
+//
 // [HealthHandler] is readiness, not liveness: its body says why Redis is
 // down, with the Retry-After a request gets at that moment. Liveness must
 // not depend on Redis: a process whose Redis is down is still alive, and

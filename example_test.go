@@ -236,3 +236,28 @@ func ExampleWithErrorHandler() {
 	fmt.Print(rec.Code, " ", rec.Body)
 	// Output: 503 {"error":"try again soon"}
 }
+
+// CommandRecorder is installed once per process, before the clients run
+// commands: go-redis then hands it every command's duration and every
+// pool wait, which it records under the semantic conventions' names.
+func ExampleCommandRecorder() {
+	redis.SetOTelRecorder(redismw.CommandRecorder(nil)) // the global meter provider
+	defer redis.SetOTelRecorder(nil)
+
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	c, err := connector.New(connector.Config{URL: "redis://" + mr.Addr(), Logger: discard})
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = c.Close() }()
+	rdb, err := c.Client(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rdb.Incr(context.Background(), "visits").Val()) // db.client.operation.duration{db.operation.name=INCR}
+	// Output: 1
+}

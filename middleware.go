@@ -121,10 +121,12 @@ var ErrWaitBudget = errkind.New("redismw: wait budget for the connect in progres
 // gets the unavailable answer (503, or the error handler), never an empty
 // 200; writing it after an http.TimeoutHandler has answered is harmless.
 //
-// Every request answered as unavailable, or passed on without a client
-// when failing open, is counted in redismw.middleware.rejections by reason
-// (circuit_open, connect_failed, wait_budget, deadline, closed); see
-// [WithMeterProvider].
+// Every request it handles is counted in redismw.middleware.requests, as
+// admitted (with a client) or rejected; every request answered as
+// unavailable, or passed on without a client when failing open, also in
+// redismw.middleware.rejections by reason (circuit_open, connect_failed,
+// wait_budget, deadline, closed); see [WithMeterProvider]. Counting an
+// admitted request is one atomic add, observed at each collection.
 //
 // The middleware never mutates the request: it passes a copy with the new
 // context. Mistakes in setting it up (a nil c) panic.
@@ -157,12 +159,14 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 				return
 			}
 			if rdb, ok := c.Ready(); ok {
+				tel.Admit()
 				next.ServeHTTP(w, withScope(r, readyScope(rdb)))
 				return
 			}
 			rdb, err := wait(r.Context(), c, cfg.waitBudget)
 			switch {
 			case err == nil:
+				tel.Admit()
 				next.ServeHTTP(w, withScope(r, readyScope(rdb)))
 			case errors.Is(r.Context().Err(), context.Canceled):
 				// The request was cancelled: its client is gone, or the
@@ -170,10 +174,10 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 			case r.Context().Err() != nil:
 				// The request's deadline ended while it waited: it gets
 				// the unavailable answer, never an empty 200.
-				tel.Reject(r.Context(), telemetry.ReasonDeadline)
+				tel.Refuse(r.Context(), telemetry.ReasonDeadline)
 				cfg.onError(w, withScope(r, counted), &connector.UnavailableError{Err: err})
 			default:
-				tel.Reject(r.Context(), reason(err, telemetry.ReasonConnectFailed))
+				tel.Refuse(r.Context(), reason(err, telemetry.ReasonConnectFailed))
 				if cfg.failOpen {
 					next.ServeHTTP(w, withScope(r, counted))
 				} else {
@@ -213,11 +217,15 @@ func wait(ctx context.Context, c *connector.Connector, budget time.Duration) (rd
 
 // reason names why Redis is unavailable to a request, for the rejections
 // metric: the circuit, Close or the wait budget (their outcomes, see
-// instrument.Outcome), or otherwise.
+// instrument.Outcome), a command that found no free connection in its
+// pool (pool_timeout: the service's concurrency, not Redis), or otherwise.
 func reason(err error, otherwise string) string {
 	switch o := instrument.Outcome(err); o {
 	case telemetry.ReasonClosed, telemetry.ReasonWaitBudget, telemetry.ReasonCircuitOpen:
 		return o
+	}
+	if errkind.Of(err) == errkind.PoolTimeout {
+		return telemetry.ReasonPoolTimeout
 	}
 	return otherwise
 }

@@ -36,7 +36,8 @@ var problemBody = []byte(`{"type":"about:blank","title":"Service Unavailable","s
 // (see the README, "Handling errors in handlers"). Every 503 it writes is counted in
 // redismw.middleware.rejections — with the middleware's meter provider and
 // connector name when r came through [Middleware], with the global
-// provider otherwise — by reason: circuit_open, closed, or command_failed;
+// provider otherwise — by reason: circuit_open, closed, pool_timeout (no
+// free connection in the pool within pool_timeout), or command_failed;
 // a request the middleware already counted (answered as unavailable, or
 // passed on without a client when failing open) is not counted twice.
 // Behind several middlewares it is counted under the innermost one's

@@ -118,6 +118,13 @@ func visitOnce(w http.ResponseWriter, r *http.Request) {
 
 var _ = quickStart
 
+// commandMetrics is the README's block on command latency.
+func commandMetrics() {
+	redis.SetOTelRecorder(redismw.CommandRecorder(nil)) // once per process: command latency and pool waits, global meter provider
+}
+
+var _ = commandMetrics
+
 // deployments is the README's block on Cluster and Sentinel.
 func deployments() []connector.Config {
 	// Redis Cluster: a URL with addr= parameters (go-redis ParseClusterURL;

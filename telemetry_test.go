@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -28,17 +30,31 @@ import (
 	"github.com/ankitoon/redismw/telemetry"
 )
 
+// connectorAttrs are the attributes of every series of the connector
+// named pool (its default name, "host:port/db"): its middleware's too.
+func connectorAttrs(t *testing.T, pool string) []attribute.KeyValue {
+	t.Helper()
+	if pool == "" {
+		return nil // the global provider's, outside any middleware
+	}
+	host, port, err := net.SplitHostPort(strings.TrimSuffix(pool, "/0"))
+	if err != nil {
+		t.Fatalf("connector name %q: %v", pool, err)
+	}
+	p, _ := strconv.Atoi(port)
+	return []attribute.KeyValue{semconv.DBSystemNameRedis, semconv.ServerAddress(host), semconv.ServerPort(p),
+		semconv.DBClientConnectionPoolName(pool)}
+}
+
 // rejections is the whole rejections metric of the middlewares of the
 // connector named pool ("" for the global provider's, which names none):
-// one series per reason, each created at 0, with the counts given.
-func rejections(pool string, counts map[string]int64) metricdata.Metrics {
+// one series per reason, each created at 0, with the counts given; each
+// carries the connector's attributes.
+func rejections(t *testing.T, pool string, counts map[string]int64) metricdata.Metrics {
 	var dps []metricdata.DataPoint[int64]
 	for _, r := range []string{telemetry.ReasonCircuitOpen, telemetry.ReasonConnectFailed, telemetry.ReasonWaitBudget,
-		telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed} {
-		kv := []attribute.KeyValue{telemetry.AttrReason.String(r)}
-		if pool != "" {
-			kv = append(kv, semconv.DBClientConnectionPoolName(pool))
-		}
+		telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed, telemetry.ReasonPoolTimeout} {
+		kv := append([]attribute.KeyValue{telemetry.AttrReason.String(r)}, connectorAttrs(t, pool)...)
 		dps = append(dps, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(kv...), Value: counts[r]})
 	}
 	return oteltest.Counter(telemetry.MetricRejections,
@@ -54,10 +70,28 @@ func assertRejections(t *testing.T, p *oteltest.Providers, pool string, counts m
 	if pool != "" {
 		with = append(with, semconv.DBClientConnectionPoolName(pool))
 	}
-	oteltest.AssertMetric(t, rejections(pool, counts), p.Metric(t, telemetry.MetricRejections, with...))
+	oteltest.AssertMetric(t, rejections(t, pool, counts), p.Metric(t, telemetry.MetricRejections, with...))
 }
 
-// TestRejectionsMetric: every unavailable answer is counted by reason.
+// assertRequests compares the requests metric of the middlewares of the
+// connector named pool, whole, with the counts of admitted and rejected
+// requests: both series exist from the start.
+func assertRequests(t *testing.T, p *oteltest.Providers, pool string, admitted, rejected int64) {
+	t.Helper()
+	series := func(outcome string) attribute.Set {
+		return attribute.NewSet(append([]attribute.KeyValue{telemetry.AttrRequestOutcome.String(outcome)}, connectorAttrs(t, pool)...)...)
+	}
+	want := oteltest.Counter(telemetry.MetricRequests,
+		"Requests the middleware handled (not those WithSkip skips), by outcome: admitted with a client, or rejected (see redismw.middleware.rejections for why).",
+		"{request}", []metricdata.DataPoint[int64]{
+			{Attributes: series(telemetry.RequestAdmitted), Value: admitted},
+			{Attributes: series(telemetry.RequestRejected), Value: rejected},
+		})
+	oteltest.AssertMetric(t, want, p.Metric(t, telemetry.MetricRequests, semconv.DBClientConnectionPoolName(pool)))
+}
+
+// TestRejectionsMetric: every unavailable answer is counted by reason,
+// and as a rejected request.
 func TestRejectionsMetric(t *testing.T) {
 	p := oteltest.New(t)
 	down := downConnector(t)
@@ -78,6 +112,34 @@ func TestRejectionsMetric(t *testing.T) {
 	assertRejections(t, p, down.Name(), map[string]int64{telemetry.ReasonCircuitOpen: 3, telemetry.ReasonClosed: 1})
 	assertRejections(t, p, hung.Name(), map[string]int64{telemetry.ReasonWaitBudget: 1})
 	assertRejections(t, p, c.Name(), map[string]int64{telemetry.ReasonConnectFailed: 1})
+	assertRequests(t, p, down.Name(), 0, 4)
+	assertRequests(t, p, hung.Name(), 0, 1)
+	assertRequests(t, p, c.Name(), 0, 1)
+}
+
+// TestRequestsMetric: the requests counter is the denominator of the
+// rejection ratio: every request the middleware handles is counted once,
+// admitted (ready path and after waiting for the connect alike) or
+// rejected; skipped requests are not.
+func TestRequestsMetric(t *testing.T) {
+	p := oteltest.New(t)
+	c, mr := redismwtest.NewConnector(t)
+	h := redismw.Middleware(c, redismw.WithMeterProvider(p.Meter),
+		redismw.WithSkip(func(r *http.Request) bool { return r.URL.Path == "/skip" }))(&probe{})
+	assertRequests(t, p, c.Name(), 0, 0) // both series from the start
+	for range 3 {
+		if rec := get(t, h, "/"); rec.Code >= 300 {
+			t.Fatalf("ready: %d", rec.Code)
+		}
+	}
+	_ = get(t, h, "/skip")
+	mr.Close()
+	_ = c.Close()
+	if rec := get(t, h, "/"); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("closed: %d", rec.Code)
+	}
+	assertRequests(t, p, c.Name(), 3, 1)
+	assertRejections(t, p, c.Name(), map[string]int64{telemetry.ReasonClosed: 1})
 }
 
 // syncBuffer is a log destination safe for concurrent writes.
@@ -163,6 +225,7 @@ func TestEvery503Counted(t *testing.T) {
 			errors.New("i/o timeout"),
 			&connector.UnavailableError{CircuitOpen: true},
 			connector.ErrClosed,
+			fmt.Errorf("incr: %w", redis.ErrPoolTimeout), // its own reason: the service's concurrency, not Redis
 		}
 		var shown string
 		h := redismw.Middleware(c, redismw.WithMeterProvider(p.Meter))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +242,10 @@ func TestEvery503Counted(t *testing.T) {
 			t.Errorf("the request's context prints as %q; want it to name the redismw scope", shown)
 		}
 		assertRejections(t, p, c.Name(), map[string]int64{
-			telemetry.ReasonCommandFailed: 1, telemetry.ReasonCircuitOpen: 1, telemetry.ReasonClosed: 1})
+			telemetry.ReasonCommandFailed: 1, telemetry.ReasonCircuitOpen: 1, telemetry.ReasonClosed: 1, telemetry.ReasonPoolTimeout: 1})
+		// The middleware admitted each of them: a handler's 503 is a
+		// rejection of an admitted request.
+		assertRequests(t, p, c.Name(), int64(len(errs)), 0)
 	})
 
 	t.Run("error handler calling WriteUnavailable", func(t *testing.T) {

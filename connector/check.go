@@ -267,8 +267,16 @@ type checkError struct {
 	err     error
 }
 
+// Error says what the check met: no answer within read_timeout only when
+// it timed out; otherwise the failure itself (a refused connection is
+// not a timeout). What raised the suspicion — a timeout, a network error,
+// a saturated pool — is not the check's to say.
 func (e *checkError) Error() string {
-	return "redis did not answer the connector's check (a PING, each round trip bounded by read_timeout " + e.timeout.String() + "): " + e.err.Error()
+	what := "the connector's check (a PING on an established connection and on a fresh one)"
+	if errkind.Of(e.err) == errkind.Timeout {
+		return "redis did not answer " + what + " within read_timeout (" + e.timeout.String() + "): " + e.err.Error()
+	}
+	return "redis failed " + what + ": " + e.err.Error()
 }
 
 func (e *checkError) Unwrap() error { return e.err }

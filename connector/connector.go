@@ -140,7 +140,7 @@ func New(cfg Config) (*Connector, error) {
 	if dep.kind == cluster {
 		size = 0 // per node, while a cluster's statistics sum every node: not observed
 	}
-	c.tel = instrument.NewConnector(cfg.TracerProvider, cfg.MeterProvider, server, c.brk.State, instrument.Pool{
+	c.tel = instrument.NewConnector(cfg.TracerProvider, cfg.MeterProvider, server, c.health, instrument.Pool{
 		Stats:   c.poolStats,
 		Max:     size,
 		IdleMax: idleMax,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/instrument"
 )
 
 // State is what a [Connector] is doing, as [Connector.Stats] reports it.
@@ -155,4 +156,34 @@ func (c *Connector) State() State { return c.Stats().State }
 func (c *Connector) setLastErr(err error) {
 	s := err.Error()
 	c.lastErr.Store(&s)
+}
+
+// health is what the connector's gauges observe (redismw.unusable and
+// the outage's start, the next probe, the circuit's state). Redis is
+// unusable when Client would fail without a client to hand out: the
+// circuit is open or half-open, or there is no client and the last
+// connect attempt failed (a cold start against a Redis that does not
+// answer, while the circuit is still closed). The outage began at the
+// earlier of that first failed attempt and the circuit's leaving Closed.
+// Not unusable: before the first connect, while the first attempt is
+// under way, and after Close.
+func (c *Connector) health() instrument.Health {
+	h := instrument.Health{Circuit: c.brk.State()}
+	if c.isClosed() || c.ready.Load() != nil {
+		return h
+	}
+	failing := c.brk.FailingSince()
+	if h.Circuit == breaker.Closed && failing.IsZero() {
+		return h
+	}
+	h.Unusable, h.Since = true, failing
+	if h.Circuit != breaker.Closed {
+		if opened := c.brk.OpenedAt(); h.Since.IsZero() || (!opened.IsZero() && opened.Before(h.Since)) {
+			h.Since = opened
+		}
+	}
+	if h.Circuit == breaker.Open {
+		h.NextProbe = time.Now().Add(c.brk.RetryAfter())
+	}
+	return h
 }

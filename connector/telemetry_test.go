@@ -110,17 +110,19 @@ func circuitState(t *testing.T, c *connector.Connector, addr string, now breaker
 }
 
 // attempts is the whole attempts metric of c, a connector to addr: the
-// series created at 0 (success, failure and closed, without error.type)
-// with the counts of counts[outcome], and a failure series per error.type
-// with the counts of failed[error.type].
+// series created at 0 — success and closed without error.type, with the
+// counts of counts[outcome], and a failure series per error.type of
+// telemetry.FailureTypes, with the counts of failed[error.type]. There is
+// no failure series without an error.type: it would stay at 0 while the
+// failures land in the others.
 func attempts(t *testing.T, c *connector.Connector, addr string, counts map[string]int64, failed map[string]int64) metricdata.Metrics {
 	t.Helper()
 	var dps []metricdata.DataPoint[int64]
-	for _, o := range []string{telemetry.OutcomeSuccess, telemetry.OutcomeFailure, telemetry.OutcomeClosed} {
+	for _, o := range []string{telemetry.OutcomeSuccess, telemetry.OutcomeClosed} {
 		dps = append(dps, metricdata.DataPoint[int64]{Attributes: series(t, c, addr, telemetry.AttrOutcome.String(o)), Value: counts[o]})
 	}
-	for et, n := range failed {
-		dps = append(dps, metricdata.DataPoint[int64]{Value: n,
+	for _, et := range telemetry.FailureTypes() {
+		dps = append(dps, metricdata.DataPoint[int64]{Value: failed[et],
 			Attributes: series(t, c, addr, telemetry.AttrOutcome.String(telemetry.OutcomeFailure), semconv.ErrorTypeKey.String(et))})
 	}
 	return oteltest.Counter(telemetry.MetricConnectAttempts,
@@ -129,11 +131,12 @@ func attempts(t *testing.T, c *connector.Connector, addr string, counts map[stri
 }
 
 // failures is the whole circuit-failures metric of c, a connector to
-// addr: a series per error.type created at 0, with the counts given.
+// addr: a series per error.type of telemetry.FailureTypes created at 0,
+// with the counts given.
 func failures(t *testing.T, c *connector.Connector, addr string, counts map[string]int64) metricdata.Metrics {
 	t.Helper()
 	var dps []metricdata.DataPoint[int64]
-	for _, et := range []string{"timeout", "connection_refused", "connection_reset", "connection_closed", "_OTHER"} {
+	for _, et := range telemetry.FailureTypes() {
 		dps = append(dps, metricdata.DataPoint[int64]{Attributes: series(t, c, addr, semconv.ErrorTypeKey.String(et)), Value: counts[et]})
 	}
 	return oteltest.Counter(telemetry.MetricCircuitFailures,
@@ -449,4 +452,90 @@ func TestTelemetryStatusCode(t *testing.T) {
 	}, wrongpass, semconv.DBResponseStatusCode("WRONGPASS"))
 	want.Status = sdktrace.Status{Code: codes.Error, Description: "connect failed, not retried (a certificate, credentials, permission or TLS problem that retrying cannot fix): WRONGPASS invalid username-password pair"}
 	oteltest.AssertSpan(t, want, spans[0])
+}
+
+// health reads c's health gauges: redismw.unusable, the outage's start
+// and the next probe (unix seconds), each with c's attributes.
+func health(t *testing.T, p *oteltest.Providers, c *connector.Connector, addr string) (unusable, since, next float64) {
+	t.Helper()
+	m := p.Collect(t)
+	set := series(t, c, addr)
+	attrs := set.ToSlice()
+	read := func(name string) float64 {
+		v, ok := oteltest.Value(m, name, attrs...)
+		if !ok {
+			t.Fatalf("%s{%v} not observed", name, attrs)
+		}
+		return v
+	}
+	return read(telemetry.MetricUnusable), read(telemetry.MetricUnusableStart), read(telemetry.MetricNextProbe)
+}
+
+// unixSeconds is tm in unix seconds, as the gauges write it.
+func unixSeconds(tm time.Time) float64 { return float64(tm.UnixNano()) / 1e9 }
+
+// TestTelemetryUnusable: redismw.unusable is the one signal an alert can
+// trust. It is 0 before the first connect; 1 as soon as a cold start's
+// first attempt has failed, though the circuit is still closed; 1 while
+// the circuit is open, and while it is half-open with a probe hanging; 0
+// once a probe has closed it. The outage's start is the first failed
+// attempt's time, kept across the trip that follows; the next probe's time
+// is in the future while the circuit is open, 0 otherwise.
+func TestTelemetryUnusable(t *testing.T) {
+	mr := miniredis.RunT(t)
+	proxy := faultproxy.New(t, mr.Addr())
+	var moves <-chan breaker.State
+	c, p := instrumented(t, proxy.URL(), func(cfg *connector.Config) {
+		cfg.MaxAttempts = 1
+		cfg.AttemptTimeout = time.Second
+		cfg.Breaker.FailureThreshold = 2
+		cfg.Breaker.Timeout = 300 * time.Millisecond
+		moves = watch(cfg)
+	})
+	addr := proxy.Addr()
+	if u, s, n := health(t, p, c, addr); u != 0 || s != 0 || n != 0 {
+		t.Fatalf("before the first connect: unusable %v, start %v, next probe %v; want 0, 0, 0", u, s, n)
+	}
+	if err := proxy.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if _, err := c.Client(t.Context()); err == nil {
+		t.Fatal("a connect succeeded with nothing listening")
+	}
+	settle(t, c)
+	after := time.Now()
+	u, start, n := health(t, p, c, addr)
+	if c.Stats().Circuit != breaker.Closed || u != 1 || n != 0 {
+		t.Fatalf("cold start failed: circuit %v, unusable %v, next probe %v; want closed, 1, 0", c.Stats().Circuit, u, n)
+	}
+	if start < unixSeconds(before) || start > unixSeconds(after) {
+		t.Fatalf("outage start %v, want the first failed attempt's, in [%v, %v]", start, unixSeconds(before), unixSeconds(after))
+	}
+
+	_, _ = c.Client(t.Context()) // the second failure opens the circuit
+	await(t, moves, breaker.Open)
+	u, s, n := health(t, p, c, addr)
+	if u != 1 || s != start || n <= unixSeconds(time.Now().Add(-time.Second)) {
+		t.Fatalf("open: unusable %v, start %v (want %v, the first failure's), next probe %v; want 1 and a probe time", u, s, start, n)
+	}
+
+	// A probe that hangs holds the circuit half-open: still unusable, and
+	// no probe armed while this one is in flight.
+	if err := proxy.SetMode(faultproxy.Hang); err != nil {
+		t.Fatal(err)
+	}
+	await(t, moves, breaker.HalfOpen)
+	halfOpen := c.Stats().Circuit == breaker.HalfOpen // the probe hangs for AttemptTimeout (1s)
+	if u, s, n := health(t, p, c, addr); u != 1 || s != start || (halfOpen && n != 0) {
+		t.Fatalf("half-open (still %v): unusable %v, start %v, next probe %v; want 1, %v, 0", halfOpen, u, s, n, start)
+	}
+
+	if err := proxy.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	await(t, moves, breaker.Closed)
+	if u, s, n := health(t, p, c, addr); u != 0 || s != 0 || n != 0 {
+		t.Fatalf("recovered: unusable %v, start %v, next probe %v; want 0, 0, 0", u, s, n)
+	}
 }

@@ -6,25 +6,36 @@
 // Providers are the global ones (otel.GetTracerProvider,
 // otel.GetMeterProvider) unless the connector's Config or the middleware's
 // options name others; the instrumentation scope is [ScopeName] with the
-// module's version. Instrument-creation errors go to otel.Handle. Nothing
-// is recorded on the ready path: a ready connector and the middleware's
-// ready path cost the same with or without an SDK.
+// module's version. Instrument-creation errors go to otel.Handle. A ready
+// connector records nothing; the middleware's ready path counts the
+// admitted request (redismw.middleware.requests) with one atomic add, which
+// the meter observes at collection.
+// Command latency and pool waits are go-redis' own measurements, recorded
+// by redismw.CommandRecorder once it is installed.
 //
 // The metrics, in the README's table:
 //
+//	redismw.unusable                 gauge          1 while Redis is unusable for the connector, 0 otherwise
+//	redismw.unusable.start_time      gauge, s       unix time the current outage started, 0 when usable
+//	redismw.circuit.next_probe_time  gauge, s       unix time of the open circuit's next probe, 0 when none is armed
 //	redismw.connect.duration         histogram, s   {redismw.outcome, error.type}
 //	redismw.connect.attempts         counter        {redismw.outcome, error.type}
 //	redismw.connect.waiting          updown counter (callers waiting on the shared connect)
 //	redismw.circuit.state            gauge          {redismw.circuit.current} 1 for the current state, 0 for the others
 //	redismw.circuit.failures         counter        {error.type}
 //	redismw.circuit.transitions      counter        {redismw.circuit.from, redismw.circuit.to}
+//	redismw.middleware.requests      counter        {redismw.request.outcome}
 //	redismw.middleware.rejections    counter        {redismw.rejection.reason}
 //	db.client.connection.count       {db.client.connection.state=idle|used}
 //	db.client.connection.max, .idle.max, .idle.min, .timeouts
 //
 // Every series carries db.client.connection.pool.name, the connector's
-// unique name; connector metrics also db.system.name=redis, server.address
-// and server.port. Counters are created at 0.
+// unique name, and db.system.name=redis, server.address and server.port —
+// the pool's and the middleware's too (not the rejections counted outside
+// any middleware, which have no connector). Counters are
+// created at 0 with the labels they will have: a failed attempt's and a
+// circuit failure's for every error.type of [FailureTypes]; histograms
+// are born at their first observation.
 package telemetry
 
 import (
@@ -50,7 +61,32 @@ const (
 	MetricCircuitTransitions = "redismw.circuit.transitions"
 	MetricCircuitFailures    = "redismw.circuit.failures"
 	MetricRejections         = "redismw.middleware.rejections"
+	MetricRequests           = "redismw.middleware.requests"
+	// MetricUnusable is 1 while Redis is unusable for the connector: the
+	// circuit is open or half-open (a probe in flight), or there is no
+	// client and the last connect attempt failed (a cold start against a
+	// Redis that does not answer). 0 otherwise, before the first connect
+	// and after Close included.
+	MetricUnusable = "redismw.unusable"
+	// MetricUnusableStart is the unix time (s) the current outage began:
+	// the first failed attempt of a connect that has no client, or the
+	// circuit leaving Closed, whichever came first; 0 while usable.
+	MetricUnusableStart = "redismw.unusable.start_time"
+	// MetricNextProbe is the unix time (s) of the open circuit's next
+	// probe; 0 when none is armed (closed, or half-open: the probe is in
+	// flight).
+	MetricNextProbe = "redismw.circuit.next_probe_time"
 )
+
+// FailureTypes returns the error.type values of a failed connect attempt
+// (redismw.connect.attempts{redismw.outcome=failure}) and of a circuit
+// failure (redismw.circuit.failures) whose series exist from the start,
+// at 0. Other values — other first words of a Redis error reply, say —
+// are born at their first failure.
+func FailureTypes() []string {
+	return []string{"timeout", "connection_refused", "connection_reset", "connection_closed",
+		"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "READONLY", "WRONGPASS", "NOAUTH", "_OTHER"}
+}
 
 // Attribute keys of redismw's own spans and metrics.
 const (
@@ -72,9 +108,12 @@ const (
 	AttrTo   = attribute.Key("redismw.circuit.to")
 	// AttrReason is why a request got a 503 (or no client when failing
 	// open): circuit_open, connect_failed, wait_budget, deadline (the
-	// request's own), closed, or command_failed (a handler's
-	// WriteUnavailable).
+	// request's own), closed, or, from a handler's WriteUnavailable,
+	// command_failed or pool_timeout.
 	AttrReason = attribute.Key("redismw.rejection.reason")
+	// AttrRequestOutcome is what the middleware did with a request:
+	// admitted or rejected (redismw.middleware.requests).
+	AttrRequestOutcome = attribute.Key("redismw.request.outcome")
 	// AttrWaitDuration is how long a caller waited on the shared connect,
 	// in seconds (an attribute of the event redismw.connect.waited).
 	AttrWaitDuration = attribute.Key("redismw.connect.wait_duration")

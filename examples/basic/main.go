@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	defer func() { err = errors.Join(err, mp.Shutdown(context.Background())) }()
+	defer recordCommands(mp)() // command latency and pool waits (metrics.go)
 	cfg.MeterProvider = mp
 	c, err := connector.New(cfg)
 	if err != nil {

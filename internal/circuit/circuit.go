@@ -51,6 +51,14 @@ type Breaker struct {
 
 	failures atomic.Uint64 // requests reported as breaker.Failure or breaker.Fatal
 	refusals atomic.Uint64 // requests refused without I/O
+
+	// openedAt is when the circuit last left Closed, and failingSince when
+	// the first connect attempt failed since one last succeeded or the
+	// circuit last closed (unix nanoseconds, 0 for none): the start of an
+	// outage, for the telemetry. openedAt is written in transition, before
+	// the state; failingSince by Report and transition.
+	openedAt     atomic.Int64
+	failingSince atomic.Int64
 }
 
 // New returns a closed Breaker configured by s, or an error naming the
@@ -130,8 +138,10 @@ func (t Ticket) Report(o breaker.Outcome) {
 	switch o {
 	case breaker.Success:
 		t.b.dirty.Store(false)
+		t.b.failingSince.Store(0)
 		t.done(nil)
 	case breaker.Failure, breaker.Fatal, breaker.Suspect:
+		t.b.failingSince.CompareAndSwap(0, time.Now().UnixNano())
 		t.b.failures.Add(1)
 		t.b.dirty.Store(true)
 		t.b.fatal.Store(o == breaker.Fatal)
@@ -175,6 +185,22 @@ func (b *Breaker) Observe(epoch uint64, o breaker.Outcome) breaker.Outcome {
 		b.failures.Add(1)
 	}
 	return o
+}
+
+// OpenedAt returns when the circuit last left Closed; zero if it never
+// has.
+func (b *Breaker) OpenedAt() time.Time { return unixTime(b.openedAt.Load()) }
+
+// FailingSince returns when the first connect attempt failed since one
+// last succeeded or the circuit last closed; zero when none has.
+func (b *Breaker) FailingSince() time.Time { return unixTime(b.failingSince.Load()) }
+
+// unixTime is the time of ns unix nanoseconds, zero for 0.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // Failing reports whether a failure has been reported since the last
@@ -272,11 +298,16 @@ func (b *Breaker) period(n int32) time.Duration {
 
 // transition is gobreaker's OnStateChange; it runs under gobreaker's lock.
 func (b *Breaker) transition(_ string, from, to gobreaker.State) {
+	now := time.Now()
 	switch to {
 	case gobreaker.StateOpen:
-		b.probeAt.Store(time.Now().Add(b.period(b.opens.Add(1) - 1)).UnixNano())
+		b.probeAt.Store(now.Add(b.period(b.opens.Add(1) - 1)).UnixNano())
 	case gobreaker.StateClosed:
 		b.opens.Store(0)
+		b.failingSince.Store(0)
+	}
+	if from == gobreaker.StateClosed {
+		b.openedAt.Store(now.UnixNano())
 	}
 	b.dirty.Store(false) // gobreaker starts a new generation with clear counts
 	b.fatal.Store(false)

@@ -342,3 +342,43 @@ type timeoutErr struct{}
 func (*timeoutErr) Error() string   { return "i/o timeout" }
 func (*timeoutErr) Timeout() bool   { return true }
 func (*timeoutErr) Temporary() bool { return true }
+
+// TestOutageStart: FailingSince is the first failed connect attempt since
+// the last success, and survives the trip it leads to; OpenedAt is when
+// the circuit left Closed, kept across half-open and reopening; both are
+// what the telemetry's outage start is made from.
+func TestOutageStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, breaker.Settings{FailureThreshold: 2, DisableJitter: true})
+		if !b.OpenedAt().IsZero() || !b.FailingSince().IsZero() {
+			t.Fatalf("new breaker: OpenedAt %v, FailingSince %v; want zero", b.OpenedAt(), b.FailingSince())
+		}
+		start := time.Now()
+		run(t, b, breaker.Failure) // a cold start's first attempt
+		time.Sleep(time.Second)
+		run(t, b, breaker.Ignored)
+		if got := b.FailingSince(); !got.Equal(start) {
+			t.Fatalf("FailingSince %v, want the first failure's %v", got, start)
+		}
+		run(t, b, breaker.Failure) // trips
+		opened := time.Now()
+		if b.State() != breaker.Open || !b.OpenedAt().Equal(opened) || !b.FailingSince().Equal(start) {
+			t.Fatalf("after the trip: %v, OpenedAt %v (want %v), FailingSince %v (want %v)", b.State(), b.OpenedAt(), opened, b.FailingSince(), start)
+		}
+		time.Sleep(b.RetryAfter())
+		run(t, b, breaker.Failure) // the probe fails: open again
+		if !b.OpenedAt().Equal(opened) {
+			t.Fatalf("reopening moved OpenedAt to %v, want %v", b.OpenedAt(), opened)
+		}
+		time.Sleep(b.RetryAfter())
+		run(t, b, breaker.Success) // the probe closes it
+		if b.State() != breaker.Closed || !b.FailingSince().IsZero() {
+			t.Fatalf("after recovery: %v, FailingSince %v; want closed and zero", b.State(), b.FailingSince())
+		}
+		run(t, b, breaker.Failure)
+		run(t, b, breaker.Success)
+		if !b.FailingSince().IsZero() {
+			t.Fatalf("a success left FailingSince %v", b.FailingSince())
+		}
+	})
+}

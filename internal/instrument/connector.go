@@ -3,6 +3,7 @@ package instrument
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
-	"github.com/ankitoon/redismw/internal/errkind"
 	"github.com/ankitoon/redismw/telemetry"
 )
 
@@ -41,6 +41,19 @@ type Pool struct {
 	IdleMin int
 }
 
+// open are the telemetry of the process's open connectors by name
+// (Server.PoolName, unique in the process): a middleware's series carry
+// its connector's attributes too.
+var open sync.Map // string → *Connector
+
+// Health is what the connector's gauges observe at a collection.
+type Health struct {
+	Circuit   breaker.State
+	Unusable  bool      // redismw.unusable
+	Since     time.Time // when the outage began; zero while usable
+	NextProbe time.Time // when the open circuit's next probe is due; zero when none is armed
+}
+
 // Connector is the telemetry of one connector. Its methods are safe for
 // concurrent use and never run on the ready path.
 type Connector struct {
@@ -54,6 +67,7 @@ type Connector struct {
 	transitions metric.Int64Counter
 	failures    metric.Int64Counter
 	reg         metric.Registration
+	name        string // the connector's: Server.PoolName
 }
 
 // with returns the measurement option of the connector's attributes and
@@ -72,12 +86,10 @@ func outcomeAttrs(outcome string, err error) []attribute.KeyValue {
 	return kv
 }
 
-// Outcomes of a connect attempt ([telemetry.AttrOutcome]), created at 0.
-var attemptOutcomes = []string{telemetry.OutcomeSuccess, telemetry.OutcomeFailure, telemetry.OutcomeClosed}
-
-// failureTypes are the error.type values of circuit failures created at
-// 0, so that the first failure of a process shows as an increase.
-var failureTypes = []errkind.Kind{errkind.Timeout, errkind.Refused, errkind.Reset, errkind.Closed, errkind.Other}
+// Outcomes of a connect attempt ([telemetry.AttrOutcome]) without an
+// error.type, created at 0; a failure's series are created at 0 for each
+// of telemetry.FailureTypes.
+var attemptOutcomes = []string{telemetry.OutcomeSuccess, telemetry.OutcomeClosed}
 
 // transitions are the circuit's possible transitions, created at 0.
 var transitions = [][2]breaker.State{
@@ -86,9 +98,10 @@ var transitions = [][2]breaker.State{
 }
 
 // NewConnector makes the instruments of a connector to server, and
-// registers the observers of its circuit state (state) and pool (pool).
+// registers the observers of its health (health: the circuit's state,
+// whether Redis is unusable, since when, the next probe) and pool (pool).
 // Call Close to unregister them.
-func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Server, state func() breaker.State, pool Pool) *Connector {
+func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Server, health func() Health, pool Pool) *Connector {
 	m := Meter(mp)
 	attrs := []attribute.KeyValue{
 		semconv.DBSystemNameRedis,
@@ -111,7 +124,7 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 	t.duration, err = m.Float64Histogram(telemetry.MetricConnectDuration,
 		metric.WithUnit("s"),
 		metric.WithDescription("Duration of shared connects to Redis, from the first attempt to a ready client or giving up."),
-		metric.WithExplicitBucketBoundaries(durationBuckets...))
+		metric.WithExplicitBucketBoundaries(ConnectBuckets...))
 	handle(err)
 	t.attempts = counter(m, telemetry.MetricConnectAttempts, "{attempt}",
 		"Connect attempts (dial, handshake, PING), by outcome.")
@@ -126,6 +139,18 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 	circuit, err := m.Int64ObservableGauge(telemetry.MetricCircuitState,
 		metric.WithUnit("{state}"),
 		metric.WithDescription("State of the circuit breaker: 1 for the current state, 0 for the others."))
+	handle(err)
+	unusable, err := m.Int64ObservableGauge(telemetry.MetricUnusable,
+		metric.WithUnit("{connector}"),
+		metric.WithDescription("1 while Redis is unusable for the connector (circuit open or half-open, or no client and the last connect attempt failed), 0 otherwise."))
+	handle(err)
+	since, err := m.Float64ObservableGauge(telemetry.MetricUnusableStart,
+		metric.WithUnit("s"),
+		metric.WithDescription("Unix time the current outage began (the first failed attempt of a connect without a client, or the circuit leaving closed); 0 while Redis is usable."))
+	handle(err)
+	nextProbe, err := m.Float64ObservableGauge(telemetry.MetricNextProbe,
+		metric.WithUnit("s"),
+		metric.WithDescription("Unix time of the open circuit's next probe; 0 when none is armed (closed, or half-open with the probe in flight)."))
 	handle(err)
 
 	count, err := dbconv.NewClientConnectionCountObservable(m)
@@ -145,17 +170,19 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 	for _, o := range attemptOutcomes {
 		t.attempts.Add(ctx, 0, t.with(telemetry.AttrOutcome.String(o)))
 	}
-	for _, e := range failureTypes {
-		t.failures.Add(ctx, 0, t.with(semconv.ErrorTypeKey.String(string(e))))
+	for _, e := range telemetry.FailureTypes() {
+		t.attempts.Add(ctx, 0, t.with(telemetry.AttrOutcome.String(telemetry.OutcomeFailure), semconv.ErrorTypeKey.String(e)))
+		t.failures.Add(ctx, 0, t.with(semconv.ErrorTypeKey.String(e)))
 	}
 	for _, tr := range transitions {
 		t.transitions.Add(ctx, 0, t.with(telemetry.AttrFrom.String(tr[0].String()), telemetry.AttrTo.String(tr[1].String())))
 	}
 
-	poolName := count.AttrClientConnectionPoolName(server.PoolName)
-	poolAttrs := metric.WithAttributeSet(attribute.NewSet(poolName))
-	idle := metric.WithAttributeSet(attribute.NewSet(poolName, count.AttrClientConnectionState(dbconv.ClientConnectionStateIdle)))
-	used := metric.WithAttributeSet(attribute.NewSet(poolName, count.AttrClientConnectionState(dbconv.ClientConnectionStateUsed)))
+	// The pool's series carry the connector's attributes too, so that
+	// every series of a connector joins on the same labels.
+	poolAttrs := t.attrSet
+	idle := t.with(count.AttrClientConnectionState(dbconv.ClientConnectionStateIdle))
+	used := t.with(count.AttrClientConnectionState(dbconv.ClientConnectionStateUsed))
 	states := [...]breaker.State{breaker.Closed, breaker.HalfOpen, breaker.Open}
 	var stateAttrs [len(states)]metric.ObserveOption
 	for i, s := range states {
@@ -163,14 +190,21 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 	}
 
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		now := state()
+		h := health()
 		for i, s := range states {
 			v := int64(0)
-			if s == now {
+			if s == h.Circuit {
 				v = 1
 			}
 			o.ObserveInt64(circuit, v, stateAttrs[i])
 		}
+		var bad int64
+		if h.Unusable {
+			bad = 1
+		}
+		o.ObserveInt64(unusable, bad, t.attrSet)
+		o.ObserveFloat64(since, unixSeconds(h.Since), t.attrSet)
+		o.ObserveFloat64(nextProbe, unixSeconds(h.NextProbe), t.attrSet)
 		if pool.Max > 0 {
 			o.ObserveInt64(maxConns.Inst(), int64(pool.Max), poolAttrs)
 		}
@@ -188,13 +222,33 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		o.ObserveInt64(count.Inst(), max(usedN, 0), used)
 		o.ObserveInt64(timeouts.Inst(), timeoutN, poolAttrs)
 		return nil
-	}, circuit, count.Inst(), maxConns.Inst(), idleMax.Inst(), idleMin.Inst(), timeouts.Inst())
+	}, circuit, unusable, since, nextProbe, count.Inst(), maxConns.Inst(), idleMax.Inst(), idleMin.Inst(), timeouts.Inst())
 	handle(err)
+	t.name = server.PoolName
+	open.Store(t.name, t)
 	return t
+}
+
+// attributesOf returns the attributes of every series of the open
+// connector named name, or none if there is no such connector.
+func attributesOf(name string) ([]attribute.KeyValue, bool) {
+	if v, ok := open.Load(name); ok {
+		return v.(*Connector).attrs, true
+	}
+	return nil, false
+}
+
+// unixSeconds is t in unix seconds, 0 for the zero time.
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 // Close unregisters the observers.
 func (t *Connector) Close() {
+	open.CompareAndDelete(t.name, t)
 	if t.reg != nil {
 		handle(t.reg.Unregister())
 	}
