@@ -28,20 +28,28 @@
 //     first, up to the pool's size, so that the callers' first commands
 //     find them ready (a lone caller dials once; a cluster is not warmed).
 //   - A circuit (package breaker, on sony/gobreaker) judges Redis, not its
-//     callers. Failed connect attempts, network errors and replies such
-//     as LOADING or READONLY count; 5 in a row open it. A timeout (the
-//     caller's deadline or read_timeout) or a saturated pool only raises a
-//     suspicion, which the connector confirms with a PING of its own on a
-//     fresh connection, bounded by read_timeout: if Redis does not answer,
-//     the circuit opens at once. So a healthy Redis never opens it,
-//     whatever its callers' deadlines, and a hung one opens it within
-//     2 × read_timeout, even at one request at a time. A connect attempt
-//     is judged on its readiness PING: a timeout there is the attempt's
-//     own deadline, so a failure; refused credentials, an untrusted
-//     certificate, NOPERM on what the configuration needs (SELECT of the
-//     URL's database; NOPERM for PING itself counts as ready) and a TLS
-//     URL against a plain-RESP server are fatal: not retried, the circuit
-//     opens at once.
+//     callers, and asks whether Redis serves the connections this service
+//     has, not whether a new one can be made. Failed connect attempts and
+//     replies in which Redis says it cannot serve (LOADING, BUSY,
+//     MASTERDOWN, CLUSTERDOWN) count; 5 in a row open it. What one command
+//     meets proves nothing by itself — a timeout (its caller's deadline or
+//     read_timeout), a saturated pool, a network error (a killed
+//     connection, a stale Conn), a new connection refused by Redis (max
+//     number of clients, WRONGPASS after a password rotation) — so it only
+//     raises a suspicion, which the connector checks with a PING on an
+//     idle connection of its client and one on a fresh connection, each
+//     round trip bounded by read_timeout: any answer, an error reply
+//     included, dismisses it; no answer opens the circuit at once. So a
+//     healthy Redis never opens it, whatever its callers do, and a hung,
+//     killed or partitioned one opens it within 2 × read_timeout, even at
+//     one request at a time. Write refusals (READONLY, NOREPLICAS) are
+//     answers: a replica keeps serving reads. A connect attempt is judged
+//     on its readiness PING: a timeout there is the attempt's own
+//     deadline, so a failure; for a connect that has no client yet,
+//     refused credentials, an untrusted certificate, NOPERM on what the
+//     configuration needs (SELECT of the URL's database; NOPERM for PING
+//     itself counts as ready) and a TLS URL against a plain-RESP server
+//     are fatal: not retried, the circuit opens at once.
 //   - While the circuit is open, Client and every command on the client
 //     fail at once, without network I/O, with an [*UnavailableError]
 //     carrying RetryAfter. The connector probes on its own when the open
