@@ -323,7 +323,7 @@ func (c *greetedConn) Read(b []byte) (int, error) {
 
 func (c *greetedConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
-	if err == nil || !(errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+	if err == nil || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 		return n, err
 	}
 	if c.reply == "" { // still in the socket's buffer
