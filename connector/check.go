@@ -2,10 +2,6 @@ package connector
 
 import (
 	"context"
-	"errors"
-	"net"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -280,71 +276,3 @@ func (e *checkError) Error() string {
 }
 
 func (e *checkError) Unwrap() error { return e.err }
-
-// greeting is the hook of a check's fresh client that keeps what Redis
-// says when it refuses a new connection: at maxclients it writes
-// "-ERR max number of clients reached" as it accepts, and closes. go-redis
-// reads it as HELLO's reply, takes it for an old server's, and goes on
-// with the handshake, whose write then fails (a broken pipe, a reset):
-// the reply is lost. The connection greeting dials remembers the last
-// error reply it read, or reads one still buffered, and fails such a
-// write with it: an answer of Redis.
-type greeting struct{}
-
-func (greeting) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := next(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &greetedConn{Conn: nc}, nil
-	}
-}
-
-func (greeting) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-
-func (greeting) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
-// greetedConn is a check's connection; see greeting.
-type greetedConn struct {
-	net.Conn
-	reply string // the last error reply read, without its '-'
-}
-
-func (c *greetedConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if n > 1 && b[0] == '-' {
-		c.reply, _, _ = strings.Cut(string(b[1:n]), "\r\n")
-	}
-	return n, err
-}
-
-func (c *greetedConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	if err == nil || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-		return n, err
-	}
-	if c.reply == "" { // still in the socket's buffer
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-		_, _ = c.Read(make([]byte, 128))
-	}
-	if c.reply != "" {
-		return n, &replyBeforeClose{reply: c.reply, err: err}
-	}
-	return n, err
-}
-
-// replyBeforeClose is an error reply Redis wrote before it closed a new
-// connection; it is a redis.Error.
-type replyBeforeClose struct {
-	reply string
-	err   error
-}
-
-func (e *replyBeforeClose) Error() string { return e.reply + " (then closed: " + e.err.Error() + ")" }
-func (e *replyBeforeClose) Unwrap() error { return e.err }
-
-// RedisError marks the error as a reply of Redis.
-func (e *replyBeforeClose) RedisError() {}
