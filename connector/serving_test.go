@@ -131,6 +131,7 @@ func TestServingRedisKeepsTheCircuitClosed(t *testing.T) {
 		}
 		settled(t, c, checks+1)
 		ours, theirs := served(t.Context(), rdb, 100), served(t.Context(), plain, 100)
+		t.Logf("at maxclients: served %d of 100, a plain client %d", ours, theirs)
 		if opened := moved(moves); opened || 10*ours < 9*theirs {
 			t.Errorf("at maxclients: circuit opened %v, served %d of 100 where a plain client served %d", opened, ours, theirs)
 		}
@@ -165,6 +166,7 @@ func TestServingRedisKeepsTheCircuitClosed(t *testing.T) {
 		}
 		settled(t, c, checks+1)
 		ours, theirs := served(t.Context(), rdb, 100), served(t.Context(), plain, 100)
+		t.Logf("after a password rotation: served %d of 100, a plain client %d", ours, theirs)
 		if opened := moved(moves); opened || 10*ours < 9*theirs {
 			t.Errorf("after a password rotation: circuit opened %v, served %d of 100 where a plain client served %d", opened, ours, theirs)
 		}
@@ -203,6 +205,7 @@ func TestServingRedisKeepsTheCircuitClosed(t *testing.T) {
 		}
 		settled(t, c, checks+1)
 		ours := served(t.Context(), rdb, 100)
+		t.Logf("after CLIENT KILL: served %d of 100 (stats %+v)", ours, c.Stats())
 		if opened := moved(moves); opened || ours < 90 {
 			t.Errorf("after CLIENT KILL: circuit opened %v, served %d of 100 (stats %+v)", opened, ours, c.Stats())
 		}
@@ -285,6 +288,7 @@ func TestServingRedisKeepsTheCircuitClosed(t *testing.T) {
 			return float64(ok.Load()) / float64(max(reads.Load(), 1))
 		}
 		theirs, ours := readShare(plain), readShare(rdb)
+		t.Logf("on a READONLY replica: %.1f %% of reads served, a plain client %.1f %%", 100*ours, 100*theirs)
 		if opened := moved(moves); opened || ours < 0.9*theirs {
 			t.Errorf("on a READONLY replica: circuit opened %v, %.1f %% of reads served where a plain client served %.1f %%",
 				opened, 100*ours, 100*theirs)
@@ -455,6 +459,7 @@ func TestHonestFigures(t *testing.T) {
 		wg.Wait()
 		await(t, moves, breaker.Open)
 		s := c.Stats()
+		t.Logf("100 commands in flight when Redis was killed: %d failures, %d checks, %d failed", s.Failures, s.Checks, s.ChecksFailed)
 		if s.Failures > 5 || s.ChecksFailed > 1 {
 			t.Errorf("100 commands in flight when Redis was killed: %d failures and %d failed checks counted; the circuit counts at most its threshold (5) before it opens, and one check opened it",
 				s.Failures, s.ChecksFailed)
