@@ -1,0 +1,163 @@
+package redismw_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/connector"
+)
+
+// costScript keeps Redis busy for ARGV[1] microseconds: every request of
+// BenchmarkOverload costs Redis that much, so that Redis serves at most
+// 1s / cost requests a second, whatever the client does.
+const costScript = `
+local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat
+	t = redis.call('TIME')
+until t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1])
+return 1`
+
+// overloadCost is what one request costs Redis; overloadRun how long the
+// load is offered.
+const (
+	overloadCost = 10 * time.Millisecond
+	overloadRun  = 5 * time.Second
+)
+
+// outcome is one request of an open-loop run.
+type outcome struct {
+	status  int // 0: the client got no answer (its timeout, a refused connection)
+	latency time.Duration
+}
+
+// openLoop sends rate requests a second to url for d, each on schedule
+// whatever the answers before it (open loop: a closed loop of workers
+// would slow down with the server and hide the overload), and returns
+// every request's outcome once all have ended. Each request is bounded
+// by a 30 s client timeout; the count by rate × d.
+func openLoop(ctx context.Context, url string, rate int, d time.Duration) []outcome {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2048}}
+	defer client.CloseIdleConnections()
+	n := int(d.Seconds() * float64(rate))
+	out := make([]outcome, n)
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Go(func() {
+			sent := time.Now()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				out[i] = outcome{latency: time.Since(sent)}
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			out[i] = outcome{status: resp.StatusCode, latency: time.Since(sent)}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// BenchmarkOverload: Redis healthy but slower than the offered load
+// (DESIGN, semantic 12). Every request runs a script that costs Redis
+// 10 ms, so Redis can serve about 100 requests a second; requests arrive
+// over HTTP, open loop, for 5 s, at 1 000 a second (10× what Redis can
+// do) and at 33 a second (a third of it), against a plain shared go-redis
+// client's handler and the same handler behind the middleware (defaults
+// everywhere). Reported: served-1s, the requests answered 200 within 1 s;
+// served-1s-%cap, that as a share of what Redis could serve in the run
+// (5 s / 10 ms = 500); served-p50-ms, served-p99-ms over every 200; shed,
+// the 503s, with shed-p99-ms; max-ms, the slowest answer of any kind; and
+// other, the requests that got neither a 200 nor a 503. Targets
+// (issue 22): at 10×, served-1s ≥ 70 % of capacity, served p99 ≤ 300 ms,
+// shed p99 ≤ 100 ms, none over 2 s; at a third, no 503.
+func BenchmarkOverload(b *testing.B) {
+	srv := startBenchRedis(b)
+	if !srv.real {
+		b.Skip("needs a real redis-server: a script's cost is real time in Redis")
+	}
+	handler := func(rdb func(*http.Request) redis.UniversalClient) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := rdb(r).Eval(r.Context(), costScript, nil, overloadCost.Microseconds()).Err(); err != nil {
+				redismw.WriteUnavailable(w, r, err)
+				return
+			}
+			_, _ = w.Write([]byte("ok"))
+		})
+	}
+	plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { _ = plain.Close() })
+	c, err := connector.New(connector.Config{URL: "redis://" + srv.Addr, Logger: discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	strategies := []struct {
+		name string
+		h    http.Handler
+	}{
+		{"plain", handler(func(*http.Request) redis.UniversalClient { return plain })},
+		{"redismw", redismw.Middleware(c)(handler(func(r *http.Request) redis.UniversalClient {
+			rdb, _ := redismw.FromContext(r.Context())
+			return rdb
+		}))},
+	}
+	capacity := float64(overloadRun / overloadCost)
+	for _, load := range []struct {
+		name string
+		rate int
+	}{{"10x", 1000}, {"third", 33}} {
+		for _, s := range strategies {
+			b.Run("load="+load.name+"/strategy="+s.name, func(b *testing.B) {
+				ts := httptest.NewServer(s.h)
+				defer ts.Close()
+				var served, shed []time.Duration
+				var within, other int
+				var slowest time.Duration
+				for range b.N {
+					for _, o := range openLoop(b.Context(), ts.URL, load.rate, overloadRun) {
+						slowest = max(slowest, o.latency)
+						switch o.status {
+						case http.StatusOK:
+							served = append(served, o.latency)
+							if o.latency <= time.Second {
+								within++
+							}
+						case http.StatusServiceUnavailable:
+							shed = append(shed, o.latency)
+						default:
+							other++
+						}
+					}
+				}
+				runs := float64(b.N)
+				b.ReportMetric(float64(within)/runs, "served-1s")
+				b.ReportMetric(100*float64(within)/runs/capacity, "served-1s-%cap")
+				b.ReportMetric(percentile(served, 50), "served-p50-ms")
+				b.ReportMetric(percentile(served, 99), "served-p99-ms")
+				b.ReportMetric(float64(len(shed))/runs, "shed")
+				b.ReportMetric(percentile(shed, 99), "shed-p99-ms")
+				b.ReportMetric(float64(slowest)/float64(time.Millisecond), "max-ms")
+				b.ReportMetric(float64(other)/runs, "other")
+			})
+		}
+	}
+}
