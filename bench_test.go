@@ -122,6 +122,33 @@ func BenchmarkMiddleware(b *testing.B) {
 	})
 }
 
+// strategy is a handler to measure, by name.
+type strategy struct {
+	name string
+	h    http.Handler
+}
+
+// sideBySide returns the handler that handler makes twice: "plain", with a
+// shared go-redis client to srv, and "redismw", behind the middleware of a
+// connector to srv (defaults everywhere) with the client from the context.
+func sideBySide(b *testing.B, srv *benchRedis, handler func(rdb func(*http.Request) redis.UniversalClient) http.Handler) []strategy {
+	b.Helper()
+	plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { _ = plain.Close() })
+	c, err := connector.New(connector.Config{URL: "redis://" + srv.Addr, Logger: discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return []strategy{
+		{"plain", handler(func(*http.Request) redis.UniversalClient { return plain })},
+		{"redismw", redismw.Middleware(c)(handler(func(r *http.Request) redis.UniversalClient {
+			rdb, _ := redismw.FromContext(r.Context())
+			return rdb
+		}))},
+	}
+}
+
 // BenchmarkServe: an INCR handler served over real HTTP on loopback,
 // against a real redis-server (miniredis without one), from every core:
 // plain is a handler with a shared go-redis client, redismw the same
@@ -139,23 +166,7 @@ func BenchmarkServe(b *testing.B) {
 			_, _ = w.Write(strconv.AppendInt(nil, n, 10))
 		})
 	}
-	plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	b.Cleanup(func() { _ = plain.Close() })
-	c, err := connector.New(connector.Config{URL: "redis://" + srv.Addr, Logger: discard})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = c.Close() })
-	handlers := []struct {
-		name string
-		h    http.Handler
-	}{
-		{"plain", incr(func(*http.Request) redis.UniversalClient { return plain })},
-		{"redismw", redismw.Middleware(c)(incr(func(r *http.Request) redis.UniversalClient {
-			rdb, _ := redismw.FromContext(r.Context())
-			return rdb
-		}))},
-	}
+	handlers := sideBySide(b, srv, incr)
 	for _, hh := range handlers {
 		b.Run(hh.name, func(b *testing.B) {
 			ts := httptest.NewServer(hh.h)

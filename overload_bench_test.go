@@ -12,19 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw"
-	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
-
-// costScript keeps Redis busy for ARGV[1] microseconds: every request of
-// BenchmarkOverload costs Redis that much, so that Redis serves at most
-// 1s / cost requests a second, whatever the client does.
-const costScript = `
-local t = redis.call('TIME')
-local start = t[1] * 1000000 + t[2]
-repeat
-	t = redis.call('TIME')
-until t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1])
-return 1`
 
 // overloadCost is what one request costs Redis; overloadRun how long the
 // load is offered.
@@ -96,30 +85,14 @@ func BenchmarkOverload(b *testing.B) {
 	}
 	handler := func(rdb func(*http.Request) redis.UniversalClient) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := rdb(r).Eval(r.Context(), costScript, nil, overloadCost.Microseconds()).Err(); err != nil {
+			if err := rdb(r).Eval(r.Context(), redistest.BusyScript, nil, overloadCost.Microseconds()).Err(); err != nil {
 				redismw.WriteUnavailable(w, r, err)
 				return
 			}
 			_, _ = w.Write([]byte("ok"))
 		})
 	}
-	plain := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	b.Cleanup(func() { _ = plain.Close() })
-	c, err := connector.New(connector.Config{URL: "redis://" + srv.Addr, Logger: discard})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = c.Close() })
-	strategies := []struct {
-		name string
-		h    http.Handler
-	}{
-		{"plain", handler(func(*http.Request) redis.UniversalClient { return plain })},
-		{"redismw", redismw.Middleware(c)(handler(func(r *http.Request) redis.UniversalClient {
-			rdb, _ := redismw.FromContext(r.Context())
-			return rdb
-		}))},
-	}
+	strategies := sideBySide(b, srv, handler)
 	capacity := float64(overloadRun / overloadCost)
 	for _, load := range []struct {
 		name string

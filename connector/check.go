@@ -92,7 +92,7 @@ func (c *Connector) startCheck() {
 func (c *Connector) checkLoop() {
 	for {
 		interval := c.dep.checkTimeout(c.cfg.AttemptTimeout)
-		if !c.urgent.Load() && !c.pauseUnlessWoken(time.Until(c.lastCheck.Add(interval))) {
+		if !c.urgent.Load() && !c.pause(time.Until(c.lastCheck.Add(interval)), c.wake) {
 			c.checks.Store(0)
 			return
 		}
@@ -171,23 +171,6 @@ func (c *Connector) check(timeout time.Duration, urgent bool) {
 // freshDelay is how long an urgent check waits for its PING on an idle
 // connection before it asks on a fresh one too.
 const freshDelay = 5 * time.Millisecond
-
-// pauseUnlessWoken sleeps d, or less if a network error wakes the check
-// loop, and reports false if Close was called meanwhile.
-func (c *Connector) pauseUnlessWoken(d time.Duration) bool {
-	if d <= 0 {
-		return c.ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.wake:
-	case <-c.ctx.Done():
-		return false
-	}
-	return true
-}
 
 // answer is what one ask of a check got.
 type answer struct {

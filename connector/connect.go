@@ -266,7 +266,7 @@ func (c *Connector) connect(cl *call) (redis.UniversalClient, int, error) {
 			cl.failure = c.failure(failed, last, false)
 			cl.release()
 		}
-		if !c.pause(pause) {
+		if !c.pause(pause, nil) {
 			return nil, attempt + 1, ErrClosed
 		}
 	}
@@ -283,8 +283,9 @@ func (c *Connector) failure(attempts int, last error, fatal bool) error {
 	}
 }
 
-// pause sleeps d, and reports false if Close was called meanwhile.
-func (c *Connector) pause(d time.Duration) bool {
+// pause sleeps d, or less if wake (nil for none) receives, and reports
+// false if Close was called meanwhile.
+func (c *Connector) pause(d time.Duration, wake <-chan struct{}) bool {
 	if d <= 0 {
 		return c.ctx.Err() == nil
 	}
@@ -292,8 +293,9 @@ func (c *Connector) pause(d time.Duration) bool {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+	case <-wake:
 	case <-c.ctx.Done():
 		return false
 	}
+	return true
 }

@@ -18,16 +18,8 @@ import (
 	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
-// busyScript keeps Redis busy for ARGV[1] microseconds, after an INCR of
-// KEYS[1] when there is one: a legitimately slow command.
-const busyScript = `
-if KEYS[1] then redis.call('INCR', KEYS[1]) end
-local t = redis.call('TIME')
-local start = t[1] * 1000000 + t[2]
-repeat
-	t = redis.call('TIME')
-until t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1])
-return 1`
+// busyScript is redistest.BusyScript: a legitimately slow command.
+const busyScript = redistest.BusyScript
 
 // settled waits until the connector has run at least n checks, so that
 // what they decided is in the circuit's state.

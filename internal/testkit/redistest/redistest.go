@@ -229,6 +229,18 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// BusyScript is a Lua script that keeps Redis busy for ARGV[1]
+// microseconds, after an INCR of KEYS[1] when there is one: a command
+// whose cost is real time in Redis (a slow command, a slow Redis).
+const BusyScript = `
+if KEYS[1] then redis.call('INCR', KEYS[1]) end
+local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat
+	t = redis.call('TIME')
+until t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1])
+return 1`
+
 // Reply is a Redis error reply as go-redis returns it (a redis.Error), for
 // tests of what an error means without a server that sends it.
 type Reply string
