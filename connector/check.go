@@ -86,18 +86,34 @@ func (c *Connector) startCheck() {
 	c.spawn(c.checkLoop)
 }
 
-// checkLoop runs checks while they are asked for: one at a time, and for
-// timeouts at most one per read_timeout; a network error's check starts at
-// once.
+// checkLoop runs checks while they are asked for: one at a time, and at
+// most one per read_timeout — but a network error's check starts at once,
+// unless a check found Redis answering within the last read_timeout: so a
+// kill is told at once, and a storm of network errors on a healthy Redis
+// (a stale Conn's repeated error, killed connections) costs it one check
+// per read_timeout.
 func (c *Connector) checkLoop() {
 	for {
 		interval := c.dep.checkTimeout(c.cfg.AttemptTimeout)
-		if !c.urgent.Load() && !c.pause(time.Until(c.lastCheck.Add(interval)), c.wake) {
-			c.checks.Store(0)
-			return
+		for {
+			calm := time.Since(c.lastAnswered) >= interval
+			wait := time.Until(c.lastCheck.Add(interval))
+			if wait <= 0 || calm && c.urgent.Load() {
+				break
+			}
+			var wake <-chan struct{}
+			if calm {
+				wake = c.wake
+			}
+			if !c.pause(wait, wake) {
+				c.checks.Store(0)
+				return
+			}
 		}
 		c.lastCheck = time.Now()
-		c.check(interval, c.urgent.Swap(false))
+		if c.check(interval, c.urgent.Swap(false)) {
+			c.lastAnswered = c.lastCheck
+		}
 		if c.checks.CompareAndSwap(1, 0) {
 			return
 		}
@@ -105,9 +121,9 @@ func (c *Connector) checkLoop() {
 	}
 }
 
-// check runs one check while the circuit is closed, and opens the circuit
-// if Redis answers neither of its asks within timeout, or refuses the
-// fresh connection (nothing listens: the pooled connections are dead too).
+// check runs one check while the circuit is closed, opens the circuit if
+// Redis answers neither of its asks within timeout, and reports whether
+// Redis answered.
 //
 // A network error's check (urgent) asks on an idle connection first, and
 // on a fresh one only if that did not answer within freshDelay: on a
@@ -115,10 +131,10 @@ func (c *Connector) checkLoop() {
 // timeout, a stale Conn) it costs a PING and no connection. A timeout's
 // check asks both ways at once, so that a hang is told within read_timeout
 // of the check's start.
-func (c *Connector) check(timeout time.Duration, urgent bool) {
+func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 	epoch := c.brk.Epoch()
 	if c.brk.Refuse() != nil {
-		return // open already: the probe decides
+		return false // open already: the probe decides
 	}
 	answers := make(chan answer, 2)
 	asked := 0
@@ -132,7 +148,7 @@ func (c *Connector) check(timeout time.Duration, urgent bool) {
 				t.Stop()
 				if answered(a.err) {
 					c.checksRun.Add(1)
-					return
+					return true
 				}
 				asked--
 				last = a.err
@@ -147,25 +163,23 @@ func (c *Connector) check(timeout time.Duration, urgent bool) {
 		a := <-answers
 		if answered(a.err) {
 			c.checksRun.Add(1)
-			return // the other ask ends on its own, within timeout
+			return true // the other ask ends on its own, within timeout
 		}
 		if a.fresh || last == nil {
 			last = a.err // the fresh connection's error says most
 		}
-		if a.fresh && errkind.Of(a.err) == errkind.Refused {
-			break
-		}
 	}
 	if c.ctx.Err() != nil || asked == 0 {
-		return
+		return false
 	}
 	c.checksRun.Add(1)
 	if !c.brk.Trip(epoch) {
-		return // the circuit moved meanwhile: this check opened nothing
+		return false // the circuit moved meanwhile: this check opened nothing
 	}
 	c.setLastErr(&checkError{timeout: timeout, err: redactErr(last, c.dep.secrets...)})
 	c.tel.Failure(c.ctx, last)
 	c.checksFailed.Add(1)
+	return false
 }
 
 // freshDelay is how long an urgent check waits for its PING on an idle

@@ -87,6 +87,9 @@ type Connector struct {
 	urgent    atomic.Bool   // a network error asked for a check: it starts at once
 	wake      chan struct{} // wakes a check loop waiting for its interval
 	lastCheck time.Time     // when the last check started; only the check goroutine uses it
+	// lastAnswered is when the last check that found Redis answering
+	// started; only the check goroutine uses it.
+	lastAnswered time.Time
 
 	openedAt atomic.Int64 // when the circuit last left Closed (unix ns); probe.go
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -113,8 +114,8 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if h.bypass.Load() {
 			return next(ctx, cmd)
 		}
-		if err := h.b.Refuse(); err != nil {
-			if isUnwatch(cmd) {
+		if err := h.b.Refuse(); err != nil && !isOwn(ctx) {
+			if leavesState(cmd) {
 				discard(ctx, cmd, next)
 			}
 			cmd.SetErr(err)
@@ -296,6 +297,7 @@ func (h *Hook) judged(ctx context.Context, epoch uint64, o breaker.Outcome, err 
 
 // unjudgedKey marks a context whose commands the hooks run without judging
 // their result: the connector's own check, which judges its PING itself.
+// Its value is true when the circuit must not refuse them either (Own).
 type unjudgedKey struct{}
 
 // Unjudged returns a context whose commands a [Hook] does not judge (it
@@ -303,31 +305,56 @@ type unjudgedKey struct{}
 // check, which asks Redis on the connector's client and judges the answer
 // itself. It costs a command nothing unless the command fails.
 func Unjudged(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unjudgedKey{}, false)
+}
+
+// Own returns a context whose commands a [Hook] neither judges nor refuses:
+// the connector's probe, which asks Redis on an idle established
+// connection of the connector's client while the circuit is half-open. Its
+// dials are still deferred (Hook.DialHook): it uses a connection the pool
+// has, or none. It costs a command nothing unless the circuit is not
+// closed or the command fails.
+func Own(ctx context.Context) context.Context {
 	return context.WithValue(ctx, unjudgedKey{}, true)
 }
 
 func isUnjudged(ctx context.Context) bool { return ctx.Value(unjudgedKey{}) != nil }
 
-// discard makes go-redis close the connection an UNWATCH that the circuit
-// refuses was meant for, instead of putting it back into the pool with its
-// WATCH still set (a later transaction on it would fail): a transaction's
-// Close sends UNWATCH on the sticky connection that ran WATCH, and a
-// refusal before go-redis touched that connection would leave it as it
-// is. Run with a context whose deadline has passed, the UNWATCH writes
-// nothing (its write deadline is in the past), and go-redis, seeing the
-// timeout, discards the connection. A transaction that holds no
-// connection yet fails to get one (the context has ended) and sends
-// nothing either. cmd's error is set by the caller.
+func isOwn(ctx context.Context) bool { own, _ := ctx.Value(unjudgedKey{}).(bool); return own }
+
+// discard makes go-redis close the connection a refused command that
+// ends a connection's state (see leavesState) was meant for, instead of
+// putting it back into the pool with that state (a transaction's Close
+// sends UNWATCH on the sticky connection that ran WATCH; a Conn's EXEC or
+// DISCARD ends its MULTI, its SELECT returns it to its database): a
+// refusal before go-redis touched that connection would leave the state
+// for a later, unrelated command. Run with a context whose deadline has
+// passed, the command writes nothing (its write deadline is in the past),
+// and go-redis, seeing the timeout, discards the connection. A command
+// that holds no connection yet fails to get one (the context has ended,
+// so the pool hands out none) and sends nothing either. cmd's error is set
+// by the caller.
 func discard(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) {
 	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), time.Unix(0, 1))
 	defer cancel()
 	_ = next(ctx, cmd)
 }
 
-// isUnwatch reports whether cmd is UNWATCH.
-func isUnwatch(cmd redis.Cmder) bool {
+// leavesState reports whether cmd ends or changes a connection's state,
+// whatever its case: UNWATCH, EXEC, DISCARD, SELECT, RESET. Refused, it
+// would leave the state in place.
+func leavesState(cmd redis.Cmder) bool {
 	args := cmd.Args()
-	return len(args) == 1 && args[0] == "unwatch"
+	if len(args) == 0 {
+		return false
+	}
+	name, _ := args[0].(string)
+	for _, s := range [...]string{"unwatch", "exec", "discard", "select", "reset"} {
+		if strings.EqualFold(name, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // stopsRetry reports whether a cluster node's error is one after which
