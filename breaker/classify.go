@@ -74,16 +74,14 @@ func Classify(err error) Outcome {
 	case untrusted(err), redis.IsAuthError(err):
 		return Fatal
 	}
-	switch kind {
-	case errkind.Reply:
-		switch {
-		case redis.IsMaxClientsError(err):
-			return Suspect
-		case serverCannotServe(err):
-			return Failure
-		}
+	switch {
+	case kind == errkind.Reply && redis.IsMaxClientsError(err):
+		return Suspect
+	case kind == errkind.Reply && serverCannotServe(err):
+		return Failure
+	case kind == errkind.Reply:
 		return Success
-	case errkind.Refused, errkind.Reset, errkind.Closed, errkind.Network:
+	case kind.Broken():
 		return Suspect
 	}
 	return Ignored

@@ -85,14 +85,15 @@ func (c *Connector) attempt(cl *call) (_ *handle, o breaker.Outcome, err error) 
 		_ = fresh.client.Close()
 	})
 	plain := c.dep.checkPlain(c.ctx, c.cfg.AttemptTimeout)
+	// A probe asks on an established connection too, past the circuit's
+	// refusal: the connections the service has may be served while a new
+	// one is not (maxclients, a rotated password).
 	var established <-chan error
 	if !first {
-		established = c.askEstablished(ctx)
+		established = c.askIdle(circuit.Own(ctx), 0)
 	}
 	err = ping(ctx, fresh.client)
 	if established != nil && !errkind.PingAnswered(err) && errkind.PingAnswered(<-established) {
-		// A probe: the connections the service has are served, though a
-		// new one was not (maxclients, a rotated password).
 		err = nil
 	}
 	stop.Stop()
@@ -149,25 +150,6 @@ func judge(err error, expired time.Duration, closing bool, plain *plainCheck) (b
 		return breaker.Fatal, fmt.Errorf("%w (%w)", errPlainServer, err)
 	}
 	return breaker.Failure, err
-}
-
-// askEstablished PINGs Redis, beside a probe's own PING on a new
-// connection, on an idle established connection of the connector's
-// client, past the circuit's refusal (see circuit.Own), and returns the
-// channel its result comes on; nil when there is no client or no idle
-// connection. A probe succeeds if either PING is answered: Redis at
-// maxclients, or after a password rotation, refuses the probe's new
-// connection while it serves the connections the service has.
-func (c *Connector) askEstablished(ctx context.Context) <-chan error {
-	c.mu.Lock()
-	h := c.client
-	c.mu.Unlock()
-	if h == nil || h.client.PoolStats().IdleConns == 0 {
-		return nil
-	}
-	result := make(chan error, 1)
-	c.spawn(func() { result <- ping(circuit.Own(ctx), h.client) })
-	return result
 }
 
 // newClient makes a connect attempt's client: the user's OnNewClient runs

@@ -50,8 +50,7 @@ import (
 // Redis costs a PING on an idle connection. A timeout waits for the
 // check interval (see checkLoop).
 func (c *Connector) suspect(err error) {
-	switch errkind.Of(err) {
-	case errkind.Refused, errkind.Reset, errkind.Closed, errkind.Network:
+	if errkind.Of(err).Broken() {
 		c.urgent.Store(true)
 		select {
 		case c.wake <- struct{}{}: // a check waiting for its interval starts now
@@ -136,40 +135,41 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 	if c.brk.Refuse() != nil {
 		return false // open already: the probe decides
 	}
-	answers := make(chan answer, 2)
-	asked := 0
-	var last error
-	if c.askPooled(timeout, answers) {
-		asked++
-		if urgent {
-			t := time.NewTimer(freshDelay)
-			select {
-			case a := <-answers:
-				t.Stop()
-				if answered(a.err) {
-					c.checksRun.Add(1)
-					return true
-				}
-				asked--
-				last = a.err
-			case <-t.C:
-			}
+	idle := c.askIdle(circuit.Unjudged(c.ctx), timeout)
+	asked := idle != nil
+	var last error // what the asks got; the fresh connection's error says most
+	if idle != nil && urgent {
+		t := time.NewTimer(freshDelay)
+		select {
+		case last = <-idle:
+			idle = nil
+		case <-t.C:
+		}
+		t.Stop()
+		if idle == nil && answered(last) {
+			c.checksRun.Add(1)
+			return true
 		}
 	}
-	if c.askFresh(timeout, answers) {
-		asked++
-	}
-	for range asked {
-		a := <-answers
-		if answered(a.err) {
+	fresh := c.askFresh(timeout)
+	asked = asked || fresh != nil
+	for idle != nil || fresh != nil {
+		var err error
+		select {
+		case err = <-idle:
+			idle = nil
+			if last == nil {
+				last = err
+			}
+		case err = <-fresh:
+			fresh, last = nil, err
+		}
+		if answered(err) {
 			c.checksRun.Add(1)
 			return true // the other ask ends on its own, within timeout
 		}
-		if a.fresh || last == nil {
-			last = a.err // the fresh connection's error says most
-		}
 	}
-	if c.ctx.Err() != nil || asked == 0 {
+	if c.ctx.Err() != nil || !asked {
 		return false
 	}
 	c.checksRun.Add(1)
@@ -186,43 +186,46 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 // connection before it asks on a fresh one too.
 const freshDelay = 5 * time.Millisecond
 
-// answer is what one ask of a check got.
-type answer struct {
-	fresh bool // the ask on a fresh connection
-	err   error
-}
-
 // answered reports whether err, a check's PING's result, is an answer of
 // Redis: no error, or any error reply.
 func answered(err error) bool {
 	return err == nil || errkind.Of(err) == errkind.Reply
 }
 
-// askPooled PINGs Redis on an idle connection of the connector's client,
-// an established one, unjudged by its hook, and sends the result to
-// answers; it reports false, and asks nothing, when there is no client or
-// no idle connection (they are all in use, or dead and gone). It does not
-// wait for one: while commands fail on a dead server, every wait would
-// cost Redis their dials.
-func (c *Connector) askPooled(timeout time.Duration, answers chan<- answer) bool {
+// askIdle PINGs Redis on an idle connection of the connector's client,
+// an established one, with ctx (which says how the circuit's hook treats
+// it: circuit.Unjudged for a check, circuit.Own for a probe) bounded by
+// timeout when it is positive, and returns the channel its result comes
+// on; nil, asking nothing, when there is no client or no idle connection
+// (they are all in use, or dead and gone). It does not wait for one: while
+// commands fail on a dead server, every wait would cost Redis their dials.
+// An established connection needs no free client slot of Redis and no
+// connect-time credentials: Redis at maxclients, or after a password
+// rotation, refuses a new connection while it serves the ones the service
+// has.
+func (c *Connector) askIdle(ctx context.Context, timeout time.Duration) <-chan error {
 	c.mu.Lock()
 	h := c.client
 	c.mu.Unlock()
 	if h == nil || h.client.PoolStats().IdleConns == 0 {
-		return false
+		return nil
 	}
+	result := make(chan error, 1)
 	c.spawn(func() {
-		ctx, cancel := context.WithTimeout(circuit.Unjudged(c.ctx), timeout)
-		defer cancel()
-		answers <- answer{err: ping(ctx, h.client)}
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		result <- ping(ctx, h.client)
 	})
-	return true
+	return result
 }
 
 // askFresh PINGs Redis on a fresh connection of a lean client, whose dial,
-// handshake and PING each get timeout, and sends the result to answers; it
-// reports false when the connector is closed.
-func (c *Connector) askFresh(timeout time.Duration, answers chan<- answer) bool {
+// handshake and PING each get timeout, and returns the channel its result
+// comes on; nil when the connector is closed.
+func (c *Connector) askFresh(timeout time.Duration) <-chan error {
 	client := c.dep.newClient(true, timeout)
 	// The circuit's hook in pass-through mode: the check judges its own
 	// PING, and a failed dial is reported as the PING's error, not
@@ -235,13 +238,14 @@ func (c *Connector) askFresh(timeout time.Duration, answers chan<- answer) bool 
 	if c.isClosed() {
 		c.mu.Unlock()
 		_ = client.Close()
-		return false
+		return nil
 	}
 	if c.checking == nil {
 		c.checking = map[redis.UniversalClient]struct{}{}
 	}
 	c.checking[client] = struct{}{} // Close closes it: a blocked read ends at once
 	c.mu.Unlock()
+	result := make(chan error, 1)
 	c.spawn(func() {
 		defer func() {
 			c.mu.Lock()
@@ -249,9 +253,9 @@ func (c *Connector) askFresh(timeout time.Duration, answers chan<- answer) bool 
 			c.mu.Unlock()
 			_ = client.Close()
 		}()
-		answers <- answer{fresh: true, err: ping(c.ctx, client)}
+		result <- ping(c.ctx, client)
 	})
-	return true
+	return result
 }
 
 // checkError is why a check opened the circuit.

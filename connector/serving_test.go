@@ -420,10 +420,18 @@ func TestWatchLeftBehind(t *testing.T) {
 		t.Fatalf("EXEC on the open circuit: %v, want ErrUnavailable", err)
 	}
 	await(t, moves, breaker.Closed)
+	noWatchLeft(t, admin, rdb)
+}
+
+// noWatchLeft fails t if a WATCH of key "k" was left on a pooled connection
+// of rdb: it changes "k", then runs an unrelated WATCH transaction, which
+// such a left-over WATCH would fail.
+func noWatchLeft(t *testing.T, admin *redis.Client, rdb redis.UniversalClient) {
+	t.Helper()
 	if err := admin.Set(t.Context(), "k", "changed", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	err = rdb.Watch(t.Context(), func(tx *redis.Tx) error {
+	err := rdb.Watch(t.Context(), func(tx *redis.Tx) error {
 		_, err := tx.TxPipelined(t.Context(), func(p redis.Pipeliner) error {
 			p.Set(t.Context(), "other", "1", 0)
 			return nil

@@ -40,6 +40,17 @@ const (
 	Other       Kind = "_OTHER"             // none of the above: user code's, say
 )
 
+// Broken reports whether k is a network error — refused, reset, closed
+// or any other: a connection broke, which one command cannot tell from
+// Redis being gone.
+func (k Kind) Broken() bool {
+	switch k {
+	case Refused, Reset, Closed, Network:
+		return true
+	}
+	return false
+}
+
 // Of returns the kind of err.
 func Of(err error) Kind {
 	var reply redis.Error
