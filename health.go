@@ -11,6 +11,7 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/admit"
 	"github.com/ankitoon/redismw/internal/errkind"
 	"github.com/ankitoon/redismw/telemetry"
 )
@@ -258,7 +259,7 @@ func (h *health) probe(ctx context.Context) probeResult {
 		return probeResult{at: at, err: err, reason: downReason(err)}
 	}
 	start := time.Now()
-	err = rdb.Ping(ctx).Err()
+	err = rdb.Ping(admit.Exempt(ctx)).Err() // never shed: readiness must not flap while Redis is merely slow
 	res := probeResult{at: at, latency: time.Since(start)}
 	if !errkind.PingAnswered(err) { // NOPERM for PING itself is an answer: an ACL user without +ping
 		res.err, res.reason = err, downReason(err)

@@ -112,6 +112,13 @@ var ErrWaitBudget = errkind.New("redismw: wait budget for the connect in progres
 // client. [WithErrorHandler] replaces that answer, and [WithFailOpen] calls
 // the handler without a client instead.
 //
+// While Redis serves more slowly than requests arrive (load shedding,
+// connector.Config.Overload), a request that would be shed is refused
+// before its handler runs ([connector.Connector.Admit]), with the same
+// answer (Retry-After: 1), or passed on without a client when failing
+// open; a command shed inside a handler fails with
+// [connector.ErrOverloaded], which [WriteUnavailable] answers alike.
+//
 // A panic in the connect (user code in OnNewClient, say), which the
 // connector logs once, gets the same answer as an unavailable Redis.
 //
@@ -125,7 +132,7 @@ var ErrWaitBudget = errkind.New("redismw: wait budget for the connect in progres
 // admitted (with a client) or rejected; every request answered as
 // unavailable, or passed on without a client when failing open, also in
 // redismw.middleware.rejections by reason (circuit_open, connect_failed,
-// wait_budget, deadline, closed); see [WithMeterProvider]. Counting an
+// wait_budget, deadline, closed, overload); see [WithMeterProvider]. Counting an
 // admitted request is one atomic add, observed at each collection.
 //
 // The middleware never mutates the request: it passes a copy with the new
@@ -159,6 +166,17 @@ func Middleware(c *connector.Connector, opts ...Option) func(http.Handler) http.
 				return
 			}
 			if rdb, ok := c.Ready(); ok {
+				if err := c.Admit(r.Context()); err != nil {
+					// Redis is overloaded and this request would be
+					// shed: refused before its handler runs.
+					tel.Refuse(r.Context(), telemetry.ReasonOverload)
+					if cfg.failOpen {
+						next.ServeHTTP(w, withScope(r, counted))
+					} else {
+						cfg.onError(w, withScope(r, counted), err)
+					}
+					return
+				}
 				tel.Admit()
 				next.ServeHTTP(w, withScope(r, readyScope(rdb)))
 				return
@@ -221,7 +239,7 @@ func wait(ctx context.Context, c *connector.Connector, budget time.Duration) (rd
 // pool (pool_timeout: the service's concurrency, not Redis), or otherwise.
 func reason(err error, otherwise string) string {
 	switch o := instrument.Outcome(err); o {
-	case telemetry.ReasonClosed, telemetry.ReasonWaitBudget, telemetry.ReasonCircuitOpen:
+	case telemetry.ReasonClosed, telemetry.ReasonWaitBudget, telemetry.ReasonCircuitOpen, telemetry.ReasonOverload:
 		return o
 	}
 	if errkind.Of(err) == errkind.PoolTimeout {

@@ -53,7 +53,8 @@ func connectorAttrs(t *testing.T, pool string) []attribute.KeyValue {
 func rejections(t *testing.T, pool string, counts map[string]int64) metricdata.Metrics {
 	var dps []metricdata.DataPoint[int64]
 	for _, r := range []string{telemetry.ReasonCircuitOpen, telemetry.ReasonConnectFailed, telemetry.ReasonWaitBudget,
-		telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed, telemetry.ReasonPoolTimeout} {
+		telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed, telemetry.ReasonPoolTimeout,
+		telemetry.ReasonOverload} {
 		kv := append([]attribute.KeyValue{telemetry.AttrReason.String(r)}, connectorAttrs(t, pool)...)
 		dps = append(dps, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(kv...), Value: counts[r]})
 	}
@@ -226,6 +227,7 @@ func TestEvery503Counted(t *testing.T) {
 			&connector.UnavailableError{CircuitOpen: true},
 			connector.ErrClosed,
 			fmt.Errorf("incr: %w", redis.ErrPoolTimeout), // its own reason: the service's concurrency, not Redis
+			&connector.UnavailableError{RetryAfter: time.Second, Err: connector.ErrOverloaded}, // a command shed
 		}
 		var shown string
 		h := redismw.Middleware(c, redismw.WithMeterProvider(p.Meter))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +244,8 @@ func TestEvery503Counted(t *testing.T) {
 			t.Errorf("the request's context prints as %q; want it to name the redismw scope", shown)
 		}
 		assertRejections(t, p, c.Name(), map[string]int64{
-			telemetry.ReasonCommandFailed: 1, telemetry.ReasonCircuitOpen: 1, telemetry.ReasonClosed: 1, telemetry.ReasonPoolTimeout: 1})
+			telemetry.ReasonCommandFailed: 1, telemetry.ReasonCircuitOpen: 1, telemetry.ReasonClosed: 1, telemetry.ReasonPoolTimeout: 1,
+			telemetry.ReasonOverload: 1})
 		// The middleware admitted each of them: a handler's 503 is a
 		// rejection of an admitted request.
 		assertRequests(t, p, c.Name(), int64(len(errs)), 0)

@@ -185,6 +185,7 @@ func (c *Connector) newClient() (_ *handle, first bool, _ error) {
 		Transition:   instrument.TransitionEvent,
 		Suspect:      c.suspect,
 		Failure:      c.tel.Failure,
+		Admit:        c.adm,
 	})
 	h.hook.SetBypass(true)
 	install(client, h.hook, c.dep.retries())

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/admit"
 	"github.com/ankitoon/redismw/internal/zero"
 )
 
@@ -91,6 +92,13 @@ type Config struct {
 	// doubling after each failed probe up to 5s, ± 20 %.
 	Breaker breaker.Settings
 
+	// Overload configures adaptive load shedding: when Redis serves more
+	// slowly than commands arrive, only as many commands wait for it at
+	// once as it serves in time, and the excess is refused at once with
+	// [ErrOverloaded]. Its zero value sheds, with the defaults of
+	// [OverloadSettings].
+	Overload OverloadSettings
+
 	// Logger receives one line per connect outcome and per circuit
 	// transition. Passwords never appear in it.
 	//
@@ -119,6 +127,35 @@ type Config struct {
 	MeterProvider metric.MeterProvider
 }
 
+// OverloadSettings configure adaptive load shedding ([Config.Overload]).
+//
+// Every command (a pipeline or transaction is one) takes a permit before
+// it is sent. How many permits there are adapts to how fast Redis serves
+// now: the limit shrinks while the latency of what it admits rises above
+// its usual level and grows while it does not (failsafe-go's
+// adaptivelimiter), between 2 and the pool's size, starting at 20. A
+// command that finds none free waits briefly — the rest of MaxWait while
+// the queue is new, MaxWait/20 once it has stood longer — and is then
+// refused with [ErrOverloaded]; while commands wait and Redis answers none
+// of those admitted for a few times its usual pace (at least 5 ms), every
+// waiting and arriving command is refused at once. Nothing is refused for
+// a second after a client is published or the circuit closes. Blocking
+// commands (BLPOP, XREAD … BLOCK, WAIT …), the connector's own checks and
+// HealthHandler's probe never wait for a permit and are never refused.
+// A refused command costs no network I/O and never counts toward the
+// circuit.
+type OverloadSettings struct {
+	// Disable turns load shedding off: every command waits for Redis (and
+	// for a free pooled connection, up to pool_timeout) as it would with
+	// go-redis alone.
+	Disable bool
+
+	// MaxWait is the longest a command waits for a permit in a burst.
+	//
+	// Default: 50ms.
+	MaxWait time.Duration
+}
+
 const (
 	defaultAttemptTimeout = 2 * time.Second
 	defaultMaxAttempts    = 3
@@ -134,6 +171,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, err
 	}
 	if cfg.MaxAttempts, err = zero.Value("connector.Config.MaxAttempts", cfg.MaxAttempts, defaultMaxAttempts); err != nil {
+		return cfg, err
+	}
+	if cfg.Overload.MaxWait, err = zero.Value("connector.Config.Overload.MaxWait", cfg.Overload.MaxWait, admit.DefaultMaxWait); err != nil {
 		return cfg, err
 	}
 	if cfg.Backoff == nil {

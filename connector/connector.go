@@ -29,6 +29,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/admit"
 	"github.com/ankitoon/redismw/internal/circuit"
 	"github.com/ankitoon/redismw/internal/instrument"
 )
@@ -42,6 +43,7 @@ type Connector struct {
 	name     string      // unique in the process: db.client.connection.pool.name
 	poolSize int         // the pool's size (a cluster's, per node)
 	brk      *circuit.Breaker
+	adm      *admit.Limiter // nil when Config.Overload.Disable
 	log      *slog.Logger
 	tel      *instrument.Connector
 
@@ -151,6 +153,9 @@ func New(cfg Config) (*Connector, error) {
 		IdleMax: idleMax,
 		IdleMin: idleMin,
 	})
+	if !cfg.Overload.Disable {
+		c.adm = c.newLimiter(dep)
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wake = make(chan struct{}, 1)
 	return c, nil
@@ -220,7 +225,9 @@ func (c *Connector) setClientLocked(h *handle) {
 // client, the circuit's state and Close. c.mu must be held.
 func (c *Connector) refreshLocked() {
 	if c.client != nil && !c.isClosed() && c.brk.State() == breaker.Closed {
-		c.ready.Store(c.client)
+		if c.ready.Swap(c.client) != c.client && c.adm != nil {
+			c.adm.Restart() // a new client, or Redis back: learn afresh
+		}
 		return
 	}
 	c.ready.Store(nil)
@@ -279,6 +286,9 @@ func (c *Connector) Close() error {
 // the rest: the name, the notifiers, the instruments and the client h.
 func (c *Connector) finishClose(h *handle) error {
 	c.wg.Wait()
+	if c.adm != nil {
+		c.adm.Close()
+	}
 	releaseName(c.name)
 	c.logs.stop()
 	c.callbacks.stop()

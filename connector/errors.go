@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/admit"
 	"github.com/ankitoon/redismw/internal/errkind"
 	"github.com/ankitoon/redismw/telemetry"
 )
@@ -20,6 +21,13 @@ var ErrUnavailable = breaker.ErrUnavailable
 //	var ue *connector.UnavailableError
 //	if errors.As(err, &ue) && ue.RetryAfter > 0 { … }
 type UnavailableError = breaker.UnavailableError
+
+// ErrOverloaded is the cause, inside an [*UnavailableError] (so it matches
+// [ErrUnavailable] too), of a command refused because Redis serves more
+// slowly than commands arrive ([Config.Overload]): it was refused at
+// once, without network I/O, and the circuit did not count it. Its
+// RetryAfter is 1s.
+var ErrOverloaded = admit.ErrOverloaded
 
 // ErrClosed is returned by [Connector.Client] after [Connector.Close].
 var ErrClosed = errkind.New("redismw: connector closed", telemetry.OutcomeClosed)

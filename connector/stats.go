@@ -90,6 +90,15 @@ type Stats struct {
 	// Waiting is the number of callers waiting on the shared connect now.
 	Waiting int64
 
+	// Shed counts the commands and requests refused because Redis served
+	// more slowly than they arrived ([Config.Overload]): each got
+	// [ErrOverloaded] at once, without network I/O.
+	Shed uint64
+	// Limit is how many commands may be in flight to Redis at once now
+	// (adaptive: see [OverloadSettings]), and Inflight how many admitted
+	// commands are; both 0 when shedding is disabled.
+	Limit, Inflight int
+
 	// LastConnectLatency is the wall time of the last successful connect,
 	// from its first attempt to the client being ready.
 	LastConnectLatency time.Duration
@@ -127,6 +136,9 @@ func (c *Connector) Stats() Stats {
 	}
 	if p := c.lastErr.Load(); p != nil {
 		s.LastError = *p
+	}
+	if c.adm != nil {
+		s.Shed, s.Limit, s.Inflight = c.adm.ShedCount(), c.adm.Limit(), c.adm.Inflight()
 	}
 	c.mu.Lock()
 	closed, inflight := c.isClosed(), c.inflight.Load()
@@ -169,6 +181,9 @@ func (c *Connector) setLastErr(err error) {
 // under way, and after Close.
 func (c *Connector) health() instrument.Health {
 	h := instrument.Health{Circuit: c.brk.State()}
+	if c.adm != nil {
+		h.Overload = &instrument.Overload{Limit: c.adm.Limit(), Inflight: c.adm.Inflight(), Shed: c.adm.ShedCount()}
+	}
 	if c.isClosed() || c.ready.Load() != nil {
 		return h
 	}

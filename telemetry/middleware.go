@@ -16,10 +16,14 @@ const (
 	// pool within pool_timeout (go-redis' ErrPoolTimeout): the service's
 	// own concurrency, not a failure of Redis.
 	ReasonPoolTimeout = "pool_timeout"
+	// ReasonOverload is a request or command shed because Redis serves
+	// more slowly than the load asks (adaptive load shedding): refused at
+	// once, before it waited, and never counted by the circuit.
+	ReasonOverload = "overload"
 )
 
-// The values of [AttrRequestOutcome]. Adaptive load shedding (reason
-// overload) will add its own.
+// The values of [AttrRequestOutcome]. A request shed by adaptive load
+// shedding is rejected, with reason overload.
 const (
 	RequestAdmitted = "admitted" // the request got a client
 	RequestRejected = "rejected" // answered 503, or passed on without a client when failing open

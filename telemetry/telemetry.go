@@ -76,6 +76,16 @@ const (
 	// probe; 0 when none is armed (closed, or half-open: the probe is in
 	// flight).
 	MetricNextProbe = "redismw.circuit.next_probe_time"
+	// MetricOverloadLimit is the adaptive limit of load shedding: how many
+	// commands may be in flight to Redis at once now.
+	MetricOverloadLimit = "redismw.overload.limit"
+	// MetricOverloadInflight is how many commands load shedding admitted
+	// are in flight now.
+	MetricOverloadInflight = "redismw.overload.inflight"
+	// MetricOverloadShed counts the commands and requests load shedding
+	// refused (a request refused by the middleware also counts in
+	// redismw.middleware.rejections, reason overload).
+	MetricOverloadShed = "redismw.overload.shed"
 )
 
 // FailureTypes returns the error.type values of a failed connect attempt

@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/admit"
+	"github.com/ankitoon/redismw/internal/errkind"
 )
 
 // Hook is a go-redis hook that guards one client's commands with a
@@ -54,6 +56,14 @@ type HookEvents struct {
 	// circuit counted a command as a failure (breaker.Failure or breaker.Fatal), to
 	// count it.
 	Failure func(ctx context.Context, err error)
+	// Admit, if not nil, admits each command and pipeline the circuit lets
+	// through (see admit.Limiter): one permit each, taken before the
+	// command is sent, released when it ends. A refused command fails with
+	// admit.Shed, which the circuit does not count. Blocking commands
+	// (BLPOP, XREAD … BLOCK, WAIT …: their time is the caller's), the
+	// connector's own asks (Unjudged, Own) and commands whose context is
+	// admit.Exempt never wait for a permit and are never refused.
+	Admit *admit.Limiter
 }
 
 // NewHook returns a guarding [Hook] for one client.
@@ -141,13 +151,24 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			// the connection: that command is judged already.
 			return next(ctx, cmd)
 		}
+		var permit admit.Permit
+		if h.ev.Admit != nil && !blocking(cmd) {
+			p, err := h.ev.Admit.Acquire(ctx, exempt)
+			if err != nil {
+				cmd.SetErr(err)
+				return err
+			}
+			permit = p
+		}
 		epoch := h.b.Epoch()
 		err := next(ctx, cmd)
 		if err == nil {
+			h.ev.Admit.Release(permit, true)
 			h.b.Observe(epoch, breaker.Success)
 			return nil
 		}
 		err = restore(err, cmd)
+		h.ev.Admit.Release(permit, measured(ctx, err))
 		if !isUnjudged(ctx) {
 			h.judged(ctx, epoch, breaker.Classify(err), err)
 		}
@@ -173,6 +194,17 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		}
 		if allHandshake(cmds) {
 			return next(ctx, cmds)
+		}
+		var permit admit.Permit
+		if h.ev.Admit != nil {
+			p, err := h.ev.Admit.Acquire(ctx, exempt)
+			if err != nil {
+				for _, cmd := range cmds {
+					cmd.SetErr(err)
+				}
+				return err
+			}
+			permit = p
 		}
 		epoch := h.b.Epoch()
 		pctx, cancel := context.WithCancelCause(ctx)
@@ -201,9 +233,63 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 				err = nr.err
 			}
 		}
+		h.ev.Admit.Release(permit, measured(ctx, err))
 		h.judged(ctx, epoch, judgeAll(cmds, err), err)
 		return err
 	}
+}
+
+// exempt reports whether a command whose context is ctx must not be
+// refused for overload: the connector's own asks, and what the caller
+// marked (admit.Exempt).
+func exempt(ctx context.Context) bool { return isUnjudged(ctx) || admit.IsExempt(ctx) }
+
+// measured reports whether a command that ended with err (its context
+// ctx) says how fast Redis serves: Redis answered, or the connection's own
+// deadline passed; not when its caller gave up, nor after a network
+// error, a pool without a free connection or a closed client.
+func measured(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	switch errkind.Of(err) {
+	case errkind.None, errkind.NilReply, errkind.Reply, errkind.Timeout:
+		return true
+	}
+	return false
+}
+
+// blocking reports whether cmd blocks on the server by design (BLPOP,
+// BRPOP, BLMOVE, BLMPOP, BRPOPLPUSH, BZPOPMIN, BZPOPMAX, BZMPOP, WAIT,
+// WAITAOF, XREAD and XREADGROUP with BLOCK), whatever its case: its time
+// is its caller's, so it takes no permit, and its latency says nothing of
+// how fast Redis serves.
+func blocking(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if len(args) == 0 {
+		return false
+	}
+	name, _ := args[0].(string)
+	if name == "" {
+		return false
+	}
+	switch name[0] {
+	case 'b', 'B', 'w', 'W':
+		for _, s := range [...]string{"blpop", "brpop", "blmove", "blmpop", "brpoplpush", "bzpopmin", "bzpopmax", "bzmpop", "wait", "waitaof"} {
+			if strings.EqualFold(name, s) {
+				return true
+			}
+		}
+	case 'x', 'X':
+		if strings.EqualFold(name, "xread") || strings.EqualFold(name, "xreadgroup") {
+			for _, a := range args[1:] {
+				if s, ok := a.(string); ok && strings.EqualFold(s, "block") {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // nodePipeline runs a cluster node's part of a pipeline. go-redis decides

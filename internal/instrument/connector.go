@@ -52,6 +52,13 @@ type Health struct {
 	Unusable  bool      // redismw.unusable
 	Since     time.Time // when the outage began; zero while usable
 	NextProbe time.Time // when the open circuit's next probe is due; zero when none is armed
+	Overload  *Overload // nil when load shedding is disabled
+}
+
+// Overload is what the load-shedding gauges observe.
+type Overload struct {
+	Limit, Inflight int
+	Shed            uint64
 }
 
 // Connector is the telemetry of one connector. Its methods are safe for
@@ -152,6 +159,15 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		metric.WithUnit("s"),
 		metric.WithDescription("Unix time of the open circuit's next probe; 0 when none is armed (closed, or half-open with the probe in flight)."))
 	handle(err)
+	limit, err := m.Int64ObservableGauge(telemetry.MetricOverloadLimit, metric.WithUnit("{command}"),
+		metric.WithDescription("How many commands may be in flight to Redis at once now: the adaptive limit of load shedding (absent when it is disabled)."))
+	handle(err)
+	inflight, err := m.Int64ObservableGauge(telemetry.MetricOverloadInflight, metric.WithUnit("{command}"),
+		metric.WithDescription("Commands admitted by load shedding and in flight to Redis now (absent when it is disabled)."))
+	handle(err)
+	shed, err := m.Int64ObservableCounter(telemetry.MetricOverloadShed, metric.WithUnit("{command}"),
+		metric.WithDescription("Commands and requests refused at once because Redis served more slowly than they arrived (load shedding; absent when it is disabled)."))
+	handle(err)
 
 	count, err := dbconv.NewClientConnectionCountObservable(m)
 	handle(err)
@@ -205,6 +221,11 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		o.ObserveInt64(unusable, bad, t.attrSet)
 		o.ObserveFloat64(since, unixSeconds(h.Since), t.attrSet)
 		o.ObserveFloat64(nextProbe, unixSeconds(h.NextProbe), t.attrSet)
+		if ov := h.Overload; ov != nil {
+			o.ObserveInt64(limit, int64(ov.Limit), t.attrSet)
+			o.ObserveInt64(inflight, int64(ov.Inflight), t.attrSet)
+			o.ObserveInt64(shed, int64(ov.Shed), t.attrSet)
+		}
 		if pool.Max > 0 {
 			o.ObserveInt64(maxConns.Inst(), int64(pool.Max), poolAttrs)
 		}
@@ -222,7 +243,7 @@ func NewConnector(tp trace.TracerProvider, mp metric.MeterProvider, server Serve
 		o.ObserveInt64(count.Inst(), max(usedN, 0), used)
 		o.ObserveInt64(timeouts.Inst(), timeoutN, poolAttrs)
 		return nil
-	}, circuit, unusable, since, nextProbe, count.Inst(), maxConns.Inst(), idleMax.Inst(), idleMin.Inst(), timeouts.Inst())
+	}, circuit, unusable, since, nextProbe, limit, inflight, shed, count.Inst(), maxConns.Inst(), idleMax.Inst(), idleMin.Inst(), timeouts.Inst())
 	handle(err)
 	t.name = server.PoolName
 	open.Store(t.name, t)

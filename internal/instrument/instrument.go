@@ -78,7 +78,7 @@ func counter(m metric.Meter, name, unit, description string) metric.Int64Counter
 
 // Reasons are every rejection reason, created at 0.
 var Reasons = []string{telemetry.ReasonCircuitOpen, telemetry.ReasonConnectFailed, telemetry.ReasonWaitBudget,
-	telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed, telemetry.ReasonPoolTimeout}
+	telemetry.ReasonClosed, telemetry.ReasonDeadline, telemetry.ReasonCommandFailed, telemetry.ReasonPoolTimeout, telemetry.ReasonOverload}
 
 // Middleware is the telemetry of one middleware.
 type Middleware struct {

@@ -1,0 +1,373 @@
+// Package admit is adaptive admission control in front of Redis: it lets
+// through as many commands at once as Redis serves in time now, queues a
+// burst for a moment, and refuses the excess at once (DESIGN semantic 12:
+// overload is not failure).
+//
+// The limit is failsafe-go's adaptivelimiter (a latency-trend limit: it
+// shrinks while the latency of what it admits rises above its baseline and
+// grows while it does not). Around it this package adds what a Redis
+// client's commands need and the library alone does not do:
+//
+//   - a short queue for bursts, in the manner of CoDel ("Fail at Scale",
+//     ACM Queue 2015): while the queue is young (it has not been non-empty
+//     for MaxWait), a command waits out the rest of MaxWait for a permit;
+//     once it stands, a command waits at most MaxWait/20, so that a lasting
+//     overload is refused at once instead of costing every refused command
+//     MaxWait;
+//   - a stall cut-off: while commands wait and none is admitted for
+//     longer than a few of the usual gaps between admissions (at least
+//     5 ms), Redis has stopped answering: the waiters and every later
+//     command are refused at once until a permit comes back (a hang before
+//     the circuit opens is overload's extreme);
+//   - a warm-up after each (re)start — a new client, a circuit closed
+//     again —, during which nothing is refused: the limiter has no
+//     baseline yet, and a herd at start must be served as before;
+//   - exemptions: a command the caller marks (Exempt), such as a health
+//     probe or the connector's own check, runs without a permit when none
+//     is free, and is never refused.
+//
+// A refusal is the shared [Shed] error, an unavailable error whose cause
+// is [ErrOverloaded]: the circuit ignores it (breaker.Classify), and the
+// middleware answers 503 with Retry-After, reason overload.
+package admit
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/errkind"
+	"github.com/ankitoon/redismw/telemetry"
+)
+
+// ErrOverloaded is the cause of a refused command: Redis serves more
+// slowly than the commands arrive, and this one was shed.
+var ErrOverloaded = errkind.New("redismw: redis overloaded: command shed", telemetry.ReasonOverload)
+
+// Shed is the error of every refused command: unavailable (it matches
+// breaker.ErrUnavailable) and worth trying again in a second. It is shared:
+// a refusal allocates nothing.
+var Shed error = &breaker.UnavailableError{RetryAfter: time.Second, Err: ErrOverloaded}
+
+// Defaults.
+const (
+	DefaultMaxWait = 50 * time.Millisecond
+	// Warmup is how long after a (re)start nothing is refused.
+	Warmup = time.Second
+	// quiet is how long without a refusal ends a shedding episode.
+	quiet = time.Second
+	// minStall is the shortest silence that tells a stall.
+	minStall = 5 * time.Millisecond
+	// initialLimit is the limit at a (re)start, when the pool allows it.
+	initialLimit = 20
+	// minLimit is the lowest limit: Redis always has a next command.
+	minLimit = 2
+)
+
+// Settings configure a [Limiter].
+type Settings struct {
+	// MaxWait is the longest a command waits for a permit while the queue
+	// is young (see the package comment). Zero means DefaultMaxWait.
+	MaxWait time.Duration
+	// MaxLimit is the highest limit: the client's pool size, or more for a
+	// cluster (whose pools are per node). At least minLimit.
+	MaxLimit int
+	// Warmup is how long after a (re)start nothing is refused. Zero means
+	// the constant Warmup.
+	Warmup time.Duration
+	// Started is called when a shedding episode starts, with the limit and
+	// the commands admitted in flight; Stopped when it ends (a second
+	// without a refusal), with the commands refused and how long it
+	// lasted. Either may be nil. They are called from the refusing
+	// command's goroutine and from a timer's.
+	Started func(limit, inflight int)
+	Stopped func(shed uint64, lasted time.Duration)
+}
+
+// Limiter admits commands. Its methods are safe for concurrent use.
+type Limiter struct {
+	lim      adaptivelimiter.AdaptiveLimiter[any]
+	maxWait  time.Duration
+	standing time.Duration // the wait once the queue stands
+	s        Settings
+
+	warmUntil  atomic.Int64 // unix nanos: nothing is refused before
+	waiting    atomic.Int64 // commands waiting for a permit
+	queueSince atomic.Int64 // unix nanos the queue became non-empty
+	admitted   atomic.Uint64
+	stalled    atomic.Bool
+	gap        atomic.Int64 // smoothed nanos between admissions while commands wait
+
+	shedding  atomic.Bool
+	shed      atomic.Uint64 // commands refused, ever
+	lastShed  atomic.Int64  // unix nanos of the last refusal
+	epStart   atomic.Int64  // unix nanos the episode started
+	epShed    atomic.Uint64 // shed when it started
+	quietTick *time.Timer   // ends an episode after quiet without a refusal
+
+	mu        sync.Mutex
+	stallCtx  context.Context // cancelled (and replaced) on a stall
+	stallStop context.CancelFunc
+	watch     *time.Timer // runs while commands wait: tells a stall
+	watchSeen uint64      // admitted when watch last looked; mu guards it
+	watchAt   time.Time
+	closed    bool
+}
+
+// New returns a Limiter, warming up from now.
+func New(s Settings) *Limiter {
+	if s.MaxWait <= 0 {
+		s.MaxWait = DefaultMaxWait
+	}
+	if s.Warmup <= 0 {
+		s.Warmup = Warmup
+	}
+	maxLimit := max(s.MaxLimit, minLimit)
+	l := &Limiter{
+		lim: adaptivelimiter.NewBuilder[any]().
+			WithLimits(minLimit, uint(maxLimit), uint(min(initialLimit, maxLimit))).
+			Build(),
+		maxWait:  s.MaxWait,
+		standing: max(s.MaxWait/20, time.Millisecond),
+		s:        s,
+	}
+	l.stallCtx, l.stallStop = context.WithCancel(context.Background())
+	l.quietTick = time.AfterFunc(time.Hour, l.endEpisode)
+	l.quietTick.Stop()
+	l.watch = time.AfterFunc(time.Hour, l.look)
+	l.watch.Stop()
+	l.Restart()
+	return l
+}
+
+// Restart forgets what the limiter learned (a new client, or Redis back
+// after an outage: the latencies before say nothing of now) and warms up
+// again: for the warm-up (Settings.Warmup) nothing is refused.
+func (l *Limiter) Restart() {
+	l.lim.Reset()
+	l.warmUntil.Store(time.Now().Add(l.s.Warmup).UnixNano())
+}
+
+// Close stops the limiter's timers. Commands still admit and release.
+func (l *Limiter) Close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.watch.Stop()
+	l.quietTick.Stop()
+}
+
+// Permit is an admitted command's: [Limiter.Release] it exactly once. A
+// nil Permit (an exempt command, or one admitted during the warm-up
+// beyond the limit) is released as well, as a no-op.
+type Permit = adaptivelimiter.Permit
+
+// Acquire admits a command, or refuses it with [Shed]; it returns ctx's
+// error if ctx ends while it waits. exempt, called only when no permit is
+// free, reports whether the command must not be refused: it then runs
+// without a permit.
+func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool) (Permit, error) {
+	if p, ok := l.lim.TryAcquirePermit(); ok {
+		return p, nil
+	}
+	if time.Now().UnixNano() < l.warmUntil.Load() || exempt != nil && exempt(ctx) {
+		return nil, nil
+	}
+	if l.stalled.Load() {
+		return nil, l.refuse(ctx)
+	}
+	return l.wait(ctx)
+}
+
+// wait queues for a permit: the rest of MaxWait while the queue is young,
+// MaxWait/20 once it stands, until a stall.
+func (l *Limiter) wait(ctx context.Context) (Permit, error) {
+	now := time.Now()
+	if l.waiting.Add(1) == 1 {
+		l.queueSince.Store(now.UnixNano())
+		l.startWatch(now)
+	}
+	defer l.waiting.Add(-1)
+	d := l.standing
+	if age := now.Sub(time.Unix(0, l.queueSince.Load())); age < l.maxWait {
+		d = max(l.maxWait-age, d)
+	}
+	l.mu.Lock()
+	stall := l.stallCtx
+	l.mu.Unlock()
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	stop := context.AfterFunc(stall, cancel)
+	defer stop()
+	p, err := l.lim.AcquirePermit(wctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, l.refuse(ctx)
+	}
+	l.admitted.Add(1)
+	if l.stalled.Load() {
+		l.stalled.Store(false)
+	}
+	return p, nil
+}
+
+// Release ends an admitted command. measured reports whether its latency
+// says how fast Redis serves (Redis answered, or the connection's own
+// deadline passed); a command its caller abandoned, or one that met a
+// network error or no free connection, is not measured.
+func (l *Limiter) Release(p Permit, measured bool) {
+	if p == nil {
+		return
+	}
+	if measured {
+		p.Record()
+	} else {
+		p.Drop()
+	}
+	if l.stalled.Load() {
+		l.stalled.Store(false)
+	}
+}
+
+// Shedding reports whether the limiter is refusing commands now: a
+// command arriving now would wait briefly at most, or be refused at once
+// (the queue stands, or Redis stalled). It is one atomic load unless a
+// shedding episode is under way.
+func (l *Limiter) Shedding() bool {
+	if !l.shedding.Load() {
+		return false
+	}
+	if l.stalled.Load() {
+		return true
+	}
+	since := l.queueSince.Load()
+	return l.waiting.Load() > 0 && time.Since(time.Unix(0, since)) >= l.maxWait
+}
+
+// Refuse counts a refusal made on the limiter's behalf (the middleware's,
+// of a request that would have been shed) and returns [Shed].
+func (l *Limiter) Refuse(ctx context.Context) error { return l.refuse(ctx) }
+
+// refuse counts a refusal, starts a shedding episode if none is under way,
+// puts an event on ctx's span, and returns Shed.
+func (l *Limiter) refuse(ctx context.Context) error {
+	now := time.Now()
+	n := l.shed.Add(1)
+	l.lastShed.Store(now.UnixNano())
+	if !l.shedding.Load() && l.shedding.CompareAndSwap(false, true) {
+		l.epStart.Store(now.UnixNano())
+		l.epShed.Store(n - 1)
+		l.mu.Lock()
+		if !l.closed {
+			l.quietTick.Reset(quiet)
+		}
+		l.mu.Unlock()
+		if l.s.Started != nil {
+			l.s.Started(l.lim.Limit(), l.lim.Inflight())
+		}
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent("redismw.overload.shed", trace.WithAttributes(
+			attribute.Int("redismw.overload.limit", l.lim.Limit()),
+			attribute.Int("redismw.overload.inflight", l.lim.Inflight())))
+	}
+	return Shed
+}
+
+// endEpisode ends the shedding episode once quiet has passed without a
+// refusal, or looks again when it will have.
+func (l *Limiter) endEpisode() {
+	since := time.Since(time.Unix(0, l.lastShed.Load()))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	if since < quiet {
+		l.quietTick.Reset(quiet - since)
+		return
+	}
+	if !l.shedding.CompareAndSwap(true, false) {
+		return
+	}
+	if l.s.Stopped != nil {
+		start := time.Unix(0, l.epStart.Load())
+		lasted := time.Unix(0, l.lastShed.Load()).Sub(start)
+		shed := l.shed.Load() - l.epShed.Load()
+		l.mu.Unlock()
+		l.s.Stopped(shed, lasted)
+		l.mu.Lock()
+	}
+}
+
+// startWatch starts watching the queue for a stall.
+func (l *Limiter) startWatch(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.watchSeen, l.watchAt = l.admitted.Load(), now
+	l.watch.Reset(l.stallAfter())
+}
+
+// stallAfter is how long commands may wait with none admitted before the
+// limiter tells a stall: four of the usual gaps between admissions, at
+// least minStall, at most MaxWait.
+func (l *Limiter) stallAfter() time.Duration {
+	return min(max(4*time.Duration(l.gap.Load()), minStall), l.maxWait)
+}
+
+// look is the watch's tick: while commands wait, a stretch with no
+// admission is a stall, which refuses every waiter at once.
+func (l *Limiter) look() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.waiting.Load() == 0 {
+		return
+	}
+	now := time.Now()
+	n := l.admitted.Load()
+	if n == l.watchSeen {
+		l.stalled.Store(true)
+		l.stallStop()
+		l.stallCtx, l.stallStop = context.WithCancel(context.Background())
+	} else {
+		sample := int64(now.Sub(l.watchAt)) / int64(n-l.watchSeen)
+		g := l.gap.Load()
+		if g == 0 {
+			g = sample
+		}
+		l.gap.Store(g + (sample-g)/8)
+	}
+	l.watchSeen, l.watchAt = n, now
+	l.watch.Reset(l.stallAfter())
+}
+
+// Limit is the current limit.
+func (l *Limiter) Limit() int { return l.lim.Limit() }
+
+// Inflight is how many admitted commands are in flight.
+func (l *Limiter) Inflight() int { return l.lim.Inflight() }
+
+// ShedCount is how many commands were refused since the limiter was made.
+func (l *Limiter) ShedCount() uint64 { return l.shed.Load() }
+
+// exemptKey marks a context whose commands are never refused (Exempt).
+type exemptKey struct{}
+
+// Exempt returns a context whose commands are never refused for overload:
+// they take a permit when one is free, and run without one otherwise (a
+// health probe: readiness must not flap while Redis is merely slow).
+func Exempt(ctx context.Context) context.Context { return context.WithValue(ctx, exemptKey{}, true) }
+
+// IsExempt reports whether ctx is one of Exempt's.
+func IsExempt(ctx context.Context) bool { return ctx.Value(exemptKey{}) != nil }

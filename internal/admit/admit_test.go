@@ -1,0 +1,187 @@
+package admit_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/admit"
+)
+
+// episodes counts a limiter's shedding episodes.
+type episodes struct {
+	started, stopped atomic.Int32
+	shed             atomic.Uint64
+}
+
+// newLimiter returns a warm limiter of 2 permits (the least limit) whose
+// episodes ep counts.
+func newLimiter(t *testing.T, ep *episodes) *admit.Limiter {
+	l := admit.New(admit.Settings{MaxWait: 50 * time.Millisecond, MaxLimit: 2, Warmup: time.Nanosecond,
+		Started: func(int, int) { ep.started.Add(1) },
+		Stopped: func(shed uint64, _ time.Duration) { ep.stopped.Add(1); ep.shed.Store(shed) }})
+	t.Cleanup(l.Close)
+	time.Sleep(time.Millisecond) // past the warm-up
+	return l
+}
+
+func acquire(t *testing.T, l *admit.Limiter) admit.Permit {
+	t.Helper()
+	p, err := l.Acquire(t.Context(), nil)
+	if err != nil || p == nil {
+		t.Fatalf("Acquire below the limit: %v, %v; want a permit", p, err)
+	}
+	return p
+}
+
+func TestBelowTheLimitNothingWaits(t *testing.T) {
+	ep := &episodes{}
+	l := newLimiter(t, ep)
+	for range 1000 {
+		p := acquire(t, l)
+		q := acquire(t, l)
+		l.Release(p, true)
+		l.Release(q, true)
+	}
+	if l.ShedCount() != 0 || l.Shedding() || ep.started.Load() != 0 {
+		t.Fatalf("shed %d, shedding %v, episodes %d: want none below the limit", l.ShedCount(), l.Shedding(), ep.started.Load())
+	}
+}
+
+// A burst beyond the limit waits for a permit that comes back within
+// MaxWait: it is served, not shed.
+func TestBurstWaits(t *testing.T) {
+	l := newLimiter(t, &episodes{})
+	held := []admit.Permit{acquire(t, l), acquire(t, l)}
+	var wg sync.WaitGroup
+	var admitted atomic.Int32
+	for range 2 {
+		wg.Go(func() {
+			p, err := l.Acquire(context.Background(), nil)
+			if err == nil && p != nil {
+				admitted.Add(1)
+				l.Release(p, true)
+			}
+		})
+	}
+	time.Sleep(2 * time.Millisecond)
+	for _, p := range held {
+		l.Release(p, true) // each hands its permit to a waiter
+	}
+	wg.Wait()
+	if admitted.Load() != 2 || l.ShedCount() != 0 {
+		t.Fatalf("admitted %d of 2 waiting, shed %d: a burst that drains within MaxWait must wait, not be shed", admitted.Load(), l.ShedCount())
+	}
+}
+
+// Nothing comes back (a hang): the waiters are refused — with Shed, at
+// once once the stall is told — and so is every later command, until a
+// permit is released; the episode starts and stops once.
+func TestStallRefusesAtOnce(t *testing.T) {
+	ep := &episodes{}
+	l := newLimiter(t, ep)
+	held := []admit.Permit{acquire(t, l), acquire(t, l)}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, 50)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = l.Acquire(context.Background(), nil) })
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("50 waiters took %v to be refused: a stall must refuse them within MaxWait (50ms)", d)
+	}
+	for i, err := range errs {
+		var ue *breaker.UnavailableError
+		if !errors.Is(err, admit.ErrOverloaded) || !errors.Is(err, breaker.ErrUnavailable) || !errors.As(err, &ue) || ue.RetryAfter != time.Second || ue.CircuitOpen {
+			t.Fatalf("waiter %d: %v; want Shed (unavailable, ErrOverloaded, RetryAfter 1s)", i, err)
+		}
+	}
+	if !l.Shedding() {
+		t.Fatal("Shedding false during a stall")
+	}
+	// Arrivals during the stall are refused without waiting.
+	for range 100 {
+		t0 := time.Now()
+		if _, err := l.Acquire(context.Background(), nil); !errors.Is(err, admit.ErrOverloaded) {
+			t.Fatalf("an arrival during the stall: %v; want it shed", err)
+		}
+		if d := time.Since(t0); d > time.Second {
+			t.Fatalf("an arrival during the stall waited %v", d)
+		}
+	}
+	if n := ep.started.Load(); n != 1 {
+		t.Fatalf("%d episodes started; want 1", n)
+	}
+	l.Release(held[0], true) // Redis answers again
+	p := acquire(t, l)
+	l.Release(p, true)
+	l.Release(held[1], true)
+	deadline := time.Now().Add(10 * time.Second)
+	for ep.stopped.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ep.stopped.Load() != 1 || ep.shed.Load() != l.ShedCount() || l.ShedCount() != 150 {
+		t.Fatalf("episodes stopped %d (shed %d), ShedCount %d: want 1 episode of 150", ep.stopped.Load(), ep.shed.Load(), l.ShedCount())
+	}
+	if l.Shedding() {
+		t.Fatal("still shedding after the episode ended")
+	}
+}
+
+func TestExemptIsNeverRefused(t *testing.T) {
+	l := newLimiter(t, &episodes{})
+	held := []admit.Permit{acquire(t, l), acquire(t, l)}
+	defer func() {
+		for _, p := range held {
+			l.Release(p, true)
+		}
+	}()
+	ctx := admit.Exempt(t.Context())
+	for range 10 {
+		p, err := l.Acquire(ctx, admit.IsExempt)
+		if err != nil || p != nil {
+			t.Fatalf("exempt command beyond the limit: %v, %v; want to run without a permit", p, err)
+		}
+	}
+	if _, err := l.Acquire(t.Context(), admit.IsExempt); !errors.Is(err, admit.ErrOverloaded) {
+		t.Fatalf("an unmarked command beyond a stalled limit: %v; want it shed", err)
+	}
+}
+
+func TestWarmupRefusesNothing(t *testing.T) {
+	l := admit.New(admit.Settings{MaxLimit: 2, Warmup: time.Hour})
+	t.Cleanup(l.Close)
+	for i := range 100 {
+		p, err := l.Acquire(t.Context(), nil)
+		if err != nil {
+			t.Fatalf("command %d during the warm-up: %v", i, err)
+		}
+		defer l.Release(p, true)
+	}
+	if l.Inflight() != 2 {
+		t.Fatalf("inflight %d; want the limit's 2 (the rest ran without a permit)", l.Inflight())
+	}
+}
+
+// A caller whose context ends while it waits gets its context's error:
+// not shed, not counted.
+func TestCallerGivesUp(t *testing.T) {
+	l := newLimiter(t, &episodes{})
+	p, q := acquire(t, l), acquire(t, l)
+	defer l.Release(p, true)
+	defer l.Release(q, true)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { time.Sleep(time.Millisecond); cancel() }()
+	_, err := l.Acquire(ctx, nil)
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, admit.ErrOverloaded) {
+		t.Fatalf("a cancelled waiter: %v", err)
+	}
+	if errors.Is(err, context.Canceled) && l.ShedCount() != 0 {
+		t.Fatalf("a cancelled waiter counted as shed (%d)", l.ShedCount())
+	}
+}
