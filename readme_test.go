@@ -286,7 +286,8 @@ func TestLibraryDependencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	allowed := []string{"github.com/redis/go-redis/v9", "github.com/sony/gobreaker/v2", "go.opentelemetry.io/otel",
-		"github.com/alicebob/miniredis/v2", "go.uber.org/goleak"}
+		"github.com/alicebob/miniredis/v2", "go.uber.org/goleak",
+		"github.com/failsafe-go/failsafe-go"} // load shedding's adaptive limit (internal/admit)
 	direct := regexp.MustCompile(`(?m)^\s+(\S+) v\S+$`) // a requirement without "// indirect"
 	for _, m := range direct.FindAllStringSubmatch(string(gomod), -1) {
 		if !slices.ContainsFunc(allowed, func(a string) bool { return m[1] == a || strings.HasPrefix(m[1], a+"/") }) {
