@@ -59,10 +59,10 @@ type HookEvents struct {
 	// Admit, if not nil, admits each command and pipeline the circuit lets
 	// through (see admit.Limiter): one permit each, taken before the
 	// command is sent, released when it ends. A refused command fails with
-	// admit.Shed, which the circuit does not count. Blocking commands
-	// (BLPOP, XREAD … BLOCK, WAIT …: their time is the caller's), the
-	// connector's own asks (Unjudged, Own) and commands whose context is
-	// admit.Exempt never wait for a permit and are never refused.
+	// admit.Shed, which the circuit does not count. Blocking commands and
+	// those that end a connection's state (see unlimited) take no permit;
+	// the connector's own asks (Unjudged, Own) and commands whose context
+	// is admit.Exempt never wait for one and are never refused.
 	Admit *admit.Limiter
 }
 
@@ -152,7 +152,7 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		var permit admit.Permit
-		if h.ev.Admit != nil && !blocking(cmd) {
+		if h.ev.Admit != nil && !unlimited(cmd) {
 			p, err := h.ev.Admit.Acquire(ctx, exempt)
 			if err != nil {
 				cmd.SetErr(err)
@@ -259,12 +259,16 @@ func measured(ctx context.Context, err error) bool {
 	return false
 }
 
-// blocking reports whether cmd blocks on the server by design (BLPOP,
-// BRPOP, BLMOVE, BLMPOP, BRPOPLPUSH, BZPOPMIN, BZPOPMAX, BZMPOP, WAIT,
-// WAITAOF, XREAD and XREADGROUP with BLOCK), whatever its case: its time
-// is its caller's, so it takes no permit, and its latency says nothing of
-// how fast Redis serves.
-func blocking(cmd redis.Cmder) bool {
+// unlimited reports whether cmd takes no permit (see HookEvents.Admit),
+// whatever its case: a command that blocks on the server by design
+// (BLPOP, BRPOP, BLMOVE, BLMPOP, BRPOPLPUSH, BZPOPMIN, BZPOPMAX, BZMPOP,
+// WAIT, WAITAOF, XREAD and XREADGROUP with BLOCK), whose time is its
+// caller's and whose latency says nothing of how fast Redis serves; and
+// one that ends a connection's state (leavesState: UNWATCH, EXEC, DISCARD,
+// SELECT, RESET), which a refusal would leave behind for an unrelated
+// command. It looks at the first letter first: most commands cost one
+// switch.
+func unlimited(cmd redis.Cmder) bool {
 	args := cmd.Args()
 	if len(args) == 0 {
 		return false
@@ -273,14 +277,14 @@ func blocking(cmd redis.Cmder) bool {
 	if name == "" {
 		return false
 	}
-	switch name[0] {
-	case 'b', 'B', 'w', 'W':
+	switch name[0] | 0x20 { // lower case
+	case 'b', 'w':
 		for _, s := range [...]string{"blpop", "brpop", "blmove", "blmpop", "brpoplpush", "bzpopmin", "bzpopmax", "bzmpop", "wait", "waitaof"} {
 			if strings.EqualFold(name, s) {
 				return true
 			}
 		}
-	case 'x', 'X':
+	case 'x':
 		if strings.EqualFold(name, "xread") || strings.EqualFold(name, "xreadgroup") {
 			for _, a := range args[1:] {
 				if s, ok := a.(string); ok && strings.EqualFold(s, "block") {
@@ -288,6 +292,8 @@ func blocking(cmd redis.Cmder) bool {
 				}
 			}
 		}
+	case 'u', 'e', 'd', 's', 'r':
+		return leavesState(cmd)
 	}
 	return false
 }
