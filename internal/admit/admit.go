@@ -15,10 +15,11 @@
 //     overload is refused at once instead of costing every refused command
 //     MaxWait;
 //   - a stall cut-off: while commands wait and none is admitted for
-//     longer than a few of the usual gaps between admissions (at least
-//     5 ms), Redis has stopped answering: the waiters and every later
+//     twice the longest a command took lately (at least 5 ms, at most
+//     MaxWait), Redis has stopped answering: the waiters and every later
 //     command are refused at once until a permit comes back (a hang before
-//     the circuit opens is overload's extreme);
+//     the circuit opens is overload's extreme); a slow script that holds
+//     Redis for its usual time is not a stall;
 //   - a warm-up after each (re)start — a new client, a circuit closed
 //     again —, during which nothing is refused: the limiter has no
 //     baseline yet, and a herd at start must be served as before;
@@ -102,7 +103,10 @@ type Limiter struct {
 	queueSince atomic.Int64 // unix nanos the queue became non-empty
 	admitted   atomic.Uint64
 	stalled    atomic.Bool
-	gap        atomic.Int64 // smoothed nanos between admissions while commands wait
+	// slowest is the longest latency of a measured command in the
+	// current second (slowNow) and the one before (slowPrev), nanos;
+	// slowAt is when the current second began (unix nanos).
+	slowNow, slowPrev, slowAt atomic.Int64
 
 	shedding  atomic.Bool
 	shed      atomic.Uint64 // commands refused, ever
@@ -116,7 +120,6 @@ type Limiter struct {
 	stallStop context.CancelFunc
 	watch     *time.Timer // runs while commands wait: tells a stall
 	watchSeen uint64      // admitted when watch last looked; mu guards it
-	watchAt   time.Time
 	closed    bool
 }
 
@@ -163,10 +166,18 @@ func (l *Limiter) Close() {
 	l.quietTick.Stop()
 }
 
-// Permit is an admitted command's: [Limiter.Release] it exactly once. A
-// nil Permit (an exempt command, or one admitted during the warm-up
+// Permit is an admitted command's: [Limiter.Release] it exactly once. The
+// zero Permit (an exempt command, or one admitted during the warm-up
 // beyond the limit) is released as well, as a no-op.
-type Permit = adaptivelimiter.Permit
+type Permit struct {
+	p     adaptivelimiter.Permit
+	start int64 // unix nanos
+}
+
+// Held reports whether p holds one of the limit's permits.
+func (p Permit) Held() bool { return p.p != nil }
+
+func permit(p adaptivelimiter.Permit) Permit { return Permit{p, time.Now().UnixNano()} }
 
 // Acquire admits a command, or refuses it with [Shed]; it returns ctx's
 // error if ctx ends while it waits. exempt, called only when no permit is
@@ -174,13 +185,13 @@ type Permit = adaptivelimiter.Permit
 // without a permit.
 func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool) (Permit, error) {
 	if p, ok := l.lim.TryAcquirePermit(); ok {
-		return p, nil
+		return permit(p), nil
 	}
 	if time.Now().UnixNano() < l.warmUntil.Load() || exempt != nil && exempt(ctx) {
-		return nil, nil
+		return Permit{}, nil
 	}
 	if l.stalled.Load() {
-		return nil, l.refuse(ctx)
+		return Permit{}, l.refuse(ctx)
 	}
 	return l.wait(ctx)
 }
@@ -191,7 +202,7 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	now := time.Now()
 	if l.waiting.Add(1) == 1 {
 		l.queueSince.Store(now.UnixNano())
-		l.startWatch(now)
+		l.startWatch()
 	}
 	defer l.waiting.Add(-1)
 	d := l.standing
@@ -208,15 +219,15 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	p, err := l.lim.AcquirePermit(wctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return Permit{}, ctx.Err()
 		}
-		return nil, l.refuse(ctx)
+		return Permit{}, l.refuse(ctx)
 	}
 	l.admitted.Add(1)
 	if l.stalled.Load() {
 		l.stalled.Store(false)
 	}
-	return p, nil
+	return permit(p), nil
 }
 
 // Release ends an admitted command. measured reports whether its latency
@@ -224,13 +235,14 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 // deadline passed); a command its caller abandoned, or one that met a
 // network error or no free connection, is not measured.
 func (l *Limiter) Release(p Permit, measured bool) {
-	if p == nil {
+	if p.p == nil {
 		return
 	}
 	if measured {
-		p.Record()
+		p.p.Record()
+		l.took(time.Now().UnixNano(), p.start)
 	} else {
-		p.Drop()
+		p.p.Drop()
 	}
 	if l.stalled.Load() {
 		l.stalled.Store(false)
@@ -309,21 +321,37 @@ func (l *Limiter) endEpisode() {
 }
 
 // startWatch starts watching the queue for a stall.
-func (l *Limiter) startWatch(now time.Time) {
+func (l *Limiter) startWatch() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return
 	}
-	l.watchSeen, l.watchAt = l.admitted.Load(), now
+	l.watchSeen = l.admitted.Load()
 	l.watch.Reset(l.stallAfter())
 }
 
+// took records that a measured command admitted at start ended at now.
+func (l *Limiter) took(now, start int64) {
+	at := l.slowAt.Load()
+	if now-at >= int64(time.Second) && l.slowAt.CompareAndSwap(at, now) {
+		l.slowPrev.Store(l.slowNow.Swap(0))
+	}
+	d := now - start
+	for {
+		cur := l.slowNow.Load()
+		if d <= cur || l.slowNow.CompareAndSwap(cur, d) {
+			return
+		}
+	}
+}
+
 // stallAfter is how long commands may wait with none admitted before the
-// limiter tells a stall: four of the usual gaps between admissions, at
-// least minStall, at most MaxWait.
+// limiter tells a stall: twice the longest a measured command took in the
+// last second or two, at least minStall, at most MaxWait.
 func (l *Limiter) stallAfter() time.Duration {
-	return min(max(4*time.Duration(l.gap.Load()), minStall), l.maxWait)
+	slowest := time.Duration(max(l.slowNow.Load(), l.slowPrev.Load()))
+	return min(max(2*slowest, minStall), l.maxWait)
 }
 
 // look is the watch's tick: while commands wait, a stretch with no
@@ -334,21 +362,13 @@ func (l *Limiter) look() {
 	if l.closed || l.waiting.Load() == 0 {
 		return
 	}
-	now := time.Now()
 	n := l.admitted.Load()
 	if n == l.watchSeen {
 		l.stalled.Store(true)
 		l.stallStop()
 		l.stallCtx, l.stallStop = context.WithCancel(context.Background())
-	} else {
-		sample := int64(now.Sub(l.watchAt)) / int64(n-l.watchSeen)
-		g := l.gap.Load()
-		if g == 0 {
-			g = sample
-		}
-		l.gap.Store(g + (sample-g)/8)
 	}
-	l.watchSeen, l.watchAt = n, now
+	l.watchSeen = n
 	l.watch.Reset(l.stallAfter())
 }
 

@@ -32,7 +32,7 @@ func newLimiter(t *testing.T, ep *episodes) *admit.Limiter {
 func acquire(t *testing.T, l *admit.Limiter) admit.Permit {
 	t.Helper()
 	p, err := l.Acquire(t.Context(), nil)
-	if err != nil || p == nil {
+	if err != nil || !p.Held() {
 		t.Fatalf("Acquire below the limit: %v, %v; want a permit", p, err)
 	}
 	return p
@@ -62,7 +62,7 @@ func TestBurstWaits(t *testing.T) {
 	for range 2 {
 		wg.Go(func() {
 			p, err := l.Acquire(context.Background(), nil)
-			if err == nil && p != nil {
+			if err == nil && p.Held() {
 				admitted.Add(1)
 				l.Release(p, true)
 			}
@@ -144,7 +144,7 @@ func TestExemptIsNeverRefused(t *testing.T) {
 	ctx := admit.Exempt(t.Context())
 	for range 10 {
 		p, err := l.Acquire(ctx, admit.IsExempt)
-		if err != nil || p != nil {
+		if err != nil || p.Held() {
 			t.Fatalf("exempt command beyond the limit: %v, %v; want to run without a permit", p, err)
 		}
 	}
