@@ -135,13 +135,19 @@ func TestConfigFromEnv(t *testing.T) {
 		}},
 		{name: "all knobs", env: map[string]string{
 			"REDIS_URL": url, "REDIS_ATTEMPT_TIMEOUT": "750ms", "REDIS_MAX_ATTEMPTS": "4",
-			"REDIS_BREAKER_TIMEOUT": "10s", "REDIS_BREAKER_FAILURES": "7",
+			"REDIS_BREAKER_TIMEOUT": "10s", "REDIS_BREAKER_FAILURES": "7", "REDIS_OVERLOAD": " OFF\n",
 		}, check: func(t *testing.T, c connector.Config) {
 			if c.AttemptTimeout != 750*time.Millisecond || c.MaxAttempts != 4 ||
-				c.Breaker.Timeout != 10*time.Second || c.Breaker.FailureThreshold != 7 {
+				c.Breaker.Timeout != 10*time.Second || c.Breaker.FailureThreshold != 7 || !c.Overload.Disable {
 				t.Errorf("got %+v", c)
 			}
 		}},
+		{name: "shedding on", env: map[string]string{"REDIS_URL": url, "REDIS_OVERLOAD": "on"}, check: func(t *testing.T, c connector.Config) {
+			if c.Overload.Disable {
+				t.Error("REDIS_OVERLOAD=on disabled shedding")
+			}
+		}},
+		{name: "bad overload switch", env: map[string]string{"REDIS_URL": url, "REDIS_OVERLOAD": "false"}, want: `REDIS_OVERLOAD="false" is neither on nor off`},
 		{name: "bad duration", env: map[string]string{"REDIS_URL": url, "REDIS_ATTEMPT_TIMEOUT": "2"}, want: `REDIS_ATTEMPT_TIMEOUT="2" is not a positive duration`},
 		{name: "negative duration", env: map[string]string{"REDIS_URL": url, "REDIS_BREAKER_TIMEOUT": "-1s"}, want: "REDIS_BREAKER_TIMEOUT"},
 		{name: "bad number", env: map[string]string{"REDIS_URL": url, "REDIS_MAX_ATTEMPTS": "three"}, want: `REDIS_MAX_ATTEMPTS="three" is not a positive integer`},
@@ -150,7 +156,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, k := range []string{connector.EnvURL, connector.EnvAttemptTimeout, connector.EnvMaxAttempts, connector.EnvBreakerTimeout, connector.EnvBreakerThreshold} {
+			for _, k := range []string{connector.EnvURL, connector.EnvAttemptTimeout, connector.EnvMaxAttempts, connector.EnvBreakerTimeout, connector.EnvBreakerThreshold, connector.EnvOverload} {
 				t.Setenv(k, tt.env[k])
 			}
 			cfg, err := connector.ConfigFromEnv()

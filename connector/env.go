@@ -15,6 +15,7 @@ const (
 	EnvMaxAttempts      = "REDIS_MAX_ATTEMPTS"
 	EnvBreakerTimeout   = "REDIS_BREAKER_TIMEOUT"
 	EnvBreakerThreshold = "REDIS_BREAKER_FAILURES"
+	EnvOverload         = "REDIS_OVERLOAD"
 )
 
 // ConfigFromEnv returns a Config read from the environment:
@@ -24,6 +25,8 @@ const (
 //	REDIS_MAX_ATTEMPTS      [Config.MaxAttempts], a positive integer
 //	REDIS_BREAKER_TIMEOUT   breaker.Settings.Timeout, a Go duration ("5s")
 //	REDIS_BREAKER_FAILURES  breaker.Settings.FailureThreshold, a positive integer
+//	REDIS_OVERLOAD          "off" turns load shedding off ([OverloadSettings].Disable);
+//	                        "on" keeps the default
 //
 // Unset or empty variables select the defaults; "0" is refused (in the
 // environment, a zero more likely means "none" than "the default", which
@@ -57,6 +60,13 @@ func ConfigFromEnv() (Config, error) {
 		return cfg, err
 	}
 	cfg.Breaker.FailureThreshold = uint32(n)
+	switch s := strings.TrimSpace(os.Getenv(EnvOverload)); strings.ToLower(s) {
+	case "", "on":
+	case "off":
+		cfg.Overload.Disable = true
+	default:
+		return cfg, fmt.Errorf("redismw: %s=%q is neither on nor off", EnvOverload, s)
+	}
 	return cfg, nil
 }
 
