@@ -1,0 +1,77 @@
+package circuit_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ankitoon/redismw/breaker"
+	"github.com/ankitoon/redismw/internal/admit"
+	"github.com/ankitoon/redismw/internal/circuit"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
+)
+
+// TestHookAdmits: with a limit of 2 held by commands a hung server never
+// answers, the hook refuses the others at once with admit's Shed, which
+// the circuit does not count; a pipeline is refused whole; blocking and
+// state-ending commands take no permit.
+func TestHookAdmits(t *testing.T) {
+	mr := miniredis.RunT(t)
+	proxy := faultproxy.New(t, mr.Addr())
+	if err := proxy.SetMode(faultproxy.Hang); err != nil {
+		t.Fatal(err)
+	}
+	b := mustNew(t, breaker.Settings{})
+	lim := admit.New(admit.Settings{MaxLimit: 2, Warmup: time.Nanosecond})
+	t.Cleanup(lim.Close)
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialerRetries: 1, ReadTimeout: 2 * time.Second})
+	rdb.AddHook(b.NewHook(circuit.HookEvents{Admit: lim}))
+	t.Cleanup(func() { _ = rdb.Close() })
+	time.Sleep(time.Millisecond) // past the warm-up
+
+	var hung sync.WaitGroup
+	for range 2 {
+		hung.Go(func() { _ = rdb.Get(t.Context(), "k").Err() })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for lim.Inflight() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if lim.Inflight() != 2 {
+		t.Fatalf("inflight %d; want the 2 hung commands", lim.Inflight())
+	}
+	for i := range 20 {
+		if err := rdb.Get(t.Context(), "k").Err(); !errors.Is(err, admit.ErrOverloaded) || !errors.Is(err, breaker.ErrUnavailable) {
+			t.Fatalf("command %d beyond the hung limit: %v; want it shed", i, err)
+		}
+	}
+	cmds, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error {
+		p.Get(t.Context(), "a")
+		p.Get(t.Context(), "b")
+		return nil
+	})
+	if !errors.Is(err, admit.ErrOverloaded) {
+		t.Fatalf("pipeline beyond the limit: %v; want it shed", err)
+	}
+	for _, c := range cmds {
+		if !errors.Is(c.Err(), admit.ErrOverloaded) {
+			t.Fatalf("a shed pipeline's %v: %v", c.Args(), c.Err())
+		}
+	}
+	// A blocking command takes no permit: it reaches the (hung) server
+	// and ends with its own deadline, not with a shed.
+	if err := rdb.BLPop(t.Context(), 100*time.Millisecond, "q").Err(); errors.Is(err, admit.ErrOverloaded) {
+		t.Fatalf("BLPOP was shed: %v", err)
+	}
+	hung.Wait()
+	if b.Failures() != 0 || b.State() != breaker.Closed {
+		t.Fatalf("failures %d, state %v after sheds: the circuit must not count them", b.Failures(), b.State())
+	}
+	if lim.ShedCount() != 21 {
+		t.Fatalf("ShedCount %d; want the 20 commands and the pipeline", lim.ShedCount())
+	}
+}
