@@ -15,6 +15,7 @@ import (
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/testkit/oteltest"
 	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
@@ -243,6 +244,18 @@ func TestOverloadHungRedis(t *testing.T) {
 			err := rdb.Get(t.Context(), "k").Err()
 			results[i] = result{err, time.Since(start)}
 		})
+	}
+	// One more while the limit is held (the stall told): shed at once,
+	// with an event on its span.
+	eventually(t, 10*time.Second, "the excess shed", func() bool { return c.Stats().Shed >= 200 })
+	p := oteltest.New(t)
+	ctx, span := p.Tracer.Tracer("test").Start(t.Context(), "request")
+	if err := rdb.Get(ctx, "k").Err(); !errors.Is(err, connector.ErrOverloaded) {
+		t.Errorf("a command during the stall: %v; want it shed", err)
+	}
+	span.End()
+	if ended := p.Ended("request"); len(ended) != 1 || len(ended[0].Events()) != 1 || ended[0].Events()[0].Name != "redismw.overload.shed" {
+		t.Errorf("the shed command's span: %+v; want one event redismw.overload.shed", ended)
 	}
 	wg.Wait()
 	var shed, waited int

@@ -329,6 +329,37 @@ func TestTelemetryPool(t *testing.T) {
 	if !okIdle || !okUsed || idle < 1 {
 		t.Errorf("db.client.connection.count: idle %v (found %v), used found %v; want ≥ 1 idle", idle, okIdle, okUsed)
 	}
+	// Load shedding's figures, from the start (the shed counter at 0),
+	// as Stats reports them: the limit at a (re)start is 20, no more than
+	// the pool's size.
+	for name, want := range map[string]float64{
+		telemetry.MetricOverloadLimit:    7,
+		telemetry.MetricOverloadInflight: 0,
+		telemetry.MetricOverloadShed:     0,
+	} {
+		if got, ok := oteltest.Value(m, name, pool); !ok || got != want {
+			t.Errorf("%s{%s} = %v (found %v), want %v", name, pool, got, ok, want)
+		}
+	}
+	if st := c.Stats(); st.Limit != 7 || st.Inflight != 0 || st.Shed != 0 {
+		t.Errorf("Stats limit %d, inflight %d, shed %d; want 7, 0, 0", st.Limit, st.Inflight, st.Shed)
+	}
+}
+
+// TestTelemetryOverloadDisabled: with shedding off there is no limit to
+// show, and no series pretends there is.
+func TestTelemetryOverloadDisabled(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c, p := instrumented(t, "redis://"+mr.Addr(), func(cfg *connector.Config) { cfg.Overload.Disable = true })
+	if _, err := c.Client(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	m := p.Collect(t)
+	for _, name := range []string{telemetry.MetricOverloadLimit, telemetry.MetricOverloadInflight, telemetry.MetricOverloadShed} {
+		if v, ok := oteltest.Value(m, name); ok {
+			t.Errorf("%s = %v observed with shedding disabled", name, v)
+		}
+	}
 }
 
 // TestTelemetryADashboardCanTrust: what a dashboard and an alert rely on.
