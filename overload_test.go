@@ -15,6 +15,7 @@ import (
 	"github.com/ankitoon/redismw"
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/connector"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
 	"github.com/ankitoon/redismw/internal/testkit/oteltest"
 	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
@@ -379,5 +380,74 @@ func TestOverloadSettingsValidated(t *testing.T) {
 	_, err := connector.New(connector.Config{URL: "redis://127.0.0.1:6379", Overload: connector.OverloadSettings{MaxWait: -time.Second}})
 	if err == nil || !strings.Contains(err.Error(), "Overload.MaxWait") {
 		t.Fatalf("negative MaxWait: %v; want an error naming connector.Config.Overload.MaxWait", err)
+	}
+}
+
+// TestOverloadClosedLoop: more workers than permits, each sending its
+// next command when its last is answered (a closed loop). On a healthy
+// local Redis the queue for permits never empties but moves fast: nothing
+// is refused. Behind 50 ms of network latency a pool of 10 serves at most
+// 200 commands a second, and 200 workers would each wait a second for a
+// connection: that is the client's overload (the pool is too small for the
+// latency: pool_size ≥ rate × latency), and it is shed like Redis' — the
+// commands admitted are served in time and as many as the pool allows.
+func TestOverloadClosedLoop(t *testing.T) {
+	for _, latency := range []time.Duration{0, 50 * time.Millisecond} {
+		t.Run(latency.String(), func(t *testing.T) {
+			srv := redistest.Start(t)
+			proxy := faultproxy.New(t, srv.Addr)
+			log := &lines{n: map[string]int{}}
+			c, err := connector.New(connector.Config{URL: proxy.URL() + "?pool_size=10", Logger: slog.New(log)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			rdb, err := c.Client(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1100 * time.Millisecond) // past the warm-up
+			proxy.SetLatency(latency)
+			var served, refused atomic.Int64
+			var slowest atomic.Int64
+			var wg sync.WaitGroup
+			const run = 2 * time.Second
+			stop := time.Now().Add(run)
+			for range 200 {
+				wg.Go(func() {
+					for n := 0; n < 10_000 && time.Now().Before(stop); n++ {
+						start := time.Now()
+						switch err := rdb.Incr(t.Context(), "n").Err(); {
+						case err == nil:
+							served.Add(1)
+							if d := int64(time.Since(start)); d > slowest.Load() {
+								slowest.Store(d) // racy max: good enough for a log line and a generous bound
+							}
+						case errors.Is(err, connector.ErrOverloaded):
+							refused.Add(1)
+							time.Sleep(10 * time.Millisecond) // a client backing off a little
+						default:
+							t.Errorf("INCR: %v", err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			t.Logf("served %d (slowest %v), refused %d, limit %d", served.Load(), time.Duration(slowest.Load()), refused.Load(), c.Stats().Limit)
+			if latency == 0 {
+				if refused.Load() != 0 || log.count(shedStarted) != 0 {
+					t.Fatalf("%d of %d commands refused in a closed loop on a healthy Redis: want none", refused.Load(), served.Load()+refused.Load())
+				}
+				return
+			}
+			// The pool's capacity: 10 connections × 2 s / 50 ms = 400.
+			if served.Load() < 200 || refused.Load() == 0 {
+				t.Fatalf("served %d, refused %d: want the excess refused and the pool's capacity (400) mostly served", served.Load(), refused.Load())
+			}
+			if d := time.Duration(slowest.Load()); d > 5*time.Second {
+				t.Fatalf("a served command took %v", d)
+			}
+		})
 	}
 }

@@ -11,15 +11,20 @@
 // 121–126 ms). Around it this package adds what a Redis
 // client's commands need and the library alone does not do:
 //
-//   - a short queue for bursts, in the manner of CoDel ("Fail at Scale",
-//     ACM Queue 2015): while the queue is young (it has not been non-empty
-//     for MaxWait), a command waits out the rest of MaxWait for a permit;
-//     once it stands, a command waits at most MaxWait/20, so that a lasting
-//     overload is refused at once instead of costing every refused command
-//     MaxWait;
-//   - a stall cut-off: while commands wait and none is admitted for
-//     twice the longest a command took lately (at least 5 ms, at most
-//     MaxWait), Redis has stopped answering: the waiters and every later
+//   - a short queue: a command that finds no free permit waits for one up
+//     to MaxWait, and MaxWait more each time while the queue drains fast
+//     enough that every command in it would have its permit within MaxWait
+//     at the pace of the last 100–200 ms (many callers taking turns on a
+//     healthy Redis: nothing is refused), up to LongWait in all; a queue
+//     that does not drain that fast is overload, and what cannot be
+//     served within MaxWait is refused — and the middleware refuses the
+//     requests that would be, before their handlers run (Shedding). What
+//     bounds the pace is the limit: Redis' speed, or, when the limit is at
+//     the pool's size, the pool (a slow network with a small pool is the
+//     client's overload, shed alike);
+//   - a stall cut-off: while commands wait and none is admitted for two
+//     ticks of twice the longest a command took lately (each at least
+//     5 ms, at most MaxWait), Redis has stopped answering: the waiters and every later
 //     command are refused at once until a permit comes back (a hang before
 //     the circuit opens is overload's extreme); a slow script that holds
 //     Redis for its usual time is not a stall;
@@ -79,6 +84,9 @@ type Settings struct {
 	// MaxWait is the longest a command waits for a permit while the queue
 	// is young (see the package comment). Zero means DefaultMaxWait.
 	MaxWait time.Duration
+	// LongWait bounds a wait in a queue that drains fast (see wait): the
+	// client's pool timeout. Zero means 3s.
+	LongWait time.Duration
 	// MaxLimit is the highest limit: the client's pool size, or more for a
 	// cluster (whose pools are per node). At least minLimit.
 	MaxLimit int
@@ -98,18 +106,19 @@ type Settings struct {
 type Limiter struct {
 	lim      adaptivelimiter.AdaptiveLimiter[any]
 	maxWait  time.Duration
-	standing time.Duration // the wait once the queue stands
 	s        Settings
 
 	warmUntil  atomic.Int64 // unix nanos: nothing is refused before
 	waiting    atomic.Int64 // commands waiting for a permit
-	queueSince atomic.Int64 // unix nanos the queue became non-empty
 	admitted   atomic.Uint64
 	stalled    atomic.Bool
 	// slowest is the longest latency of a measured command in the
 	// current second (slowNow) and the one before (slowPrev), nanos;
 	// slowAt is when the current second began (unix nanos).
 	slowNow, slowPrev, slowAt atomic.Int64
+	// Waiters admitted in the current window of rateWindow (admNow) and
+	// in the one before (admPrev); admAt is when the current one began.
+	admNow, admPrev, admAt atomic.Int64
 
 	shedding  atomic.Bool
 	shed      atomic.Uint64 // commands refused, ever
@@ -123,6 +132,7 @@ type Limiter struct {
 	stallStop context.CancelFunc
 	watch     *time.Timer // runs while commands wait: tells a stall
 	watchSeen uint64      // admitted when watch last looked; mu guards it
+	silent    int         // consecutive ticks without an admission; mu guards it
 	closed    bool
 }
 
@@ -134,6 +144,9 @@ func New(s Settings) *Limiter {
 	if s.Warmup <= 0 {
 		s.Warmup = Warmup
 	}
+	if s.LongWait <= 0 {
+		s.LongWait = 3 * time.Second
+	}
 	maxLimit := max(s.MaxLimit, minLimit)
 	l := &Limiter{
 		lim: adaptivelimiter.NewBuilder[any]().
@@ -141,7 +154,6 @@ func New(s Settings) *Limiter {
 			WithRecentWindow(250*time.Millisecond, 30*time.Second, 20).
 			Build(),
 		maxWait:  s.MaxWait,
-		standing: max(s.MaxWait/20, time.Millisecond),
 		s:        s,
 	}
 	l.stallCtx, l.stallStop = context.WithCancel(context.Background())
@@ -200,38 +212,62 @@ func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool
 	return l.wait(ctx)
 }
 
-// wait queues for a permit: the rest of MaxWait while the queue is young,
-// MaxWait/20 once it stands, until a stall.
+// wait queues for a permit, up to MaxWait, and MaxWait more each time
+// it is over while the queue drains fast enough that every command in it
+// would have its permit within MaxWait at the pace of the last 100–200 ms
+// (many callers taking turns on a healthy Redis), at most LongWait in all;
+// a stall ends every wait at once.
 func (l *Limiter) wait(ctx context.Context) (Permit, error) {
-	now := time.Now()
+	start := time.Now()
 	if l.waiting.Add(1) == 1 {
-		l.queueSince.Store(now.UnixNano())
 		l.startWatch()
 	}
 	defer l.waiting.Add(-1)
-	d := l.standing
-	if age := now.Sub(time.Unix(0, l.queueSince.Load())); age < l.maxWait {
-		d = max(l.maxWait-age, d)
-	}
 	l.mu.Lock()
 	stall := l.stallCtx
 	l.mu.Unlock()
-	wctx, cancel := context.WithTimeout(ctx, d)
+	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(stall, cancel)
 	defer stop()
-	p, err := l.lim.AcquirePermit(wctx)
-	if err != nil {
+	type got struct {
+		p   adaptivelimiter.Permit
+		err error
+	}
+	done := make(chan got, 1)
+	go func() {
+		p, err := l.lim.AcquirePermit(wctx)
+		done <- got{p, err}
+	}()
+	t := time.NewTimer(l.maxWait)
+	defer t.Stop()
+	var r got
+	for waiting := true; waiting; {
+		select {
+		case r = <-done:
+			waiting = false
+		case <-t.C:
+			if time.Since(start)+l.maxWait <= l.s.LongWait && l.drainable() {
+				t.Reset(l.maxWait)
+				continue
+			}
+			cancel()
+			r = <-done // a permit that came meanwhile is ours all the same
+			waiting = false
+		}
+	}
+	if r.err != nil {
 		if ctx.Err() != nil {
 			return Permit{}, ctx.Err()
 		}
 		return Permit{}, l.refuse(ctx)
 	}
 	l.admitted.Add(1)
+	l.admNow.Add(1)
 	if l.stalled.Load() {
 		l.stalled.Store(false)
 	}
-	return permit(p), nil
+	return Permit{r.p, time.Now().UnixNano()}, nil
 }
 
 // Release ends an admitted command. measured reports whether its latency
@@ -253,10 +289,10 @@ func (l *Limiter) Release(p Permit, measured bool) {
 	}
 }
 
-// Shedding reports whether the limiter is refusing commands now: a
-// command arriving now would wait briefly at most, or be refused at once
-// (the queue stands, or Redis stalled). It is one atomic load unless a
-// shedding episode is under way.
+// Shedding reports whether a command arriving now would most likely be
+// refused: a shedding episode is under way, and Redis stalled, or the
+// queue for permits does not drain within MaxWait at its recent pace. It
+// is one atomic load unless a shedding episode is under way.
 func (l *Limiter) Shedding() bool {
 	if !l.shedding.Load() {
 		return false
@@ -264,8 +300,34 @@ func (l *Limiter) Shedding() bool {
 	if l.stalled.Load() {
 		return true
 	}
-	since := l.queueSince.Load()
-	return l.waiting.Load() > 0 && time.Since(time.Unix(0, since)) >= l.maxWait
+	return l.waiting.Load() > 0 && !l.drainable()
+}
+
+// rateWindow is the window over which admissions are counted: the pace
+// at which the queue drains.
+const rateWindow = 100 * time.Millisecond
+
+// admittedSince starts a new window if the current one is over, and
+// returns the waiters admitted in the last whole window or the current
+// one, whichever is more.
+func (l *Limiter) admittedLately() int64 {
+	now := time.Now().UnixNano()
+	at := l.admAt.Load()
+	if now-at >= int64(rateWindow) && l.admAt.CompareAndSwap(at, now) {
+		prev := l.admNow.Swap(0)
+		if now-at >= 2*int64(rateWindow) {
+			prev = 0 // a window passed with no admission counted in it
+		}
+		l.admPrev.Store(prev)
+	}
+	return max(l.admPrev.Load(), l.admNow.Load())
+}
+
+// drainable reports whether the queue drains fast enough that each
+// command in it would have its permit within MaxWait at the pace of the
+// last 100–200 ms.
+func (l *Limiter) drainable() bool {
+	return l.waiting.Load() <= l.admittedLately()*int64(l.maxWait)/int64(rateWindow)
 }
 
 // Refuse counts a refusal made on the limiter's behalf (the middleware's,
@@ -331,7 +393,7 @@ func (l *Limiter) startWatch() {
 	if l.closed {
 		return
 	}
-	l.watchSeen = l.admitted.Load()
+	l.watchSeen, l.silent = l.admitted.Load(), 0
 	l.watch.Reset(l.stallAfter())
 }
 
@@ -350,9 +412,9 @@ func (l *Limiter) took(now, start int64) {
 	}
 }
 
-// stallAfter is how long commands may wait with none admitted before the
-// limiter tells a stall: twice the longest a measured command took in the
-// last second or two, at least minStall, at most MaxWait.
+// stallAfter is the watch's tick: twice the longest a measured command
+// took in the last second or two, at least minStall, at most MaxWait. Two
+// ticks with waiters and no admission tell a stall.
 func (l *Limiter) stallAfter() time.Duration {
 	slowest := time.Duration(max(l.slowNow.Load(), l.slowPrev.Load()))
 	return min(max(2*slowest, minStall), l.maxWait)
@@ -367,7 +429,10 @@ func (l *Limiter) look() {
 		return
 	}
 	n := l.admitted.Load()
-	if n == l.watchSeen {
+	if n != l.watchSeen {
+		l.silent = 0
+	} else if l.silent++; l.silent >= 2 { // two silent ticks: a late timer is not a stall
+		l.silent = 0
 		l.stalled.Store(true)
 		l.stallStop()
 		l.stallCtx, l.stallStop = context.WithCancel(context.Background())
