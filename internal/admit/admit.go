@@ -104,14 +104,14 @@ type Settings struct {
 
 // Limiter admits commands. Its methods are safe for concurrent use.
 type Limiter struct {
-	lim      adaptivelimiter.AdaptiveLimiter[any]
-	maxWait  time.Duration
-	s        Settings
+	lim     adaptivelimiter.AdaptiveLimiter[any]
+	maxWait time.Duration
+	s       Settings
 
-	warmUntil  atomic.Int64 // unix nanos: nothing is refused before
-	waiting    atomic.Int64 // commands waiting for a permit
-	admitted   atomic.Uint64
-	stalled    atomic.Bool
+	warmUntil atomic.Int64 // unix nanos: nothing is refused before
+	waiting   atomic.Int64 // commands waiting for a permit
+	admitted  atomic.Uint64
+	stalled   atomic.Bool
 	// slowest is the longest latency of a measured command in the
 	// current second (slowNow) and the one before (slowPrev), nanos;
 	// slowAt is when the current second began (unix nanos).
@@ -153,8 +153,8 @@ func New(s Settings) *Limiter {
 			WithLimits(minLimit, uint(maxLimit), uint(min(initialLimit, maxLimit))).
 			WithRecentWindow(250*time.Millisecond, 30*time.Second, 20).
 			Build(),
-		maxWait:  s.MaxWait,
-		s:        s,
+		maxWait: s.MaxWait,
+		s:       s,
 	}
 	l.stallCtx, l.stallStop = context.WithCancel(context.Background())
 	l.quietTick = time.AfterFunc(time.Hour, l.endEpisode)
