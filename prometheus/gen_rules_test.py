@@ -11,7 +11,7 @@
 APP = 'job="app", instance="app-1:8080"'
 POOL = 'db_client_connection_pool_name="redis:6379/0"'
 CONN = 'db_system_name="redis", server_address="redis", server_port="6379"'
-REASONS = ["circuit_open", "connect_failed", "wait_budget", "closed", "deadline", "command_failed", "pool_timeout"]
+REASONS = ["circuit_open", "connect_failed", "wait_budget", "closed", "deadline", "command_failed", "pool_timeout", "overload"]
 FTYPES = ["timeout", "connection_refused"]  # the others exist at 0 too; two suffice here
 
 def enc(vals):
@@ -60,9 +60,11 @@ def cumulative(per_second):
 def series(name, labels, vals):
     return f"      - series: '{name}{{{labels}}}'\n        values: '{enc(vals)}'\n"
 
-def app_series(T, unusable, start, nextprobe, state, failures, admitted, rejected, reasons, used, timeouts, up=None, stale_from=None, app=APP):
+def app_series(T, unusable, start, nextprobe, state, failures, admitted, rejected, reasons, used, timeouts, up=None, stale_from=None, app=APP,
+               shed=lambda t: 0, limit=lambda t: 20, inflight=lambda t: 2):
     """Every series the rules read, for one instance. Arguments are
-    functions of t (seconds)."""
+    functions of t (seconds); shed is how many commands and requests load
+    shedding refused in second t, limit and inflight its gauges."""
     def col(f):
         v = [f(t) for t in range(T + 1)]
         if stale_from is not None:
@@ -89,6 +91,9 @@ def app_series(T, unusable, start, nextprobe, state, failures, admitted, rejecte
     s += series("db_client_connection_count", f'{L}, db_client_connection_state="idle"', col(lambda t: 20 - used(t) if used(t) < 20 else 0))
     s += series("db_client_connection_max", L, col(lambda t: 20))
     s += series("db_client_connection_timeouts_total", L, col(timeouts))
+    s += series("redismw_overload_shed_total", L, col(cum(shed)))
+    s += series("redismw_overload_limit", L, col(limit))
+    s += series("redismw_overload_inflight", L, col(inflight))
     return s
 
 def cum(f):
@@ -102,6 +107,10 @@ def cum(f):
 def steps(times):
     """A counter that goes up by one at each of times."""
     return lambda t: sum(1 for x in times if x <= t)
+
+def between(a, b):
+    """True from a (included) to b (excluded)."""
+    return lambda t: a <= t < b
 
 def openstate(t, trip, close, half):
     if t < trip or t >= close:
@@ -151,7 +160,18 @@ def missing_alert(instance):
         "description": "The alerts above cannot fire for this instance while its redismw metrics are missing.",
         "runbook_url": RUN + "redismwmetricsmissing"})
 
-ALERTS = ["RedismwUnusable", "RedismwConnectFailures", "RedismwRejectionRatioHigh", "RedismwPoolExhausted", "RedismwMetricsMissing"]
+def shedding_alert():
+    return (dict(BASE, severity="warning"), {
+        "summary": "Redis redis:6379/0 is slower than the load of app on app-1:8080: requests are shed",
+        "description": SHEDDING_DESCRIPTION,
+        "runbook_url": RUN + "redismwshedding"})
+
+SHEDDING_DESCRIPTION = ("For 5 minutes Redis has served this connector's commands more slowly than they arrived, and every minute some were refused at once "
+    "(503 + Retry-After, reason overload). Redis is up and the circuit closed: this is overload, not an outage. Find what slows Redis "
+    "(SLOWLOG GET, its CPU, big keys, a BGSAVE or AOF rewrite fork: INFO persistence) or what raised the load; "
+    "redismw_overload_limit is how many commands Redis is let have in flight now, redismw_overload_inflight how many it has.")
+
+ALERTS = ["RedismwUnusable", "RedismwConnectFailures", "RedismwRejectionRatioHigh", "RedismwPoolExhausted", "RedismwMetricsMissing", "RedismwShedding"]
 
 def silent(times, names=ALERTS):
     return "".join(alert(n, t, []) for t in times for n in names)
@@ -168,8 +188,10 @@ def test(title, T, series_text, alerts_text, promql=""):
 
 out = []
 
-# 1. A 50 s hang (Redis accepts, never answers) with probes. Commands time
-# out for 10 s (2 × read_timeout 5 s) before the check trips the circuit;
+# 1. A 50 s hang (Redis accepts, never answers) with probes. The commands
+# load shedding admitted (the first second's) wait and time out after
+# read_timeout (5 s); the others are shed at once (reason overload) until
+# the check trips the circuit, 10 s (2 × read_timeout) into the hang;
 # then one probe per open period (100 ms doubling to 5 s), each holding the
 # circuit half-open for its 2 s attempt, so that circuit_state{open} is 1 in
 # only some samples; the probe after the hang closes it.
@@ -192,19 +214,21 @@ txt = app_series(T,
     nextprobe=nextprobe_hang,
     state=lambda t: openstate(t, trip, close, half),
     failures=lambda t: {"timeout": steps(fails)(t)},
-    admitted=lambda t: RATE if not (trip <= t < close) else 0,
-    rejected=lambda t: RATE if trip <= t < close else 0,
-    reasons=lambda t: {"circuit_open": RATE} if trip <= t < close else ({"command_failed": RATE} if h0 + 5 <= t < trip else {}),
+    admitted=lambda t: RATE if not (h0 + 1 <= t < close) else 0,
+    rejected=lambda t: RATE if h0 + 1 <= t < close else 0,
+    reasons=lambda t: {"circuit_open": RATE} if trip <= t < close else ({"overload": RATE} if h0 + 1 <= t < trip else {}) | ({"command_failed": RATE} if t == h0 + 5 else {}),
     used=lambda t: 20 if h0 + 1 <= t < trip else 2,
     timeouts=lambda t: 0,
-    up=lambda t: 1)
+    up=lambda t: 1,
+    shed=lambda t: RATE if h0 + 1 <= t < trip else 0,
+    inflight=lambda t: 20 if h0 + 1 <= t < h0 + 5 else 2)
 al = silent([trip - 1])
 al += alert("RedismwUnusable", trip + 25, [])          # pending, not firing yet
 al += alert("RedismwUnusable", trip + 31, [unusable_alert()])
 al += alert("RedismwUnusable", close + 5, [])          # resolved
 al += alert("RedismwConnectFailures", fails[0] + 65, [connect_alert()])
-al += alert("RedismwRejectionRatioHigh", trip + 160, [ratio_alert("circuit_open")])  # command_failed (100 of 6 000) stays below 5 %
-al += silent([trip + 31, trip + 160, close + 200], ["RedismwPoolExhausted", "RedismwMetricsMissing"])
+al += alert("RedismwRejectionRatioHigh", trip + 160, [ratio_alert("circuit_open")])  # overload (180 of 6 000) and command_failed (20) stay below 5 %
+al += silent([trip + 31, trip + 160, close + 200], ["RedismwPoolExhausted", "RedismwMetricsMissing", "RedismwShedding"])
 pq = f"""      - expr: redismw:outage_duration:seconds
         eval_time: {trip + 20}s
         exp_samples:
@@ -229,7 +253,7 @@ pq = f"""      - expr: redismw:outage_duration:seconds
           - labels: 'redismw:connect_failures:increase5m{{job="app", {POOL}, error_type="connection_refused"}}'
             value: 0
 """
-out.append(test("A 50 s hang with probes: RedismwUnusable (after 30 s), RedismwConnectFailures and RedismwRejectionRatioHigh{circuit_open} fire; the pool and metrics alerts stay silent.", T, txt, al, pq))
+out.append(test("A 50 s hang with probes: RedismwUnusable (after 30 s), RedismwConnectFailures and RedismwRejectionRatioHigh{circuit_open} fire; the pool and metrics alerts stay silent, and so does RedismwShedding (9 s of sheds before the trip).", T, txt, al, pq))
 
 # 2. Redis killed for 45 s, then restarted. Commands fail at once (refused),
 # the check confirms within a second and trips the circuit; probes are
@@ -263,13 +287,13 @@ al = alert("RedismwUnusable", trip + 31, [unusable_alert()])
 al += alert("RedismwUnusable", close + 5, [])
 al += alert("RedismwConnectFailures", fails[0] + 65, [connect_alert()])
 al += alert("RedismwRejectionRatioHigh", trip + 160, [ratio_alert("circuit_open")])
-al += silent([trip + 31, trip + 160], ["RedismwPoolExhausted", "RedismwMetricsMissing"])
+al += silent([trip + 31, trip + 160], ["RedismwPoolExhausted", "RedismwMetricsMissing", "RedismwShedding"])
 out.append(test("Redis killed for 45 s: RedismwUnusable, RedismwConnectFailures and RedismwRejectionRatioHigh{circuit_open} fire.", W + 450, txt, al))
 
 trip, close, fails, txt = kill(10)
 al = silent([trip + 31, close + 30], ["RedismwUnusable"])
 al += alert("RedismwConnectFailures", fails[0] + 65, [connect_alert()])
-al += silent([trip + 160, close + 200], ["RedismwRejectionRatioHigh", "RedismwPoolExhausted", "RedismwMetricsMissing"])
+al += silent([trip + 160, close + 200], ["RedismwRejectionRatioHigh", "RedismwPoolExhausted", "RedismwMetricsMissing", "RedismwShedding"])
 out.append(test("Redis killed for 10 s: too short to page (RedismwUnusable stays pending and resolves; 240 rejections of 6 000 requests stay under 5 %), but RedismwConnectFailures warns.", W + 450, txt, al))
 
 # 3. The app starts while Redis hangs. The first connect's three attempts
@@ -308,7 +332,7 @@ txt = app_series(T,
 al = alert("RedismwUnusable", first + 31, [unusable_alert()])
 al += alert("RedismwConnectFailures", first + 65, [connect_alert()])
 al += alert("RedismwRejectionRatioHigh", 140, [ratio_alert("circuit_open"), ratio_alert("connect_failed")])
-al += silent([first + 31, 140], ["RedismwPoolExhausted", "RedismwMetricsMissing"])
+al += silent([first + 31, 140], ["RedismwPoolExhausted", "RedismwMetricsMissing", "RedismwShedding"])
 pq = f"""      - expr: redismw_circuit_state{{redismw_circuit_current="closed"}} == 1 and on (job, instance, db_client_connection_pool_name) redismw_unusable == 1
         eval_time: 8s
         exp_samples:
@@ -323,17 +347,21 @@ pq = f"""      - expr: redismw_circuit_state{{redismw_circuit_current="closed"}}
 out.append(test("A failing cold start (Redis hung from the start for 120 s): RedismwUnusable fires though the circuit stayed closed for the first 11 s; RedismwConnectFailures and RedismwRejectionRatioHigh for connect_failed and circuit_open fire.", T, txt, al, pq))
 
 # 4. A 2 s stall the service rides out (a Lua script): every connection is
-# in use for 2 s, commands wait, none times out; no 503, no failure, the
-# circuit stays closed. Nothing fires.
+# in use for 2 s, the commands admitted wait, none times out, no failure,
+# the circuit stays closed; what arrives past the limit in the stall's
+# second second is shed (reason overload). Nothing fires.
 T = W + 400
 txt = app_series(T,
     unusable=lambda t: 0, start=lambda t: 0, nextprobe=lambda t: 0,
     state=lambda t: "closed", failures=lambda t: {},
-    admitted=lambda t: RATE, rejected=lambda t: 0, reasons=lambda t: {},
+    admitted=lambda t: RATE if t != W + 1 else 0, rejected=lambda t: RATE if t == W + 1 else 0,
+    reasons=lambda t: {"overload": RATE} if t == W + 1 else {},
     used=lambda t: 20 if W <= t < W + 2 else 2,
-    timeouts=lambda t: 0, up=lambda t: 1)
+    timeouts=lambda t: 0, up=lambda t: 1,
+    shed=lambda t: RATE if t == W + 1 else 0,
+    inflight=lambda t: 20 if W <= t < W + 2 else 2)
 al = silent([W + 1, W + 3, W + 35, W + 70, W + 130, W + 300])
-out.append(test("A 2 s stall that the service rides out: every connection in use for 2 s, no timeout, no 503: every alert stays silent.", T, txt, al))
+out.append(test("A 2 s stall that the service rides out: every connection in use for 2 s, no timeout, 20 requests shed: every alert stays silent.", T, txt, al))
 
 # 5. Metrics missing. app-1's scrapes fail from 400 s (up 0, its series go
 # stale); app-2 is scaled down at 400 s (its up series goes too); app-3 is
@@ -350,7 +378,7 @@ txt += app_series(T, up=lambda t: 1, stale_from=W, app='job="app", instance="app
 al = alert("RedismwMetricsMissing", W - 1, [])
 al += alert("RedismwMetricsMissing", W + 200, [])  # pending
 al += alert("RedismwMetricsMissing", W + 310, [missing_alert("app-1:8080"), missing_alert("app-3:8080")])
-al += silent([W + 310], ["RedismwUnusable", "RedismwConnectFailures", "RedismwRejectionRatioHigh", "RedismwPoolExhausted"])
+al += silent([W + 310], ["RedismwUnusable", "RedismwConnectFailures", "RedismwRejectionRatioHigh", "RedismwPoolExhausted", "RedismwShedding"])
 out.append(test("Metrics missing: a failing scrape (app-1) and a process without redismw metrics (app-3) fire after 5 minutes; a scaled-down instance (app-2) does not.", T, txt, al))
 
 # 6. The pool exhausted: commands time out waiting for a connection.
@@ -369,8 +397,69 @@ al += alert("RedismwPoolExhausted", W + 70, [(dict(BASE, severity="warning"), {
     "runbook_url": RUN + "redismwpoolexhausted"})])
 al += alert("RedismwRejectionRatioHigh", W + 100, [])  # pending: above 5 % since W+60
 al += alert("RedismwRejectionRatioHigh", W + 190, [ratio_alert("pool_timeout")])
-al += silent([W + 70], ["RedismwUnusable", "RedismwConnectFailures", "RedismwMetricsMissing"])
+al += silent([W + 70, W + 190], ["RedismwUnusable", "RedismwConnectFailures", "RedismwMetricsMissing", "RedismwShedding"])
 out.append(test("The pool exhausted for 90 s (a traffic burst): RedismwPoolExhausted, and RedismwRejectionRatioHigh{pool_timeout} (450 of 6 000); Redis itself is fine.", T, txt, al))
+
+# 7. Redis slower than the load for 8 minutes (a CPU-starved node, a big
+# key read by every request): it serves 12 of the 20 requests a second in
+# time; the limit sinks from 20 to 4 and stays full; the 8 others are
+# refused at once by the middleware (reason overload). The circuit stays
+# closed, nothing fails. RedismwShedding fires after 5 minutes and
+# resolves a minute after the shedding ends; RedismwRejectionRatioHigh
+# {overload} (40 %) fires too.
+T = W + 700
+S, E = W, W + 480
+slow = between(S, E)
+txt = app_series(T, up=lambda t: 1,
+    unusable=lambda t: 0, start=lambda t: 0, nextprobe=lambda t: 0,
+    state=lambda t: "closed", failures=lambda t: {},
+    admitted=lambda t: 12 if slow(t) else RATE, rejected=lambda t: 8 if slow(t) else 0,
+    reasons=lambda t: {"overload": 8} if slow(t) else {},
+    used=lambda t: 4 if slow(t) else 2, timeouts=lambda t: 0,
+    shed=lambda t: 8 if slow(t) else 0,
+    limit=lambda t: 4 if slow(t) else 20,
+    inflight=lambda t: 4 if slow(t) else 2)
+al = alert("RedismwShedding", S + 290, [])  # pending
+al += alert("RedismwShedding", S + 310, [shedding_alert()])
+al += alert("RedismwShedding", E - 1, [shedding_alert()])
+al += alert("RedismwShedding", E + 70, [])
+al += alert("RedismwRejectionRatioHigh", S + 200, [ratio_alert("overload")])
+al += silent([S + 310, E + 70], ["RedismwUnusable", "RedismwConnectFailures", "RedismwPoolExhausted", "RedismwMetricsMissing"])
+out.append(test("Redis slower than the load for 8 minutes, 8 of 20 requests a second shed: RedismwShedding fires after 5 minutes and resolves after; RedismwRejectionRatioHigh{overload} fires; the circuit and outage alerts stay silent.", T, txt, al))
+
+# 8. Shedding too little to show in the rejection ratio: one request a
+# second of 40 refused (2.5 %) for 8 minutes, Redis just at its capacity.
+# RedismwShedding fires; RedismwRejectionRatioHigh does not.
+txt = app_series(T, up=lambda t: 1,
+    unusable=lambda t: 0, start=lambda t: 0, nextprobe=lambda t: 0,
+    state=lambda t: "closed", failures=lambda t: {},
+    admitted=lambda t: 39 if slow(t) else RATE, rejected=lambda t: 1 if slow(t) else 0,
+    reasons=lambda t: {"overload": 1} if slow(t) else {},
+    used=lambda t: 8 if slow(t) else 2, timeouts=lambda t: 0,
+    shed=lambda t: 1 if slow(t) else 0,
+    limit=lambda t: 8 if slow(t) else 20,
+    inflight=lambda t: 8 if slow(t) else 2)
+al = alert("RedismwShedding", S + 310, [shedding_alert()])
+al += silent([S + 310, E - 1], ["RedismwRejectionRatioHigh", "RedismwUnusable", "RedismwPoolExhausted"])
+out.append(test("Redis just at its capacity for 8 minutes, 1 request of 40 shed a second (2.5 %): RedismwShedding fires, RedismwRejectionRatioHigh stays silent.", T, txt, al))
+
+# 9. A 30 s episode (a BGSAVE fork of a big dataset stalls Redis): 8 of 20
+# requests a second shed for 30 s, then none. Too short to warn about:
+# RedismwShedding stays pending and resolves; the rejection ratio (240 of
+# 6 000) stays under 5 %.
+E = S + 30
+slow = between(S, E)
+txt = app_series(T, up=lambda t: 1,
+    unusable=lambda t: 0, start=lambda t: 0, nextprobe=lambda t: 0,
+    state=lambda t: "closed", failures=lambda t: {},
+    admitted=lambda t: 12 if slow(t) else RATE, rejected=lambda t: 8 if slow(t) else 0,
+    reasons=lambda t: {"overload": 8} if slow(t) else {},
+    used=lambda t: 4 if slow(t) else 2, timeouts=lambda t: 0,
+    shed=lambda t: 8 if slow(t) else 0,
+    limit=lambda t: 4 if slow(t) else 20,
+    inflight=lambda t: 4 if slow(t) else 2)
+al = silent([S + 60, S + 200, S + 310, S + 400])
+out.append(test("A 30 s shedding episode (a fork): RedismwShedding stays pending and resolves; every alert stays silent.", T, txt, al))
 
 print("""# promtool test rules redismw.rules.test.yml — the shipped rules against
 # series shaped like the real ones, one test per incident: each series is

@@ -2,7 +2,9 @@
 // middleware (one INCR per request, fail-closed) under a real HTTP load
 // (vegeta, 100 or 1 000 concurrent users), against a real redis-server
 // (appendonly, fsync always) behind the fault proxy, while Redis is killed,
-// hung, slowed, cut off and stalled.
+// hung, slowed, cut off, stalled, and overloaded (up, but slower than the
+// load: its requests cost Redis 10 ms each while ten times what it can
+// serve arrive).
 //
 // It runs only with REDISMW_CHAOS=1 (as in CI), and without -race: its
 // assertions bound latencies on a 2-core machine that also runs the load.
@@ -14,7 +16,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -57,6 +58,26 @@ const (
 	recoveryBound = openPeriod*12/10 + attemptTimeout + time.Second
 	warmup        = 2 * time.Second
 	settle        = 6 * time.Second // load after the fault ends
+
+	// The slow scenario: each request costs Redis slowCost of real work,
+	// so Redis serves about 1s / slowCost = 100 requests a second, and
+	// slowRate, ten times that, arrive.
+	slowCost = 10 * time.Millisecond
+	slowRate = 1000
+	// slowBound bounds every request while Redis is overloaded: an
+	// admitted command is answered within its read timeout (or fails, and
+	// the circuit counts it: the scenario asserts none), a shed one at
+	// once; plus the HTTP slack of noHang.
+	slowBound = readTimeout + time.Second
+	// servedP99Bound and shedP99Bound are generous bounds (the targets of
+	// BenchmarkOverload are 300 ms and 100 ms) on the p99 of the 200s and
+	// of the 503s under overload: what is admitted is served in time, not
+	// queued up to its timeout, and the excess is answered at once.
+	servedP99Bound = readTimeout
+	shedP99Bound   = 500 * time.Millisecond
+	// shedStops bounds how long after Redis is fast again requests are
+	// still shed: the limit grows back while the load goes on.
+	shedStops = 3 * time.Second
 )
 
 // rig is one service under test and its Redis.
@@ -65,34 +86,46 @@ type rig struct {
 	proxy *faultproxy.Proxy
 	c     *connector.Connector
 	web   *httptest.Server
+	log   *logLines // the connector's log lines
+	// cost is what each request costs Redis, in microseconds: 0, an INCR;
+	// more, redistest.BusyScript incrementing the same counter and then
+	// keeping Redis busy that long (the slow scenario sets it).
+	cost atomic.Int64
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "yes", "--maxclients", "10000")
 	proxy := faultproxy.New(t, srv.Addr)
+	log := &logLines{n: map[string]int{}}
 	c, err := connector.New(connector.Config{
 		URL:            proxy.URL() + "?read_timeout=" + readTimeout.String() + "&write_timeout=1s&pool_size=200&pool_timeout=1s",
 		AttemptTimeout: attemptTimeout,
 		MaxAttempts:    maxAttempts,
 		Breaker:        breaker.Settings{Timeout: openPeriod},
-		Logger:         quietLogger(),
+		Logger:         slog.New(log),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := &rig{srv: srv, proxy: proxy, c: c, log: log}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /incr", func(w http.ResponseWriter, r *http.Request) {
-		rdb, _ := redismw.FromContext(r.Context())
-		n, err := rdb.Incr(r.Context(), "counter").Result()
+	mux.HandleFunc("GET /incr", func(w http.ResponseWriter, req *http.Request) {
+		rdb, _ := redismw.FromContext(req.Context())
+		var n int64
+		var err error
+		if cost := r.cost.Load(); cost > 0 {
+			n, err = rdb.Eval(req.Context(), redistest.BusyScript, []string{"counter"}, cost).Int64()
+		} else {
+			n, err = rdb.Incr(req.Context(), "counter").Result()
+		}
 		if err != nil {
-			redismw.WriteUnavailable(w, r, err)
+			redismw.WriteUnavailable(w, req, err)
 			return
 		}
 		_, _ = w.Write([]byte(strconv.FormatInt(n, 10)))
 	})
-	web := httptest.NewServer(redismw.Middleware(c)(mux))
-	r := &rig{srv: srv, proxy: proxy, c: c, web: web}
+	r.web = httptest.NewServer(redismw.Middleware(c)(mux))
 	t.Cleanup(r.close)
 	return r
 }
@@ -153,11 +186,30 @@ func (r *rig) debugSleep(t *testing.T, d time.Duration) {
 type scenario struct {
 	name  string
 	users int
+	// rate, when set, makes the load open: rate requests a second, sent on
+	// schedule whatever the answers do, with at most users in flight.
+	// Zero: a closed loop, each user sending its next request when the
+	// last is answered, as fast as the service answers.
+	rate int
 	// inject runs after the warm-up; it returns the times at which the
 	// fault (or each repetition of it) ended.
 	inject func(t *testing.T, r *rig) []time.Time
 	// trip says whether the circuit is expected to open.
 	trip bool
+	// shed says the fault overloads Redis without failing it: 503s are
+	// expected, every one of them load shed (Stats.Shed, reason
+	// overload), while the circuit counts no failure and never moves.
+	shed bool
+	// bound bounds every request's latency. Default: noHang.
+	bound time.Duration
+}
+
+// latencyBound is sc's bound on every request's latency.
+func (sc scenario) latencyBound() time.Duration {
+	if sc.bound > 0 {
+		return sc.bound
+	}
+	return noHang
 }
 
 func scenarios() []scenario {
@@ -208,6 +260,17 @@ func scenarios() []scenario {
 			r.debugSleep(t, 3*time.Second)
 			return []time.Time{time.Now()}
 		}},
+		// Redis up but ten times slower than the load, for 10 s: the work
+		// of every request costs it 10 ms (Lua), as a slow command, a big
+		// key or a starved CPU would. The load is open (1 000 a second on
+		// schedule, up to 1 000 in flight): a closed loop would hide the
+		// overload, its users waiting instead of arriving.
+		{name: "slow-10x", users: 1000, rate: slowRate, shed: true, bound: slowBound, inject: func(t *testing.T, r *rig) []time.Time {
+			r.cost.Store(slowCost.Microseconds())
+			time.Sleep(10 * time.Second)
+			r.cost.Store(0)
+			return []time.Time{time.Now()}
+		}},
 		{name: "kill-restart-x5", users: 1000, inject: killRestart, trip: true},
 	}
 }
@@ -228,11 +291,13 @@ type second struct {
 // report is what a scenario measured.
 type report struct {
 	maxLatency      time.Duration
+	okP99, unavP99  time.Duration // of the 200s sent while the fault was on, of all 503s
 	recoveries      []time.Duration
 	lost            int
 	unacked         int64
 	requests, ok    int
 	unavailable     int
+	shed, failures  uint64 // the connector's Stats.Shed and Stats.Failures
 	peakGoroutines  int
 	peakHeapMB      float64
 	maxDialsPerSec  int64 // after the fault ended
@@ -250,9 +315,9 @@ func TestChaos(t *testing.T) {
 		name := fmt.Sprintf("%s/users=%d", sc.name, sc.users)
 		t.Run(name, func(t *testing.T) {
 			rep := runScenario(t, sc)
-			rows = append(rows, fmt.Sprintf("report scenario=%s users=%d requests=%d ok=%d unavailable=%d max_ms=%.0f bound_ms=%.0f held=%v recovery_ms=%s lost=%d unacked=%d transitions=%d peak_goroutines=%d peak_heap_mb=%.1f max_dials_per_s=%d goroutines_after=%d",
-				sc.name, sc.users, rep.requests, rep.ok, rep.unavailable, ms(rep.maxLatency), ms(noHang), rep.maxLatency <= noHang,
-				joinMS(rep.recoveries), rep.lost, rep.unacked, rep.transitions, rep.peakGoroutines, rep.peakHeapMB, rep.maxDialsPerSec, rep.goroutinesAfter))
+			rows = append(rows, fmt.Sprintf("report scenario=%s users=%d rate=%d requests=%d ok=%d unavailable=%d shed=%d max_ms=%.0f bound_ms=%.0f held=%v ok_p99_ms=%.0f unavailable_p99_ms=%.0f recovery_ms=%s lost=%d unacked=%d transitions=%d failures=%d peak_goroutines=%d peak_heap_mb=%.1f max_dials_per_s=%d goroutines_after=%d",
+				sc.name, sc.users, sc.rate, rep.requests, rep.ok, rep.unavailable, rep.shed, ms(rep.maxLatency), ms(sc.latencyBound()), rep.maxLatency <= sc.latencyBound(),
+				ms(rep.okP99), ms(rep.unavP99), joinMS(rep.recoveries), rep.lost, rep.unacked, rep.transitions, rep.failures, rep.peakGoroutines, rep.peakHeapMB, rep.maxDialsPerSec, rep.goroutinesAfter))
 		})
 	}
 	for _, row := range rows {
@@ -332,15 +397,21 @@ func runScenario(t *testing.T, sc scenario) report {
 		}
 	})
 
+	var began time.Time // when the fault was injected
 	var ends []time.Time
 	injected := make(chan struct{})
 	go func() {
 		defer close(injected)
 		time.Sleep(warmup)
+		began = time.Now()
 		ends = sc.inject(t, r)
 	}()
 	// Run the load until the fault has ended and settle has passed.
-	results := attacker.Attack(target, vegeta.Rate{Freq: 0}, 0, sc.name)
+	pace := vegeta.Rate{Freq: 0} // closed loop
+	if sc.rate > 0 {
+		pace = vegeta.Rate{Freq: sc.rate, Per: time.Second}
+	}
+	results := attacker.Attack(target, pace, 0, sc.name)
 	var stopOnce sync.Once
 	go func() {
 		<-injected
@@ -354,6 +425,12 @@ func runScenario(t *testing.T, sc scenario) report {
 	values := map[int64]int{}
 	var maxValue int64
 	var okEnds []time.Time
+	type timed struct {
+		at      time.Time
+		latency time.Duration
+	}
+	var okLat []timed
+	var unavLat []time.Duration
 	timeout := time.After(2 * time.Minute)
 collect:
 	for {
@@ -384,6 +461,7 @@ collect:
 			rep.ok++
 			s.ok++
 			okEnds = append(okEnds, res.End())
+			okLat = append(okLat, timed{res.Timestamp, res.Latency})
 			v, err := strconv.ParseInt(string(res.Body), 10, 64)
 			if err != nil {
 				t.Errorf("200 with body %q", res.Body)
@@ -394,6 +472,7 @@ collect:
 		case http.StatusServiceUnavailable:
 			rep.unavailable++
 			s.unavailable++
+			unavLat = append(unavLat, res.Latency)
 			if ra, err := strconv.Atoi(res.Headers.Get("Retry-After")); err != nil || ra < 1 {
 				t.Errorf("503 without a valid Retry-After: %q", res.Headers.Get("Retry-After"))
 			}
@@ -411,6 +490,15 @@ collect:
 	rep.peakGoroutines = int(peakG.Load())
 	rep.peakHeapMB = float64(peakHeap.Load()) / (1 << 20)
 	rep.transitions = int(transitions.Load())
+	var faultOK []time.Duration
+	for _, o := range okLat {
+		if !o.at.Before(began) && len(ends) > 0 && o.at.Before(ends[len(ends)-1]) {
+			faultOK = append(faultOK, o.latency)
+		}
+	}
+	rep.okP99, rep.unavP99 = p99(faultOK), p99(unavLat)
+	st := r.c.Stats()
+	rep.shed, rep.failures = st.Shed, st.Failures
 	for sec, n := range dials {
 		if s := timeline[sec]; s != nil {
 			s.dials = n
@@ -432,8 +520,8 @@ collect:
 	rep.unacked = final - int64(rep.ok)
 
 	// No hang.
-	if rep.maxLatency > noHang {
-		t.Errorf("slowest request took %v, over the no-hang bound %v", rep.maxLatency, noHang)
+	if bound := sc.latencyBound(); rep.maxLatency > bound {
+		t.Errorf("slowest request took %v, over the scenario's bound %v", rep.maxLatency, bound)
 	}
 	// Success is back after each fault within one open period plus one attempt.
 	for _, end := range ends {
@@ -456,8 +544,45 @@ collect:
 	if sc.trip && rep.unavailable == 0 {
 		t.Errorf("no 503 at all: the fault did not trip the circuit")
 	}
-	if !sc.trip && (rep.unavailable > 0 || rep.transitions > 0) {
+	if !sc.trip && !sc.shed && (rep.unavailable > 0 || rep.transitions > 0) {
 		t.Errorf("%d 503s and %d circuit transitions under a latency below the read timeout: want none", rep.unavailable, rep.transitions)
+	}
+	// Overload is not failure: the excess is shed (503 + Retry-After,
+	// checked above for every 503) and answered at once, what is admitted
+	// is served in time, the circuit counts none of it and never moves,
+	// shedding is logged once an episode, and it stops soon after Redis is
+	// fast again.
+	if sc.shed {
+		if rep.shed == 0 || rep.unavailable == 0 {
+			t.Errorf("%d requests shed, %d 503s: want the excess shed at %d requests a second", rep.shed, rep.unavailable, sc.rate)
+		}
+		if uint64(rep.unavailable) > rep.shed {
+			t.Errorf("%d 503s but %d shed: every 503 under overload must be load shed, none a failure", rep.unavailable, rep.shed)
+		}
+		if rep.transitions > 0 || rep.failures > 0 || st.Circuit != breaker.Closed {
+			t.Errorf("%d circuit transitions, %d failures counted, circuit %v: overload is not failure", rep.transitions, rep.failures, st.Circuit)
+		}
+		if rep.okP99 > servedP99Bound {
+			t.Errorf("200s p99 %v under overload, over %v: what is admitted must be served in time, not queue", rep.okP99, servedP99Bound)
+		}
+		if rep.unavP99 > shedP99Bound {
+			t.Errorf("503s p99 %v, over %v: the excess must be answered at once", rep.unavP99, shedP99Bound)
+		}
+		started, stopped := r.log.count(shedStarted), r.log.count(shedStopped)
+		if started < 1 || started > 5 {
+			t.Errorf("%d %q lines: want one an episode, never one a request", started, shedStarted)
+		}
+		if stopped != started {
+			t.Errorf("%d %q lines for %d episodes: shedding went on to the end of the load", stopped, shedStopped, started)
+		}
+		for _, end := range ends {
+			from := int(end.Add(shedStops).Sub(start)/time.Second) + 1
+			for sec, s := range timeline {
+				if sec >= from && s.unavailable > 0 {
+					t.Errorf("%d 503s at t=%d, over %v after Redis was fast again: capacity must come back", s.unavailable, sec, shedStops)
+				}
+			}
+		}
 	}
 	// Dials against the recovering server stay bounded: the pool grows back
 	// to at most its size, no storm. Recovery is the 3 seconds after each
@@ -510,4 +635,30 @@ func p99(ds []time.Duration) time.Duration {
 	return s[int(math.Floor(float64(len(s)-1)*0.99))]
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// The connector's log lines of a shedding episode.
+const (
+	shedStarted = "redismw: redis overloaded: shedding started"
+	shedStopped = "redismw: shedding stopped"
+)
+
+// logLines is a slog.Handler that counts log lines by message.
+type logLines struct {
+	mu sync.Mutex
+	n  map[string]int // guarded by mu
+}
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n[r.Message]++
+	return nil
+}
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logLines) WithGroup(string) slog.Handler      { return l }
+
+func (l *logLines) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n[msg]
+}

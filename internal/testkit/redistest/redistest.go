@@ -231,15 +231,17 @@ func FreePort(t testing.TB) int {
 
 // BusyScript is a Lua script that keeps Redis busy for ARGV[1]
 // microseconds, after an INCR of KEYS[1] when there is one: a command
-// whose cost is real time in Redis (a slow command, a slow Redis).
+// whose cost is real time in Redis (a slow command, a slow Redis). It
+// returns the INCR's result, or 1 without a key.
 const BusyScript = `
-if KEYS[1] then redis.call('INCR', KEYS[1]) end
+local n = 1
+if KEYS[1] then n = redis.call('INCR', KEYS[1]) end
 local t = redis.call('TIME')
 local start = t[1] * 1000000 + t[2]
 repeat
 	t = redis.call('TIME')
 until t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1])
-return 1`
+return n`
 
 // Reply is a Redis error reply as go-redis returns it (a redis.Error), for
 // tests of what an error means without a server that sends it.
