@@ -384,13 +384,12 @@ func TestOverloadSettingsValidated(t *testing.T) {
 }
 
 // TestOverloadClosedLoop: more workers than permits, each sending its
-// next command when its last is answered (a closed loop). On a healthy
-// local Redis the queue for permits never empties but moves fast: nothing
-// is refused. Behind 50 ms of network latency a pool of 10 serves at most
-// 200 commands a second, and 200 workers would each wait a second for a
-// connection: that is the client's overload (the pool is too small for the
-// latency: pool_size ≥ rate × latency), and it is shed like Redis' — the
-// commands admitted are served in time and as many as the pool allows.
+// next command when its last is answered (a closed loop): the queue for
+// permits never empties but does not grow, and nothing is refused —
+// refusing would serve no one sooner. On a healthy local Redis each waits
+// a moment; behind 50 ms of network latency a pool of 10 serves at most
+// 200 commands a second, and 200 workers each wait about a second, as
+// they would for go-redis' pool (the chaos suite's latency scenario).
 func TestOverloadClosedLoop(t *testing.T) {
 	for _, latency := range []time.Duration{0, 50 * time.Millisecond} {
 		t.Run(latency.String(), func(t *testing.T) {
@@ -402,12 +401,17 @@ func TestOverloadClosedLoop(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = c.Close() })
+			proxy.SetLatency(latency) // a slow network, known before the load (see TestOverloadLatencyStep)
 			rdb, err := c.Client(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
+			for range 10 {
+				if err := rdb.Ping(t.Context()).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			time.Sleep(1100 * time.Millisecond) // past the warm-up
-			proxy.SetLatency(latency)
 			var served, refused atomic.Int64
 			var slowest atomic.Int64
 			var wg sync.WaitGroup
@@ -435,18 +439,12 @@ func TestOverloadClosedLoop(t *testing.T) {
 			}
 			wg.Wait()
 			t.Logf("served %d (slowest %v), refused %d, limit %d", served.Load(), time.Duration(slowest.Load()), refused.Load(), c.Stats().Limit)
-			if latency == 0 {
-				if refused.Load() != 0 || log.count(shedStarted) != 0 {
-					t.Fatalf("%d of %d commands refused in a closed loop on a healthy Redis: want none", refused.Load(), served.Load()+refused.Load())
-				}
-				return
+			if refused.Load() != 0 || log.count(shedStarted) != 0 {
+				t.Fatalf("%d of %d commands refused in a closed loop on a healthy Redis: want none", refused.Load(), served.Load()+refused.Load())
 			}
-			// The pool's capacity: 10 connections × 2 s / 50 ms = 400.
-			if served.Load() < 200 || refused.Load() == 0 {
-				t.Fatalf("served %d, refused %d: want the excess refused and the pool's capacity (400) mostly served", served.Load(), refused.Load())
-			}
-			if d := time.Duration(slowest.Load()); d > 5*time.Second {
-				t.Fatalf("a served command took %v", d)
+			// Behind 50 ms: the pool's capacity, 10 connections × 2 s / 50 ms = 400.
+			if latency > 0 && served.Load() < 200 {
+				t.Fatalf("served %d: want most of the pool's capacity (400)", served.Load())
 			}
 		})
 	}

@@ -17,6 +17,7 @@ func (c *Connector) newLimiter(dep *deployment) *admit.Limiter {
 	}
 	return admit.New(admit.Settings{
 		MaxWait:  c.cfg.Overload.MaxWait,
+		LongWait: dep.checkTimeout(c.cfg.AttemptTimeout), // read_timeout: pool_timeout's default
 		MaxLimit: limit,
 		Started: func(limit, inflight int) {
 			c.logs.post(func() {

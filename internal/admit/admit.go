@@ -11,20 +11,24 @@
 // 121–126 ms). Around it this package adds what a Redis
 // client's commands need and the library alone does not do:
 //
-//   - a short queue: a command that finds no free permit waits for one up
-//     to MaxWait, and MaxWait more each time while the queue drains fast
-//     enough that every command in it would have its permit within MaxWait
-//     at the pace of the last 100–200 ms (many callers taking turns on a
-//     healthy Redis: nothing is refused), up to LongWait in all; a queue
-//     that does not drain that fast is overload, and what cannot be
-//     served within MaxWait is refused — and the middleware refuses the
-//     requests that would be, before their handlers run (Shedding). What
-//     bounds the pace is the limit: Redis' speed, or, when the limit is at
-//     the pool's size, the pool (a slow network with a small pool is the
-//     client's overload, shed alike);
+//   - a queue that tells overload from many callers: a command that finds
+//     no free permit waits for one up to MaxWait, and MaxWait more each
+//     time while the queue is not overloaded, up to LongWait in all. The
+//     queue is overloaded when a waiter finds it still growing and longer
+//     than when it arrived by more than the limit (see grows): commands
+//     arrive faster than permits come back (an open stream of requests,
+//     more than Redis serves). Then, for MaxWait after (or until the
+//     queue empties), a command that has waited MaxWait is refused, and so
+//     is, by the middleware, a request arriving while commands wait
+//     (Shedding). Callers taking
+//     turns — a fixed set, each sending again when answered (workers, a
+//     load test's users, a slow network with a small pool) — and a burst
+//     being drained are not overload, however long the queue: refusing
+//     them would serve no one sooner, so they wait, as they would for
+//     go-redis' pool;
 //   - a stall cut-off: while commands wait and none is admitted for two
 //     ticks of twice the longest a command took lately (each at least
-//     5 ms, at most MaxWait), Redis has stopped answering: the waiters and every later
+//     5 ms), Redis has stopped answering: the waiters and every later
 //     command are refused at once until a permit comes back (a hang before
 //     the circuit opens is overload's extreme); a slow script that holds
 //     Redis for its usual time is not a stall;
@@ -66,7 +70,7 @@ var Shed error = &breaker.UnavailableError{RetryAfter: time.Second, Err: ErrOver
 
 // Defaults.
 const (
-	DefaultMaxWait = 50 * time.Millisecond
+	DefaultMaxWait = 40 * time.Millisecond
 	// Warmup is how long after a (re)start nothing is refused.
 	Warmup = time.Second
 	// quiet is how long without a refusal ends a shedding episode.
@@ -74,7 +78,7 @@ const (
 	// minStall is the shortest silence that tells a stall.
 	minStall = 5 * time.Millisecond
 	// initialLimit is the limit at a (re)start, when the pool allows it.
-	initialLimit = 20
+	initialLimit = 10
 	// minLimit is the lowest limit: Redis always has a next command.
 	minLimit = 2
 )
@@ -116,9 +120,10 @@ type Limiter struct {
 	// current second (slowNow) and the one before (slowPrev), nanos;
 	// slowAt is when the current second began (unix nanos).
 	slowNow, slowPrev, slowAt atomic.Int64
-	// Waiters admitted in the current window of rateWindow (admNow) and
-	// in the one before (admPrev); admAt is when the current one began.
-	admNow, admPrev, admAt atomic.Int64
+	// overloadedUntil (unix nanos) is MaxWait after a waiter last found
+	// commands arriving faster than permits come back (see grows); the
+	// queue emptying clears it.
+	overloadedUntil atomic.Int64
 
 	shedding  atomic.Bool
 	shed      atomic.Uint64 // commands refused, ever
@@ -212,17 +217,15 @@ func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool
 	return l.wait(ctx)
 }
 
-// wait queues for a permit, up to MaxWait, and MaxWait more each time
-// it is over while the queue drains fast enough that every command in it
-// would have its permit within MaxWait at the pace of the last 100–200 ms
-// (many callers taking turns on a healthy Redis), at most LongWait in all;
-// a stall ends every wait at once.
+// wait queues for a permit, up to MaxWait, and MaxWait more each time it
+// is over while no waiter found the queue growing since it was last empty
+// (see grows), at most LongWait in all; a stall ends every wait at once.
 func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	start := time.Now()
-	if l.waiting.Add(1) == 1 {
+	atArrival := l.waiting.Add(1)
+	if atArrival == 1 {
 		l.startWatch()
 	}
-	defer l.waiting.Add(-1)
 	l.mu.Lock()
 	stall := l.stallCtx
 	l.mu.Unlock()
@@ -237,18 +240,46 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	done := make(chan got, 1)
 	go func() {
 		p, err := l.lim.AcquirePermit(wctx)
+		// Out of the queue the moment the permit (or the end) comes, so
+		// that its length is the waiters', not theirs and the admitted.
+		if l.waiting.Add(-1) == 0 {
+			l.overloadedUntil.Store(0) // the queue emptied: it kept up
+		}
 		done <- got{p, err}
 	}()
-	t := time.NewTimer(l.maxWait)
+	// The timer ticks every half of MaxWait; at every second tick the
+	// waiter decides whether to wait MaxWait more.
+	half := l.maxWait / 2
+	t := time.NewTimer(half)
 	defer t.Stop()
 	var r got
-	for waiting := true; waiting; {
+	atPrev, atHalf, runStart := atArrival, atArrival, int64(-1)
+	for waiting, tick := true, 0; waiting; {
 		select {
 		case r = <-done:
 			waiting = false
 		case <-t.C:
-			if time.Since(start)+l.maxWait <= l.s.LongWait && l.drainable() {
-				t.Reset(l.maxWait)
+			tick++
+			now := l.waiting.Load()
+			if tick%2 == 1 {
+				atHalf = now
+				t.Reset(half)
+				continue
+			}
+			switch {
+			case runStart < 0 && l.shedding.Load():
+				// Overload was told within the last second: the queue
+				// the waiter met is the overload's, not a burst's.
+				runStart = atArrival
+			case runStart < 0 || now <= atPrev:
+				runStart = now // the first MaxWait, or one without growth
+			}
+			if l.grows(runStart, atHalf, now) {
+				l.overloadedUntil.Store(time.Now().Add(l.maxWait).UnixNano())
+			}
+			atPrev = now
+			if !l.overloaded() && time.Since(start)+l.maxWait <= l.s.LongWait {
+				t.Reset(half)
 				continue
 			}
 			cancel()
@@ -263,7 +294,6 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 		return Permit{}, l.refuse(ctx)
 	}
 	l.admitted.Add(1)
-	l.admNow.Add(1)
 	if l.stalled.Load() {
 		l.stalled.Store(false)
 	}
@@ -300,34 +330,27 @@ func (l *Limiter) Shedding() bool {
 	if l.stalled.Load() {
 		return true
 	}
-	return l.waiting.Load() > 0 && !l.drainable()
+	return l.waiting.Load() > 0 && l.overloaded()
 }
 
-// rateWindow is the window over which admissions are counted: the pace
-// at which the queue drains.
-const rateWindow = 100 * time.Millisecond
+// overloaded reports whether a waiter found the queue growing within the
+// last MaxWait.
+func (l *Limiter) overloaded() bool { return time.Now().UnixNano() < l.overloadedUntil.Load() }
 
-// admittedSince starts a new window if the current one is over, and
-// returns the waiters admitted in the last whole window or the current
-// one, whichever is more.
-func (l *Limiter) admittedLately() int64 {
-	now := time.Now().UnixNano()
-	at := l.admAt.Load()
-	if now-at >= int64(rateWindow) && l.admAt.CompareAndSwap(at, now) {
-		prev := l.admNow.Swap(0)
-		if now-at >= 2*int64(rateWindow) {
-			prev = 0 // a window passed with no admission counted in it
-		}
-		l.admPrev.Store(prev)
-	}
-	return max(l.admPrev.Load(), l.admNow.Load())
-}
-
-// drainable reports whether the queue drains fast enough that each
-// command in it would have its permit within MaxWait at the pace of the
-// last 100–200 ms.
-func (l *Limiter) drainable() bool {
-	return l.waiting.Load() <= l.admittedLately()*int64(l.maxWait)/int64(rateWindow)
+// grows reports whether the queue grows, as a waiter sees it at the end
+// of each MaxWait it waits: it was runStart long when it last began to
+// grow, without a MaxWait in which it did not (from the waiter's first
+// MaxWait on: what it met when it arrived, a burst or callers joining,
+// does not count, unless commands were shed within the last second),
+// half a MaxWait ago atHalf, and is now long now. It
+// grows if it is still growing and has grown by more than twice the limit
+// and 2. Callers taking turns (each sending again when answered) move the
+// queue up and down by at most the limit — a batch of answers releases
+// that many permits and brings that many commands back —, however many
+// they are; an open stream of commands faster than permits come back
+// grows it without end.
+func (l *Limiter) grows(runStart, atHalf, now int64) bool {
+	return now > atHalf && now-runStart > 2*int64(l.lim.Limit())+2
 }
 
 // Refuse counts a refusal made on the limiter's behalf (the middleware's,
@@ -413,11 +436,12 @@ func (l *Limiter) took(now, start int64) {
 }
 
 // stallAfter is the watch's tick: twice the longest a measured command
-// took in the last second or two, at least minStall, at most MaxWait. Two
-// ticks with waiters and no admission tell a stall.
+// took in the last second or two, at least minStall, at most LongWait.
+// Two ticks with waiters and no admission tell a stall: behind a slow
+// network, commands that take 100 ms come back in batches 100 ms apart.
 func (l *Limiter) stallAfter() time.Duration {
 	slowest := time.Duration(max(l.slowNow.Load(), l.slowPrev.Load()))
-	return min(max(2*slowest, minStall), l.maxWait)
+	return min(max(2*slowest, minStall), l.s.LongWait)
 }
 
 // look is the watch's tick: while commands wait, a stretch with no
