@@ -133,13 +133,19 @@ type Config struct {
 // it is sent. How many permits there are adapts to how fast Redis serves
 // now: the limit shrinks while the latency of what it admits rises above
 // its usual level and grows while it does not (failsafe-go's
-// adaptivelimiter), between 2 and the pool's size, starting at 20. A
-// command that finds none free waits briefly — the rest of MaxWait while
-// the queue is new, MaxWait/20 once it has stood longer — and is then
-// refused with [ErrOverloaded]; while commands wait and Redis answers none
-// of those admitted for a few times its usual pace (at least 5 ms), every
-// waiting and arriving command is refused at once. Nothing is refused for
-// a second after a client is published or the circuit closes. Blocking
+// adaptivelimiter), between 2 and the pool's size, starting at 10. A
+// command that finds none free waits for one, MaxWait at a time, for as
+// long as the queue does not grow (up to read_timeout): many callers
+// taking turns (workers, a load test's users, a slow network with a small
+// pool) and bursts wait, as they would for go-redis' pool. When commands
+// arrive faster than permits come back, the queue grows without end:
+// that is overload, and a command that has waited MaxWait is refused with
+// [ErrOverloaded] (the middleware refuses the requests that would be, at
+// once). While commands wait and Redis answers none of those admitted
+// for twice its recent slowest command (at least 5 ms) two times running,
+// every waiting and arriving command is refused at once. Nothing is
+// refused for a second after a client is published or the circuit closes.
+// Blocking
 // commands (BLPOP, XREAD … BLOCK, WAIT …), the connector's own checks and
 // HealthHandler's probe never wait for a permit and are never refused.
 // A refused command costs no network I/O and never counts toward the
@@ -150,9 +156,10 @@ type OverloadSettings struct {
 	// go-redis alone.
 	Disable bool
 
-	// MaxWait is the longest a command waits for a permit in a burst.
+	// MaxWait is how long a command waits for a permit before it is
+	// refused in an overloaded (growing) queue.
 	//
-	// Default: 50ms.
+	// Default: 40ms.
 	MaxWait time.Duration
 }
 

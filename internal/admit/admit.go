@@ -85,8 +85,9 @@ const (
 
 // Settings configure a [Limiter].
 type Settings struct {
-	// MaxWait is the longest a command waits for a permit while the queue
-	// is young (see the package comment). Zero means DefaultMaxWait.
+	// MaxWait is how long a command waits for a permit before it looks
+	// whether the queue is overloaded (see the package comment). Zero
+	// means DefaultMaxWait.
 	MaxWait time.Duration
 	// LongWait bounds a wait in a queue that drains fast (see wait): the
 	// client's pool timeout. Zero means 3s.
@@ -320,9 +321,9 @@ func (l *Limiter) Release(p Permit, measured bool) {
 }
 
 // Shedding reports whether a command arriving now would most likely be
-// refused: a shedding episode is under way, and Redis stalled, or the
-// queue for permits does not drain within MaxWait at its recent pace. It
-// is one atomic load unless a shedding episode is under way.
+// refused: a shedding episode is under way, and Redis stalled, or
+// commands wait in a queue found overloaded (growing) within the last
+// MaxWait. It is one atomic load unless a shedding episode is under way.
 func (l *Limiter) Shedding() bool {
 	if !l.shedding.Load() {
 		return false
