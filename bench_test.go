@@ -126,6 +126,7 @@ func BenchmarkMiddleware(b *testing.B) {
 type strategy struct {
 	name string
 	h    http.Handler
+	c    *connector.Connector // redismw's; nil for plain
 }
 
 // sideBySide returns the handler that handler makes twice: "plain", with a
@@ -141,11 +142,11 @@ func sideBySide(b *testing.B, srv *benchRedis, handler func(rdb func(*http.Reque
 	}
 	b.Cleanup(func() { _ = c.Close() })
 	return []strategy{
-		{"plain", handler(func(*http.Request) redis.UniversalClient { return plain })},
+		{"plain", handler(func(*http.Request) redis.UniversalClient { return plain }), nil},
 		{"redismw", redismw.Middleware(c)(handler(func(r *http.Request) redis.UniversalClient {
 			rdb, _ := redismw.FromContext(r.Context())
 			return rdb
-		}))},
+		})), c},
 	}
 }
 

@@ -74,8 +74,9 @@ func openLoop(ctx context.Context, url string, rate int, d time.Duration) []outc
 // everywhere). Reported: served-1s, the requests answered 200 within 1 s;
 // served-1s-%cap, that as a share of what Redis could serve in the run
 // (5 s / 10 ms = 500); served-p50-ms, served-p99-ms over every 200; shed,
-// the 503s, with shed-p99-ms; max-ms, the slowest answer of any kind; and
-// other, the requests that got neither a 200 nor a 503. Targets
+// the 503s, with shed-p99-ms; max-ms, the slowest answer of any kind;
+// other, the requests that got neither a 200 nor a 503; and, for redismw,
+// limit-at-end, load shedding's limit when the run ended. Targets
 // (issue 22): at 10×, served-1s ≥ 70 % of capacity, served p99 ≤ 300 ms,
 // shed p99 ≤ 100 ms, none over 2 s; at a third, no 503.
 func BenchmarkOverload(b *testing.B) {
@@ -130,6 +131,9 @@ func BenchmarkOverload(b *testing.B) {
 				b.ReportMetric(percentile(shed, 99), "shed-p99-ms")
 				b.ReportMetric(float64(slowest)/float64(time.Millisecond), "max-ms")
 				b.ReportMetric(float64(other)/runs, "other")
+				if s.c != nil {
+					b.ReportMetric(float64(s.c.Stats().Limit), "limit-at-end")
+				}
 			})
 		}
 	}

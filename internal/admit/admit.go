@@ -267,12 +267,7 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 				t.Reset(half)
 				continue
 			}
-			switch {
-			case runStart < 0 && l.shedding.Load():
-				// Overload was told within the last second: the queue
-				// the waiter met is the overload's, not a burst's.
-				runStart = atArrival
-			case runStart < 0 || now <= atPrev:
+			if runStart < 0 || now <= atPrev {
 				runStart = now // the first MaxWait, or one without growth
 			}
 			if l.grows(runStart, atHalf, now) {
@@ -320,18 +315,14 @@ func (l *Limiter) Release(p Permit, measured bool) {
 	}
 }
 
-// Shedding reports whether a command arriving now would most likely be
-// refused: a shedding episode is under way, and Redis stalled, or
-// commands wait in a queue found overloaded (growing) within the last
-// MaxWait. It is one atomic load unless a shedding episode is under way.
+// Shedding reports whether a command arriving now would be refused at
+// once: a shedding episode is under way and Redis stalled. It is one
+// atomic load unless a shedding episode is under way. (A queue that grows
+// refuses its commands after MaxWait each, not at once: refusing arrivals
+// before they queue would stop the growth that tells overload, and with
+// it the shedding.)
 func (l *Limiter) Shedding() bool {
-	if !l.shedding.Load() {
-		return false
-	}
-	if l.stalled.Load() {
-		return true
-	}
-	return l.waiting.Load() > 0 && l.overloaded()
+	return l.shedding.Load() && l.stalled.Load()
 }
 
 // overloaded reports whether a waiter found the queue growing within the
@@ -342,8 +333,7 @@ func (l *Limiter) overloaded() bool { return time.Now().UnixNano() < l.overloade
 // of each MaxWait it waits: it was runStart long when it last began to
 // grow, without a MaxWait in which it did not (from the waiter's first
 // MaxWait on: what it met when it arrived, a burst or callers joining,
-// does not count, unless commands were shed within the last second),
-// half a MaxWait ago atHalf, and is now long now. It
+// does not count), half a MaxWait ago atHalf, and is now long now. It
 // grows if it is still growing and has grown by more than twice the limit
 // and 2. Callers taking turns (each sending again when answered) move the
 // queue up and down by at most the limit — a batch of answers releases
