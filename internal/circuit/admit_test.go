@@ -1,6 +1,7 @@
 package circuit_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -73,5 +74,39 @@ func TestHookAdmits(t *testing.T) {
 	}
 	if lim.ShedCount() != 21 {
 		t.Fatalf("ShedCount %d; want the 20 commands and the pipeline", lim.ShedCount())
+	}
+}
+
+// panicHook panics in every command it sees.
+type panicHook struct{}
+
+func (panicHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (panicHook) ProcessHook(redis.ProcessHook) redis.ProcessHook {
+	return func(context.Context, redis.Cmder) error { panic("user hook") }
+}
+func (panicHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestPanicReleasesPermit: a panic inside the command (a user's hook
+// after the circuit's) gives its permit back.
+func TestPanicReleasesPermit(t *testing.T) {
+	mr := miniredis.RunT(t)
+	b := mustNew(t, breaker.Settings{})
+	lim := admit.New(admit.Settings{MaxLimit: 2, Warmup: time.Nanosecond})
+	t.Cleanup(lim.Close)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	rdb.AddHook(b.NewHook(circuit.HookEvents{Admit: lim}))
+	rdb.AddHook(panicHook{})
+	t.Cleanup(func() { _ = rdb.Close() })
+	time.Sleep(time.Millisecond)
+	for range 4 {
+		func() {
+			defer func() { _ = recover() }()
+			_ = rdb.Get(t.Context(), "k").Err()
+		}()
+	}
+	if n := lim.Inflight(); n != 0 {
+		t.Fatalf("%d permits held after 4 recovered panics; want 0", n)
 	}
 }

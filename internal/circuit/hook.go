@@ -159,16 +159,21 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 				return err
 			}
 			permit = p
+			// A panic in next (a user's hook, OnConnect, a Dialer) must
+			// not keep the permit: released unmeasured.
+			defer func() { h.ev.Admit.Release(permit, false) }()
 		}
 		epoch := h.b.Epoch()
 		err := next(ctx, cmd)
 		if err == nil {
 			h.ev.Admit.Release(permit, true)
+			permit = admit.Permit{}
 			h.b.Observe(epoch, breaker.Success)
 			return nil
 		}
 		err = restore(err, cmd)
 		h.ev.Admit.Release(permit, measured(ctx, err))
+		permit = admit.Permit{}
 		if !isUnjudged(ctx) {
 			h.judged(ctx, epoch, breaker.Classify(err), err)
 		}
@@ -205,6 +210,7 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 				return err
 			}
 			permit = p
+			defer func() { h.ev.Admit.Release(permit, false) }() // a panic in next
 		}
 		epoch := h.b.Epoch()
 		pctx, cancel := context.WithCancelCause(ctx)
@@ -234,6 +240,7 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 			}
 		}
 		h.ev.Admit.Release(permit, measured(ctx, err))
+		permit = admit.Permit{}
 		h.judged(ctx, epoch, judgeAll(cmds, err), err)
 		return err
 	}

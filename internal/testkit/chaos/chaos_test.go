@@ -544,8 +544,13 @@ collect:
 	if sc.trip && rep.unavailable == 0 {
 		t.Errorf("no 503 at all: the fault did not trip the circuit")
 	}
-	if !sc.trip && !sc.shed && (rep.unavailable > 0 || rep.transitions > 0) {
-		t.Errorf("%d 503s and %d circuit transitions under a latency below the read timeout: want none", rep.unavailable, rep.transitions)
+	// Under a latency below the read timeout the circuit never moves. A
+	// 503 there can only be load shedding's: a sudden rise of latency
+	// looks like a stall until its first answers, and a command that
+	// waited read_timeout for a permit of a pool too small for the latency
+	// is refused as a pooled connection's wait would time out.
+	if !sc.trip && !sc.shed && (uint64(rep.unavailable) > rep.shed || rep.transitions > 0 || rep.failures > 0) {
+		t.Errorf("%d 503s (%d shed), %d circuit transitions, %d failures under a latency below the read timeout: want no transition and every 503 shed", rep.unavailable, rep.shed, rep.transitions, rep.failures)
 	}
 	// Overload is not failure: the excess is shed (503 + Retry-After,
 	// checked above for every 503) and answered at once, what is admitted
