@@ -113,11 +113,12 @@ var ErrWaitBudget = errkind.New("redismw: wait budget for the connect in progres
 // the handler without a client instead.
 //
 // While Redis serves more slowly than requests arrive (load shedding,
-// connector.Config.Overload), a request that would be shed is refused
-// before its handler runs ([connector.Connector.Admit]), with the same
-// answer (Retry-After: 1), or passed on without a client when failing
-// open; a command shed inside a handler fails with
-// [connector.ErrOverloaded], which [WriteUnavailable] answers alike.
+// connector.Config.Overload), a command shed inside a handler fails with
+// [connector.ErrOverloaded], which [WriteUnavailable] answers 503 with
+// Retry-After: 1; while Redis has stalled (a hang before the circuit
+// opens), a request is refused before its handler runs
+// ([connector.Connector.Admit]) with the same answer, or passed on
+// without a client when failing open.
 //
 // A panic in the connect (user code in OnNewClient, say), which the
 // connector logs once, gets the same answer as an unavailable Redis.

@@ -140,10 +140,10 @@ type Config struct {
 // pool) and bursts wait, as they would for go-redis' pool. When commands
 // arrive faster than permits come back, the queue grows without end:
 // that is overload, and a command that has waited MaxWait is refused with
-// [ErrOverloaded] (the middleware refuses the requests that would be, at
-// once). While commands wait and Redis answers none of those admitted
+// [ErrOverloaded]. While commands wait and Redis answers none of those admitted
 // for twice its recent slowest command (at least 5 ms) two times running,
-// every waiting and arriving command is refused at once. Nothing is
+// every waiting and arriving command is refused at once (and the
+// middleware refuses requests before their handlers run). Nothing is
 // refused for a second after a client is published or the circuit closes.
 // Blocking
 // commands (BLPOP, XREAD … BLOCK, WAIT …), the connector's own checks and

@@ -33,9 +33,9 @@ func (c *Connector) newLimiter(dep *deployment) *admit.Limiter {
 }
 
 // Admit tells whether a request arriving now may go on to use Redis: nil,
-// or — while c is shedding load, and a command sent now would be refused
-// (commands wait in a queue for permits that grows, or Redis stopped
-// answering what it admitted) — the error it is refused
+// or — while c is shedding load and Redis has stopped answering what it
+// admitted (a hang before the circuit opens), so that a command sent now
+// would be refused at once — the error it is refused
 // with: an [*UnavailableError] whose cause is [ErrOverloaded], with
 // RetryAfter 1s. A refusal counts as shed (Stats.Shed) and puts the event
 // redismw.overload.shed on ctx's span. [redismw.Middleware] asks it
