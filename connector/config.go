@@ -141,7 +141,7 @@ type Config struct {
 // arrive faster than permits come back, the queue grows without end:
 // that is overload, and a command that has waited MaxWait is refused with
 // [ErrOverloaded]. While commands wait and Redis answers none of those admitted
-// for twice its recent slowest command (at least 5 ms) two times running,
+// for twice its recent slowest command (at least 20 ms) two times running,
 // every waiting and arriving command is refused at once (and the
 // middleware refuses requests before their handlers run). Nothing is
 // refused for a second after a client is published or the circuit closes.

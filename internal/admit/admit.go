@@ -28,7 +28,7 @@
 //     go-redis' pool;
 //   - a stall cut-off: while commands wait and none is admitted for two
 //     ticks of twice the longest a command took lately (each at least
-//     5 ms), Redis has stopped answering: the waiters and every later
+//     20 ms), Redis has stopped answering: the waiters and every later
 //     command are refused at once until a permit comes back (a hang before
 //     the circuit opens is overload's extreme); a slow script that holds
 //     Redis for its usual time is not a stall;
@@ -76,7 +76,7 @@ const (
 	// quiet is how long without a refusal ends a shedding episode.
 	quiet = time.Second
 	// minStall is the shortest silence that tells a stall.
-	minStall = 5 * time.Millisecond
+	minStall = 20 * time.Millisecond
 	// initialLimit is the limit at a (re)start, when the pool allows it.
 	initialLimit = 10
 	// minLimit is the lowest limit: Redis always has a next command.
