@@ -1,7 +1,7 @@
 // Package admit is adaptive admission control in front of Redis: it lets
-// through as many commands at once as Redis serves in time now, queues a
-// burst for a moment, and refuses the excess at once (DESIGN semantic 12:
-// overload is not failure).
+// through as many commands at once as Redis serves in time now, lets the
+// others wait their turn, and refuses the excess of an overload after a
+// short wait (DESIGN semantic 12: overload is not failure).
 //
 // The limit is failsafe-go's adaptivelimiter (a latency-trend limit: it
 // shrinks while the latency of what it admits rises above its baseline and
@@ -14,24 +14,22 @@
 //   - a queue that tells overload from many callers: a command that finds
 //     no free permit waits for one up to MaxWait, and MaxWait more each
 //     time while the queue is not overloaded, up to LongWait in all. The
-//     queue is overloaded when a waiter finds it still growing and longer
-//     than when it arrived by more than the limit (see grows): commands
-//     arrive faster than permits come back (an open stream of requests,
-//     more than Redis serves). Then, for MaxWait after (or until the
-//     queue empties), a command that has waited MaxWait is refused, and so
-//     is, by the middleware, a request arriving while commands wait
-//     (Shedding). Callers taking
-//     turns — a fixed set, each sending again when answered (workers, a
-//     load test's users, a slow network with a small pool) — and a burst
-//     being drained are not overload, however long the queue: refusing
-//     them would serve no one sooner, so they wait, as they would for
-//     go-redis' pool;
+//     queue is overloaded when a waiter finds it growing by more than
+//     twice the limit (see grows): commands arrive faster than permits
+//     come back (an open stream of requests, more than Redis serves).
+//     Then, for MaxWait after (or until the queue empties), a command that
+//     has waited MaxWait is refused. Callers taking turns — a fixed set,
+//     each sending again when answered (workers, a load test's users, a
+//     slow network with a small pool) — and a burst being drained are not
+//     overload, however long the queue: refusing them would serve no one
+//     sooner, so they wait, as they would for go-redis' pool;
 //   - a stall cut-off: while commands wait and none is admitted for two
 //     ticks of twice the longest a command took lately (each at least
 //     20 ms), Redis has stopped answering: the waiters and every later
 //     command are refused at once until a permit comes back (a hang before
-//     the circuit opens is overload's extreme); a slow script that holds
-//     Redis for its usual time is not a stall;
+//     the circuit opens is overload's extreme; the middleware refuses
+//     requests before their handlers run meanwhile: Shedding); a slow
+//     script that holds Redis for its usual time is not a stall;
 //   - a warm-up after each (re)start — a new client, a circuit closed
 //     again —, during which nothing is refused: the limiter has no
 //     baseline yet, and a herd at start must be served as before;

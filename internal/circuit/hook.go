@@ -12,7 +12,6 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/internal/admit"
-	"github.com/ankitoon/redismw/internal/errkind"
 )
 
 // Hook is a go-redis hook that guards one client's commands with a
@@ -151,34 +150,37 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			// the connection: that command is judged already.
 			return next(ctx, cmd)
 		}
-		var permit admit.Permit
 		if h.ev.Admit != nil && !unlimited(cmd) {
-			p, err := h.ev.Admit.Acquire(ctx, exempt)
+			permit, err := h.ev.Admit.Acquire(ctx, exempt)
 			if err != nil {
 				cmd.SetErr(err)
 				return err
 			}
-			permit = p
-			// A panic in next (a user's hook, OnConnect, a Dialer) must
-			// not keep the permit: released unmeasured.
-			defer func() { h.ev.Admit.Release(permit, false) }()
+			panicked := true
+			// Released when the command ends, and on a panic in next (a
+			// user's hook, OnConnect, a Dialer), unmeasured.
+			defer func() { h.ev.Admit.Release(permit, !panicked && measured(ctx, err)) }()
+			err = h.process(ctx, cmd, next)
+			panicked = false
+			return err
 		}
-		epoch := h.b.Epoch()
-		err := next(ctx, cmd)
-		if err == nil {
-			h.ev.Admit.Release(permit, true)
-			permit = admit.Permit{}
-			h.b.Observe(epoch, breaker.Success)
-			return nil
-		}
-		err = restore(err, cmd)
-		h.ev.Admit.Release(permit, measured(ctx, err))
-		permit = admit.Permit{}
-		if !isUnjudged(ctx) {
-			h.judged(ctx, epoch, breaker.Classify(err), err)
-		}
-		return err
+		return h.process(ctx, cmd, next)
 	}
+}
+
+// process runs a judged command and judges its outcome.
+func (h *Hook) process(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+	epoch := h.b.Epoch()
+	err := next(ctx, cmd)
+	if err == nil {
+		h.b.Observe(epoch, breaker.Success)
+		return nil
+	}
+	err = restore(err, cmd)
+	if !isUnjudged(ctx) {
+		h.judged(ctx, epoch, breaker.Classify(err), err)
+	}
+	return err
 }
 
 // ProcessPipelineHook guards a pipeline or transaction as one request,
@@ -189,10 +191,7 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 			return next(ctx, cmds)
 		}
 		if err := h.b.Refuse(); err != nil {
-			for _, cmd := range cmds {
-				cmd.SetErr(err)
-			}
-			return err
+			return failAll(cmds, err)
 		}
 		if h.node {
 			return h.nodePipeline(ctx, cmds, next)
@@ -200,109 +199,60 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		if allHandshake(cmds) {
 			return next(ctx, cmds)
 		}
-		var permit admit.Permit
 		if h.ev.Admit != nil {
-			p, err := h.ev.Admit.Acquire(ctx, exempt)
+			permit, err := h.ev.Admit.Acquire(ctx, exempt)
 			if err != nil {
-				for _, cmd := range cmds {
-					cmd.SetErr(err)
-				}
-				return err
+				return failAll(cmds, err)
 			}
-			permit = p
-			defer func() { h.ev.Admit.Release(permit, false) }() // a panic in next
+			panicked := true
+			defer func() { h.ev.Admit.Release(permit, !panicked && measured(ctx, err)) }() // a panic in next: unmeasured
+			err = h.processPipeline(ctx, cmds, next)
+			panicked = false
+			return err
 		}
-		epoch := h.b.Epoch()
-		pctx, cancel := context.WithCancelCause(ctx)
-		ps := &pipelineState{cancel: cancel}
-		pctx = context.WithValue(pctx, pipelineKey{}, ps)
-		err := next(pctx, cmds)
-		cancel(nil)
-		if failed := ps.failed.Load(); failed != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
-			// go-redis stopped on the cancellation after the failed
-			// handshake: the handshake's failure is the pipeline's.
-			err = *failed
-			for _, cmd := range cmds {
-				if errors.Is(cmd.Err(), context.Canceled) {
-					cmd.SetErr(err)
-				}
-			}
-		}
+		return h.processPipeline(ctx, cmds, next)
+	}
+}
+
+// failAll sets err on every command of a refused pipeline and returns it.
+func failAll(cmds []redis.Cmder, err error) error {
+	for _, cmd := range cmds {
+		cmd.SetErr(err)
+	}
+	return err
+}
+
+// processPipeline runs a judged pipeline and judges its outcome.
+func (h *Hook) processPipeline(ctx context.Context, cmds []redis.Cmder, next redis.ProcessPipelineHook) error {
+	epoch := h.b.Epoch()
+	pctx, cancel := context.WithCancelCause(ctx)
+	ps := &pipelineState{cancel: cancel}
+	pctx = context.WithValue(pctx, pipelineKey{}, ps)
+	err := next(pctx, cmds)
+	cancel(nil)
+	if failed := ps.failed.Load(); failed != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+		// go-redis stopped on the cancellation after the failed
+		// handshake: the handshake's failure is the pipeline's.
+		err = *failed
 		for _, cmd := range cmds {
-			if e := cmd.Err(); e != nil {
-				_ = restore(e, cmd)
+			if errors.Is(cmd.Err(), context.Canceled) {
+				cmd.SetErr(err)
 			}
 		}
-		if err != nil {
-			var nr *noRetryError
-			if errors.As(err, &nr) {
-				err = nr.err
-			}
+	}
+	for _, cmd := range cmds {
+		if e := cmd.Err(); e != nil {
+			_ = restore(e, cmd)
 		}
-		h.ev.Admit.Release(permit, measured(ctx, err))
-		permit = admit.Permit{}
-		h.judged(ctx, epoch, judgeAll(cmds, err), err)
-		return err
 	}
-}
-
-// exempt reports whether a command whose context is ctx must not be
-// refused for overload: the connector's own asks, and what the caller
-// marked (admit.Exempt).
-func exempt(ctx context.Context) bool { return isUnjudged(ctx) || admit.IsExempt(ctx) }
-
-// measured reports whether a command that ended with err (its context
-// ctx) says how fast Redis serves: Redis answered, or the connection's own
-// deadline passed; not when its caller gave up, nor after a network
-// error, a pool without a free connection or a closed client.
-func measured(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	switch errkind.Of(err) {
-	case errkind.None, errkind.NilReply, errkind.Reply, errkind.Timeout:
-		return true
-	}
-	return false
-}
-
-// unlimited reports whether cmd takes no permit (see HookEvents.Admit),
-// whatever its case: a command that blocks on the server by design
-// (BLPOP, BRPOP, BLMOVE, BLMPOP, BRPOPLPUSH, BZPOPMIN, BZPOPMAX, BZMPOP,
-// WAIT, WAITAOF, XREAD and XREADGROUP with BLOCK), whose time is its
-// caller's and whose latency says nothing of how fast Redis serves; and
-// one that ends a connection's state (leavesState: UNWATCH, EXEC, DISCARD,
-// SELECT, RESET), which a refusal would leave behind for an unrelated
-// command. It looks at the first letter first: most commands cost one
-// switch.
-func unlimited(cmd redis.Cmder) bool {
-	args := cmd.Args()
-	if len(args) == 0 {
-		return false
-	}
-	name, _ := args[0].(string)
-	if name == "" {
-		return false
-	}
-	switch name[0] | 0x20 { // lower case
-	case 'b', 'w':
-		for _, s := range [...]string{"blpop", "brpop", "blmove", "blmpop", "brpoplpush", "bzpopmin", "bzpopmax", "bzmpop", "wait", "waitaof"} {
-			if strings.EqualFold(name, s) {
-				return true
-			}
+	if err != nil {
+		var nr *noRetryError
+		if errors.As(err, &nr) {
+			err = nr.err
 		}
-	case 'x':
-		if strings.EqualFold(name, "xread") || strings.EqualFold(name, "xreadgroup") {
-			for _, a := range args[1:] {
-				if s, ok := a.(string); ok && strings.EqualFold(s, "block") {
-					return true
-				}
-			}
-		}
-	case 'u', 'e', 'd', 's', 'r':
-		return leavesState(cmd)
 	}
-	return false
+	h.judged(ctx, epoch, judgeAll(cmds, err), err)
+	return err
 }
 
 // nodePipeline runs a cluster node's part of a pipeline. go-redis decides
