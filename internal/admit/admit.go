@@ -25,14 +25,18 @@
 //     sooner, so they wait, as they would for go-redis' pool;
 //   - a stall cut-off: while commands wait and none is admitted for two
 //     ticks of twice the longest a command took lately (each at least
-//     20 ms), Redis has stopped answering: the waiters and every later
-//     command are refused at once until a permit comes back (a hang before
+//     20 ms), or a command finds no free permit while Redis has answered
+//     nothing in flight for as long (silentFor), Redis has stopped
+//     answering: the waiters and every later command are refused at once
+//     until Redis answers again (a hang before
 //     the circuit opens is overload's extreme; the middleware refuses
 //     requests before their handlers run meanwhile: Shedding); a slow
 //     script that holds Redis for its usual time is not a stall;
 //   - a warm-up after each (re)start — a new client, a circuit closed
-//     again —, during which nothing is refused: the limiter has no
-//     baseline yet, and a herd at start must be served as before;
+//     again —, during which nothing waits for a permit: the limiter has
+//     no baseline yet, and a herd at start must be served as before, so a
+//     command beyond the limit runs at once, unless Redis has answered
+//     nothing in flight for warmStall (a hang at start);
 //   - exemptions: a command the caller marks (Exempt), such as a health
 //     probe or the connector's own check, runs without a permit when none
 //     is free, and is never refused.
@@ -49,8 +53,6 @@ import (
 	"time"
 
 	"github.com/failsafe-go/failsafe-go/adaptivelimiter"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/internal/errkind"
@@ -75,6 +77,10 @@ const (
 	quiet = time.Second
 	// minStall is the shortest silence that tells a stall.
 	minStall = 20 * time.Millisecond
+	// warmStall is the shortest silence that tells a stall during the
+	// warm-up, when how long Redis takes is not known yet: a herd at
+	// start waits for new connections.
+	warmStall = 250 * time.Millisecond
 	// initialLimit is the limit at a (re)start, when the pool allows it.
 	initialLimit = 10
 	// minLimit is the lowest limit: Redis always has a next command.
@@ -115,6 +121,12 @@ type Limiter struct {
 	waiting   atomic.Int64 // commands waiting for a permit
 	admitted  atomic.Uint64
 	stalled   atomic.Bool
+	// busy is how many admitted commands are in flight (with a permit,
+	// or beyond the limit during the warm-up), busySince (unix nanos)
+	// when the last of them went from none to one, lastAnswer when Redis
+	// last answered one: see silentFor.
+	busy                  atomic.Int64
+	busySince, lastAnswer atomic.Int64
 	// slowest is the longest latency of a measured command in the
 	// current second (slowNow) and the one before (slowPrev), nanos;
 	// slowAt is when the current second began (unix nanos).
@@ -187,17 +199,25 @@ func (l *Limiter) Close() {
 }
 
 // Permit is an admitted command's: [Limiter.Release] it exactly once. The
-// zero Permit (an exempt command, or one admitted during the warm-up
-// beyond the limit) is released as well, as a no-op.
+// zero Permit (an exempt command beyond the limit) is released as well, as
+// a no-op.
 type Permit struct {
-	p     adaptivelimiter.Permit
-	start int64 // unix nanos
+	p     adaptivelimiter.Permit // nil beyond the limit
+	start int64                  // unix nanos; 0 for the zero Permit
 }
 
 // Held reports whether p holds one of the limit's permits.
 func (p Permit) Held() bool { return p.p != nil }
 
-func permit(p adaptivelimiter.Permit) Permit { return Permit{p, time.Now().UnixNano()} }
+// admit returns the Permit of a command admitted now: with p, or beyond
+// the limit (nil, during the warm-up).
+func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
+	now := time.Now().UnixNano()
+	if l.busy.Add(1) == 1 {
+		l.busySince.Store(now)
+	}
+	return Permit{p, now}
+}
 
 // Acquire admits a command, or refuses it with [Shed]; it returns ctx's
 // error if ctx ends while it waits. exempt, called only when no permit is
@@ -205,13 +225,18 @@ func permit(p adaptivelimiter.Permit) Permit { return Permit{p, time.Now().UnixN
 // without a permit.
 func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool) (Permit, error) {
 	if p, ok := l.lim.TryAcquirePermit(); ok {
-		return permit(p), nil
+		return l.admit(p), nil
 	}
-	if time.Now().UnixNano() < l.warmUntil.Load() || exempt != nil && exempt(ctx) {
+	if exempt != nil && exempt(ctx) {
 		return Permit{}, nil
 	}
-	if l.stalled.Load() {
+	now := time.Now().UnixNano()
+	warm := now < l.warmUntil.Load()
+	if l.stalled.Load() || l.silentFor(now, warm) {
 		return Permit{}, l.refuse(ctx)
+	}
+	if warm {
+		return l.admit(nil), nil
 	}
 	return l.wait(ctx)
 }
@@ -291,36 +316,37 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	if l.stalled.Load() {
 		l.stalled.Store(false)
 	}
-	return Permit{r.p, time.Now().UnixNano()}, nil
+	return l.admit(r.p), nil
 }
 
-// Release ends an admitted command. measured reports whether its latency
-// says how fast Redis serves (Redis answered, or the connection's own
-// deadline passed); a command its caller abandoned, or one that met a
-// network error or no free connection, is not measured.
-func (l *Limiter) Release(p Permit, measured bool) {
-	if p.p == nil {
+// Release ends an admitted command. answered reports whether Redis
+// answered it (an error reply included), whoever was still waiting: proof
+// that Redis is not stalled. measured reports whether its latency says how
+// fast Redis serves (Redis answered while its caller waited, or the
+// connection's own deadline passed); a command its caller abandoned, or
+// one that met a network error or no free connection, is not measured.
+func (l *Limiter) Release(p Permit, answered, measured bool) {
+	if p.start == 0 {
 		return
 	}
+	now := time.Now().UnixNano()
+	l.busy.Add(-1)
+	if answered {
+		l.lastAnswer.Store(now)
+		if l.stalled.Load() {
+			l.stalled.Store(false)
+		}
+	}
 	if measured {
+		l.took(now, p.start)
+	}
+	switch {
+	case p.p == nil:
+	case measured:
 		p.p.Record()
-		l.took(time.Now().UnixNano(), p.start)
-	} else {
+	default:
 		p.p.Drop()
 	}
-	if l.stalled.Load() {
-		l.stalled.Store(false)
-	}
-}
-
-// Shedding reports whether a command arriving now would be refused at
-// once: a shedding episode is under way and Redis stalled. It is one
-// atomic load unless a shedding episode is under way. (A queue that grows
-// refuses its commands after MaxWait each, not at once: refusing arrivals
-// before they queue would stop the growth that tells overload, and with
-// it the shedding.)
-func (l *Limiter) Shedding() bool {
-	return l.shedding.Load() && l.stalled.Load()
 }
 
 // overloaded reports whether a waiter found the queue growing within the
@@ -340,118 +366,6 @@ func (l *Limiter) overloaded() bool { return time.Now().UnixNano() < l.overloade
 // grows it without end.
 func (l *Limiter) grows(runStart, atHalf, now int64) bool {
 	return now > atHalf && now-runStart > 2*int64(l.lim.Limit())+2
-}
-
-// Refuse counts a refusal made on the limiter's behalf (the middleware's,
-// of a request that would have been shed) and returns [Shed].
-func (l *Limiter) Refuse(ctx context.Context) error { return l.refuse(ctx) }
-
-// refuse counts a refusal, starts a shedding episode if none is under way,
-// puts an event on ctx's span, and returns Shed.
-func (l *Limiter) refuse(ctx context.Context) error {
-	now := time.Now()
-	n := l.shed.Add(1)
-	l.lastShed.Store(now.UnixNano())
-	if !l.shedding.Load() && l.shedding.CompareAndSwap(false, true) {
-		l.epStart.Store(now.UnixNano())
-		l.epShed.Store(n - 1)
-		l.mu.Lock()
-		if !l.closed {
-			l.quietTick.Reset(quiet)
-		}
-		l.mu.Unlock()
-		if l.s.Started != nil {
-			l.s.Started(l.lim.Limit(), l.lim.Inflight())
-		}
-	}
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.AddEvent("redismw.overload.shed", trace.WithAttributes(
-			attribute.Int("redismw.overload.limit", l.lim.Limit()),
-			attribute.Int("redismw.overload.inflight", l.lim.Inflight())))
-	}
-	return Shed
-}
-
-// endEpisode ends the shedding episode once quiet has passed without a
-// refusal, or looks again when it will have.
-func (l *Limiter) endEpisode() {
-	since := time.Since(time.Unix(0, l.lastShed.Load()))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return
-	}
-	if since < quiet {
-		l.quietTick.Reset(quiet - since)
-		return
-	}
-	if !l.shedding.CompareAndSwap(true, false) {
-		return
-	}
-	if l.s.Stopped != nil {
-		start := time.Unix(0, l.epStart.Load())
-		lasted := time.Unix(0, l.lastShed.Load()).Sub(start)
-		shed := l.shed.Load() - l.epShed.Load()
-		l.mu.Unlock()
-		l.s.Stopped(shed, lasted)
-		l.mu.Lock()
-	}
-}
-
-// startWatch starts watching the queue for a stall.
-func (l *Limiter) startWatch() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return
-	}
-	l.watchSeen, l.silent = l.admitted.Load(), 0
-	l.watch.Reset(l.stallAfter())
-}
-
-// took records that a measured command admitted at start ended at now.
-func (l *Limiter) took(now, start int64) {
-	at := l.slowAt.Load()
-	if now-at >= int64(time.Second) && l.slowAt.CompareAndSwap(at, now) {
-		l.slowPrev.Store(l.slowNow.Swap(0))
-	}
-	d := now - start
-	for {
-		cur := l.slowNow.Load()
-		if d <= cur || l.slowNow.CompareAndSwap(cur, d) {
-			return
-		}
-	}
-}
-
-// stallAfter is the watch's tick: twice the longest a measured command
-// took in the last second or two, at least minStall, at most LongWait.
-// Two ticks with waiters and no admission tell a stall: behind a slow
-// network, commands that take 100 ms come back in batches 100 ms apart.
-func (l *Limiter) stallAfter() time.Duration {
-	slowest := time.Duration(max(l.slowNow.Load(), l.slowPrev.Load()))
-	return min(max(2*slowest, minStall), l.s.LongWait)
-}
-
-// look is the watch's tick: while commands wait, a stretch with no
-// admission is a stall, which refuses every waiter at once.
-func (l *Limiter) look() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed || l.waiting.Load() == 0 {
-		return
-	}
-	n := l.admitted.Load()
-	if n != l.watchSeen {
-		l.silent = 0
-	} else if l.silent++; l.silent >= 2 { // two silent ticks: a late timer is not a stall
-		l.silent = 0
-		l.stalled.Store(true)
-		l.stallStop()
-		l.stallCtx, l.stallStop = context.WithCancel(context.Background())
-	}
-	l.watchSeen = n
-	l.watch.Reset(l.stallAfter())
 }
 
 // Limit is the current limit.

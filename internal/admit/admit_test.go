@@ -44,8 +44,8 @@ func TestBelowTheLimitNothingWaits(t *testing.T) {
 	for range 1000 {
 		p := acquire(t, l)
 		q := acquire(t, l)
-		l.Release(p, true)
-		l.Release(q, true)
+		l.Release(p, true, true)
+		l.Release(q, true, true)
 	}
 	if l.ShedCount() != 0 || l.Shedding() || ep.started.Load() != 0 {
 		t.Fatalf("shed %d, shedding %v, episodes %d: want none below the limit", l.ShedCount(), l.Shedding(), ep.started.Load())
@@ -64,13 +64,13 @@ func TestBurstWaits(t *testing.T) {
 			p, err := l.Acquire(context.Background(), nil)
 			if err == nil && p.Held() {
 				admitted.Add(1)
-				l.Release(p, true)
+				l.Release(p, true, true)
 			}
 		})
 	}
 	time.Sleep(2 * time.Millisecond)
 	for _, p := range held {
-		l.Release(p, true) // each hands its permit to a waiter
+		l.Release(p, true, true) // each hands its permit to a waiter
 	}
 	wg.Wait()
 	if admitted.Load() != 2 || l.ShedCount() != 0 {
@@ -117,10 +117,10 @@ func TestStallRefusesAtOnce(t *testing.T) {
 	if n := ep.started.Load(); n != 1 {
 		t.Fatalf("%d episodes started; want 1", n)
 	}
-	l.Release(held[0], true) // Redis answers again
+	l.Release(held[0], true, true) // Redis answers again
 	p := acquire(t, l)
-	l.Release(p, true)
-	l.Release(held[1], true)
+	l.Release(p, true, true)
+	l.Release(held[1], true, true)
 	deadline := time.Now().Add(10 * time.Second)
 	for ep.stopped.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -138,7 +138,7 @@ func TestExemptIsNeverRefused(t *testing.T) {
 	held := []admit.Permit{acquire(t, l), acquire(t, l)}
 	defer func() {
 		for _, p := range held {
-			l.Release(p, true)
+			l.Release(p, true, true)
 		}
 	}()
 	ctx := admit.Exempt(t.Context())
@@ -161,7 +161,7 @@ func TestWarmupRefusesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatalf("command %d during the warm-up: %v", i, err)
 		}
-		defer l.Release(p, true)
+		defer l.Release(p, true, true)
 	}
 	if l.Inflight() != 2 {
 		t.Fatalf("inflight %d; want the limit's 2 (the rest ran without a permit)", l.Inflight())
@@ -173,8 +173,8 @@ func TestWarmupRefusesNothing(t *testing.T) {
 func TestCallerGivesUp(t *testing.T) {
 	l := newLimiter(t, &episodes{})
 	p, q := acquire(t, l), acquire(t, l)
-	defer l.Release(p, true)
-	defer l.Release(q, true)
+	defer l.Release(p, true, true)
+	defer l.Release(q, true, true)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := l.Acquire(ctx, nil); !errors.Is(err, context.Canceled) {
@@ -183,4 +183,95 @@ func TestCallerGivesUp(t *testing.T) {
 	if n := l.ShedCount(); n != 0 {
 		t.Fatalf("a cancelled waiter counted as shed (%d)", n)
 	}
+}
+
+// What the limit admitted has been in flight without an answer for longer
+// than the stall watch's two ticks (a hang that began before): the next
+// command that finds no free permit is refused at once — it does not
+// queue for the watch to tell the stall —, and an answer ends the stall.
+func TestSilenceToldOnArrival(t *testing.T) {
+	l := admit.New(admit.Settings{MaxWait: 10 * time.Second, LongWait: 10 * time.Second, MaxLimit: 2, Warmup: time.Nanosecond})
+	t.Cleanup(l.Close)
+	time.Sleep(time.Millisecond) // past the warm-up
+	slow := acquire(t, l)
+	time.Sleep(250 * time.Millisecond) // a command that took 250 ms: the watch's tick is 500 ms
+	l.Release(slow, true, true)
+	held := []admit.Permit{acquire(t, l), acquire(t, l)}
+	time.Sleep(1200 * time.Millisecond) // two ticks without an answer, and more
+	t0 := time.Now()
+	if _, err := l.Acquire(t.Context(), nil); !errors.Is(err, admit.ErrOverloaded) {
+		t.Fatalf("an arrival after 1.2 s without an answer: %v; want it shed", err)
+	}
+	// Queued, it would wait for the watch's two ticks (1 s) to tell the stall.
+	if d := time.Since(t0); d > 500*time.Millisecond {
+		t.Fatalf("it was refused after %v: it queued for the watch instead of being refused at once", d)
+	}
+	if !l.Shedding() {
+		t.Fatal("Shedding false after a stall told on arrival")
+	}
+	l.Release(held[0], false, false) // its caller gave up: no answer, still stalled
+	if !l.Shedding() {
+		t.Fatal("a release without an answer ended the stall")
+	}
+	l.Release(held[1], true, true) // Redis answers
+	if l.Shedding() {
+		t.Fatal("Redis answered, and the limiter still says stalled")
+	}
+	p := acquire(t, l)
+	l.Release(p, true, true)
+}
+
+// A burst arriving at an idle limiter finds its first commands just sent:
+// silence since then is not a hang, so the rest wait their turn.
+func TestIdleThenBurstIsNotSilence(t *testing.T) {
+	l := newLimiter(t, &episodes{})
+	time.Sleep(100 * time.Millisecond) // idle: the last answer is old
+	held := []admit.Permit{acquire(t, l), acquire(t, l)}
+	var wg sync.WaitGroup
+	var admitted atomic.Int32
+	wg.Go(func() {
+		if p, err := l.Acquire(context.Background(), nil); err == nil {
+			admitted.Add(1)
+			l.Release(p, true, true)
+		}
+	})
+	time.Sleep(2 * time.Millisecond)
+	l.Release(held[0], true, true)
+	l.Release(held[1], true, true)
+	wg.Wait()
+	if admitted.Load() != 1 || l.ShedCount() != 0 {
+		t.Fatalf("admitted %d, shed %d: a burst after idleness is not a hang", admitted.Load(), l.ShedCount())
+	}
+}
+
+// During the warm-up a command beyond the limit runs at once (a herd at
+// start) — unless what is in flight has had no answer for the warm-up's
+// stall bound (250 ms): a hang at start costs the commands beyond the
+// limit that bound, not read_timeout each.
+func TestWarmupHang(t *testing.T) {
+	l := admit.New(admit.Settings{MaxWait: 10 * time.Second, LongWait: 10 * time.Second, MaxLimit: 2, Warmup: time.Minute})
+	t.Cleanup(l.Close)
+	var held []admit.Permit
+	for i := range 5 {
+		p, err := l.Acquire(t.Context(), nil)
+		if err != nil {
+			t.Fatalf("command %d during the warm-up: %v; want it admitted", i, err)
+		}
+		held = append(held, p)
+	}
+	if l.ShedCount() != 0 {
+		t.Fatalf("%d shed during the warm-up's herd", l.ShedCount())
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, err := l.Acquire(t.Context(), nil); !errors.Is(err, admit.ErrOverloaded) {
+		t.Fatalf("an arrival beyond the limit after 400 ms without an answer, during the warm-up: %v; want it shed", err)
+	}
+	for _, p := range held {
+		l.Release(p, true, true)
+	}
+	p, err := l.Acquire(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("after Redis answered: %v; want admitted", err)
+	}
+	l.Release(p, true, true)
 }

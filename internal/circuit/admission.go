@@ -33,6 +33,16 @@ func measured(ctx context.Context, err error) bool {
 	return false
 }
 
+// answered reports whether a command that ended with err got Redis'
+// answer (an error reply included): proof that Redis is not stalled.
+func answered(err error) bool {
+	switch errkind.Of(err) {
+	case errkind.None, errkind.NilReply, errkind.Reply:
+		return true
+	}
+	return false
+}
+
 // unlimited reports whether cmd takes no permit (see HookEvents.Admit),
 // whatever its case: a command that blocks on the server by design
 // (BLPOP, BRPOP, BLMOVE, BLMPOP, BRPOPLPUSH, BZPOPMIN, BZPOPMAX, BZMPOP,

@@ -159,7 +159,7 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			panicked := true
 			// Released when the command ends, and on a panic in next (a
 			// user's hook, OnConnect, a Dialer), unmeasured.
-			defer func() { h.ev.Admit.Release(permit, !panicked && measured(ctx, err)) }()
+			defer func() { h.ev.Admit.Release(permit, !panicked && answered(err), !panicked && measured(ctx, err)) }()
 			err = h.process(ctx, cmd, next)
 			panicked = false
 			return err
@@ -205,7 +205,7 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 				return failAll(cmds, err)
 			}
 			panicked := true
-			defer func() { h.ev.Admit.Release(permit, !panicked && measured(ctx, err)) }() // a panic in next: unmeasured
+			defer func() { h.ev.Admit.Release(permit, !panicked && answered(err), !panicked && measured(ctx, err)) }() // a panic: unmeasured
 			err = h.processPipeline(ctx, cmds, next)
 			panicked = false
 			return err

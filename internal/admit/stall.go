@@ -1,0 +1,98 @@
+package admit
+
+import (
+	"context"
+	"time"
+)
+
+// Telling a stall: Redis has stopped answering what it admitted (a hang
+// before the circuit opens, overload's extreme).
+
+// startWatch starts watching the queue for a stall.
+func (l *Limiter) startWatch() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.watchSeen, l.silent = l.admitted.Load(), 0
+	l.watch.Reset(l.stallAfter())
+}
+
+// took records that a measured command admitted at start ended at now.
+func (l *Limiter) took(now, start int64) {
+	at := l.slowAt.Load()
+	if now-at >= int64(time.Second) && l.slowAt.CompareAndSwap(at, now) {
+		l.slowPrev.Store(l.slowNow.Swap(0))
+	}
+	d := now - start
+	for {
+		cur := l.slowNow.Load()
+		if d <= cur || l.slowNow.CompareAndSwap(cur, d) {
+			return
+		}
+	}
+}
+
+// stallAfter is the watch's tick: twice the longest a measured command
+// took in the last second or two, at least minStall, at most LongWait.
+// Two ticks with waiters and no admission tell a stall: behind a slow
+// network, commands that take 100 ms come back in batches 100 ms apart.
+func (l *Limiter) stallAfter() time.Duration {
+	slowest := time.Duration(max(l.slowNow.Load(), l.slowPrev.Load()))
+	return min(max(2*slowest, minStall), l.s.LongWait)
+}
+
+// look is the watch's tick: while commands wait, a stretch with no
+// admission is a stall, which refuses every waiter at once.
+func (l *Limiter) look() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.waiting.Load() == 0 {
+		return
+	}
+	n := l.admitted.Load()
+	if n != l.watchSeen {
+		l.silent = 0
+	} else if l.silent++; l.silent >= 2 { // two silent ticks: a late timer is not a stall
+		l.silent = 0
+		l.stallLocked()
+	}
+	l.watchSeen = n
+	l.watch.Reset(l.stallAfter())
+}
+
+// stallLocked marks Redis stalled and ends every wait; l.mu is held.
+func (l *Limiter) stallLocked() {
+	l.stalled.Store(true)
+	l.stallStop()
+	l.stallCtx, l.stallStop = context.WithCancel(context.Background())
+}
+
+// silentFor tells, for a command that found no free permit at now (unix
+// nanos), whether Redis has been silent long enough to be stalled: what
+// it admitted is in flight and none of it was answered for twice the
+// watch's tick (during the warm-up, when the slowest latency is not known
+// yet, at least warmStall) since the first of it was sent. It then marks
+// Redis stalled. This tells a hang that began before the command came at
+// once, where the watch needs two ticks from the first waiter on: with
+// commands in flight the whole time, a hang of 40 ms refuses the next
+// arrival in microseconds.
+func (l *Limiter) silentFor(now int64, warm bool) bool {
+	if l.busy.Load() <= 0 {
+		return false
+	}
+	after := 2 * l.stallAfter()
+	if warm {
+		after = max(after, warmStall)
+	}
+	if now-max(l.lastAnswer.Load(), l.busySince.Load()) < int64(after) {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.stalled.Load() {
+		l.stallLocked()
+	}
+	return true
+}
