@@ -48,6 +48,7 @@ package admit
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,6 +117,7 @@ type Limiter struct {
 	lim     adaptivelimiter.AdaptiveLimiter[any]
 	maxWait time.Duration
 	s       Settings
+	initial int // the limit at a (re)start
 
 	warmUntil atomic.Int64 // unix nanos: nothing is refused before
 	waiting   atomic.Int64 // commands waiting for a permit
@@ -131,6 +133,9 @@ type Limiter struct {
 	// current second (slowNow) and the one before (slowPrev), nanos;
 	// slowAt is when the current second began (unix nanos).
 	slowNow, slowPrev, slowAt atomic.Int64
+	// fastNow is the shortest latency of the current second, and costPrev
+	// the cost per command that recover found for the one before.
+	fastNow, costPrev atomic.Int64
 	// overloadedUntil (unix nanos) is MaxWait after a waiter last found
 	// commands arriving faster than permits come back (see grows); the
 	// queue emptying clears it.
@@ -171,7 +176,9 @@ func New(s Settings) *Limiter {
 			Build(),
 		maxWait: s.MaxWait,
 		s:       s,
+		initial: min(initialLimit, maxLimit),
 	}
+	l.fastNow.Store(math.MaxInt64)
 	l.stallCtx, l.stallStop = context.WithCancel(context.Background())
 	l.quietTick = time.AfterFunc(time.Hour, l.endEpisode)
 	l.quietTick.Stop()

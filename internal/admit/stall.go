@@ -2,6 +2,7 @@ package admit
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -24,13 +25,37 @@ func (l *Limiter) took(now, start int64) {
 	at := l.slowAt.Load()
 	if now-at >= int64(time.Second) && l.slowAt.CompareAndSwap(at, now) {
 		l.slowPrev.Store(l.slowNow.Swap(0))
+		l.recover(l.fastNow.Swap(math.MaxInt64))
 	}
 	d := now - start
-	for {
-		cur := l.slowNow.Load()
-		if d <= cur || l.slowNow.CompareAndSwap(cur, d) {
-			return
-		}
+	for cur := l.slowNow.Load(); d > cur && !l.slowNow.CompareAndSwap(cur, d); cur = l.slowNow.Load() {
+	}
+	for cur := l.fastNow.Load(); d < cur && !l.fastNow.CompareAndSwap(cur, d); cur = l.fastNow.Load() {
+	}
+}
+
+// recover gives the limit its capacity back when Redis serves faster
+// again. fastest is the shortest a measured command took in the second
+// that just ended. Redis serves one command at a time: while it is the
+// bottleneck, what the limit admits waits behind the rest of it, and the
+// fastest command takes about the limit times Redis' cost per command,
+// whatever the limit. When that cost (fastest / limit) falls to half of
+// the second before's or less, Redis has become faster (a slow script
+// ended, a fork finished, a CPU freed) and the limit learned in the slow
+// spell is stale: the limiter starts again from its initial limit. (The
+// library's limiter alone would hold the floor for tens of seconds: its
+// throughput correlation, over 50 windows, still remembers the slow spell;
+// TestOverloadCapacityComesBack.)
+func (l *Limiter) recover(fastest int64) {
+	limit := int64(l.lim.Limit())
+	if fastest == math.MaxInt64 || limit <= 0 {
+		return
+	}
+	cost := fastest / limit
+	before := l.costPrev.Swap(cost)
+	if limit < int64(l.initial) && before > 0 && 2*cost <= before {
+		l.lim.Reset()
+		l.costPrev.Store(0)
 	}
 }
 

@@ -1,0 +1,75 @@
+package redismw_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ankitoon/redismw"
+	"github.com/ankitoon/redismw/internal/testkit/faultproxy"
+	"github.com/ankitoon/redismw/internal/testkit/redistest"
+)
+
+// TestOverloadCapacityComesBack: Redis 10× slower than the load for 3 s
+// (a 10 ms script per request, 1 000 a second), then fast again — cheap
+// GETs, now behind a 5 ms network, 1 000 a second, which need about five
+// commands in flight, more than the limit's floor (2) that the slow spell
+// left. The limit must find the capacity again within a couple of
+// seconds: the last two seconds of the run shed nothing.
+func TestOverloadCapacityComesBack(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := faultproxy.New(t, srv.Addr)
+	c, _ := overloadConnector(t, &redistest.Server{Addr: proxy.Addr()}, "", nil)
+	var slow atomic.Bool
+	slow.Store(true)
+	slowH := scriptHandler(10 * time.Millisecond)
+	h := redismw.Middleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			slowH.ServeHTTP(w, r)
+			return
+		}
+		rdb, _ := redismw.FromContext(r.Context())
+		if err := rdb.Get(r.Context(), "k").Err(); err != nil && err.Error() != "redis: nil" {
+			redismw.WriteUnavailable(w, r, err)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	const rate, slowFor, fastFor = 1000, 8 * time.Second, 5 * time.Second
+	time.AfterFunc(slowFor, func() { proxy.SetLatency(5 * time.Millisecond); slow.Store(false) })
+	limits := make(chan []int, 1)
+	go func() {
+		var l []int
+		for range int((slowFor + fastFor) / (250 * time.Millisecond)) {
+			time.Sleep(250 * time.Millisecond)
+			l = append(l, c.Stats().Limit)
+		}
+		limits <- l
+	}()
+	out := openLoop(t.Context(), ts.URL, rate, slowFor+fastFor)
+	// Sheds per half second of the fast part, by send time.
+	per := rate / 2
+	var buckets []int
+	for i := int(slowFor.Seconds()) * rate; i < len(out); i += per {
+		n := 0
+		for _, o := range out[i:min(i+per, len(out))] {
+			if o.status != http.StatusOK {
+				n++
+			}
+		}
+		buckets = append(buckets, n)
+	}
+	t.Logf("not served per 500 ms after Redis became fast: %v; limit every 250 ms: %v; stats %+v", buckets, <-limits, c.Stats())
+	// The limit's floor serves about 2 / 6 ms ≈ 330 a second here: a
+	// limit stuck at it fails two requests of three.
+	for i, n := range buckets[len(buckets)-4:] {
+		if n != 0 {
+			t.Errorf("%d requests not served in the half second from %v after Redis became fast: the limit must find the capacity again within a couple of seconds",
+				n, fastFor-2*time.Second+time.Duration(i)*500*time.Millisecond)
+		}
+	}
+}
