@@ -3,6 +3,7 @@ package circuit
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -80,4 +81,35 @@ func unlimited(cmd redis.Cmder) bool {
 		return leavesState(cmd)
 	}
 	return false
+}
+
+// openTx tells whether a MULTI sent on one Conn (or client) is open:
+// until its EXEC, DISCARD or RESET, the commands sent on it take no permit
+// and are never shed. Redis only queues them (an answer of QUEUED costs
+// it nothing), and a shed command between MULTI and EXEC would make EXEC
+// commit the rest of the transaction without it. (A MULTI sent with Do on
+// a client rather than a Conn, which go-redis does not support, lifts the
+// limit from that client's commands until its EXEC, DISCARD or RESET.)
+type openTx struct{ open atomic.Bool }
+
+// saw notes a command that ended with err.
+func (t *openTx) saw(cmd redis.Cmder, err error) {
+	args := cmd.Args()
+	if len(args) == 0 {
+		return
+	}
+	name, _ := args[0].(string)
+	if name == "" {
+		return
+	}
+	switch name[0] | 0x20 {
+	case 'm':
+		if strings.EqualFold(name, "multi") {
+			t.open.Store(err == nil)
+		}
+	case 'e', 'd', 'r':
+		if strings.EqualFold(name, "exec") || strings.EqualFold(name, "discard") || strings.EqualFold(name, "reset") {
+			t.open.Store(false)
+		}
+	}
 }

@@ -110,3 +110,62 @@ func TestPanicReleasesPermit(t *testing.T) {
 		t.Fatalf("%d permits held after 4 recovered panics; want 0", n)
 	}
 }
+
+// TestMultiOnAConnIsNotShed: between a Conn's MULTI and its EXEC, Redis
+// only queues commands; shedding one of them would make EXEC commit the
+// others without it. Commands of an open MULTI are never shed, even while
+// the limiter refuses every other command (a hang holds its permits).
+func TestMultiOnAConnIsNotShed(t *testing.T) {
+	mr := miniredis.RunT(t)
+	proxy := faultproxy.New(t, mr.Addr())
+	b := mustNew(t, breaker.Settings{})
+	lim := admit.New(admit.Settings{MaxLimit: 2, Warmup: time.Nanosecond})
+	t.Cleanup(lim.Close)
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1, DialerRetries: 1, ReadTimeout: 5 * time.Second})
+	rdb.AddHook(b.NewHook(circuit.HookEvents{Admit: lim}))
+	t.Cleanup(func() { _ = rdb.Close() })
+	time.Sleep(time.Millisecond) // past the warm-up
+
+	conn := rdb.Conn()
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.Do(t.Context(), "multi").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// New connections hang: two commands hold the limit, unanswered,
+	// until the limiter refuses every other command.
+	if err := proxy.SetMode(faultproxy.Hang); err != nil {
+		t.Fatal(err)
+	}
+	var hung sync.WaitGroup
+	for range 2 {
+		hung.Go(func() { _ = rdb.Get(t.Context(), "k").Err() })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for lim.Inflight() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if lim.Inflight() != 2 {
+		t.Fatalf("inflight %d; want the 2 hung commands", lim.Inflight())
+	}
+	if err := rdb.Get(t.Context(), "k").Err(); !errors.Is(err, admit.ErrOverloaded) {
+		t.Fatalf("a command beyond the hung limit: %v; want it shed", err)
+	}
+	for _, k := range []string{"a", "b"} {
+		if err := conn.Do(t.Context(), "set", k, "1").Err(); err != nil {
+			t.Fatalf("SET %s inside MULTI: %v; want it queued, not shed", k, err)
+		}
+	}
+	if err := conn.Do(t.Context(), "exec").Err(); err != nil {
+		t.Fatalf("EXEC: %v", err)
+	}
+	for _, k := range []string{"a", "b"} {
+		if v, err := mr.Get(k); err != nil || v != "1" {
+			t.Fatalf("%s = %q (%v) after EXEC; want the whole transaction applied", k, v, err)
+		}
+	}
+	// After EXEC the Conn's commands are limited again.
+	if err := conn.Get(t.Context(), "a").Err(); !errors.Is(err, admit.ErrOverloaded) {
+		t.Fatalf("GET on the Conn after EXEC: %v; want it shed like any other", err)
+	}
+	hung.Wait()
+}

@@ -119,6 +119,9 @@ func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
 
 // ProcessHook guards a single command.
 func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	// go-redis builds each client's and each Conn's chain of hooks once:
+	// tx is this one's (see openTx).
+	tx := new(openTx)
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if h.bypass.Load() {
 			return next(ctx, cmd)
@@ -150,21 +153,27 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			// the connection: that command is judged already.
 			return next(ctx, cmd)
 		}
-		if h.ev.Admit != nil && !unlimited(cmd) {
-			permit, err := h.ev.Admit.Acquire(ctx, exempt)
-			if err != nil {
-				cmd.SetErr(err)
-				return err
-			}
-			panicked := true
-			// Released when the command ends, and on a panic in next (a
-			// user's hook, OnConnect, a Dialer), unmeasured.
-			defer func() { h.ev.Admit.Release(permit, !panicked && answered(err), !panicked && measured(ctx, err)) }()
-			err = h.process(ctx, cmd, next)
-			panicked = false
+		if h.ev.Admit == nil {
+			return h.process(ctx, cmd, next)
+		}
+		if unlimited(cmd) || tx.open.Load() {
+			err := h.process(ctx, cmd, next)
+			tx.saw(cmd, err)
 			return err
 		}
-		return h.process(ctx, cmd, next)
+		permit, err := h.ev.Admit.Acquire(ctx, exempt)
+		if err != nil {
+			cmd.SetErr(err)
+			return err
+		}
+		panicked := true
+		// Released when the command ends, and on a panic in next (a
+		// user's hook, OnConnect, a Dialer), unmeasured.
+		defer func() { h.ev.Admit.Release(permit, !panicked && answered(err), !panicked && measured(ctx, err)) }()
+		err = h.process(ctx, cmd, next)
+		panicked = false
+		tx.saw(cmd, err)
+		return err
 	}
 }
 
