@@ -2,9 +2,7 @@ package connector_test
 
 // Adversarial attacks on issue 20's rule, with real redis-server processes
 // and the public API only, from the review of the change: each test says
-// what the rule expects. (Three attacks that still fail are not kept here
-// but in the issue's closing note: maxclients with TLS and a busy pool,
-// maxclients under steady load, and a reply lost to the close race.)
+// what the rule expects.
 
 import (
 	"context"
@@ -1247,4 +1245,160 @@ func TestAttackPasswordRotatedSteadyLoad(t *testing.T) {
 	if k.opens.Load() > 0 || 10*ours < 7*theirs {
 		t.Errorf("password rotated under steady load: circuit opened %d times, served %d where a plain client served %d", k.opens.Load(), ours, theirs)
 	}
+}
+
+// TestAttackRefusalNeverLost: at maxclients Redis writes its refusal and
+// closes the new connection; go-redis may read the refusal as HELLO's
+// reply and meet the close on its next read rather than on a write. The
+// check's fresh connection must tell the refusal — an answer of Redis —
+// every time it could be read. (The close race lost 27–39 of 1000 before
+// the greeting read it on a read too; under -race 0–3.)
+func TestAttackRefusalNeverLost(t *testing.T) {
+	srv := redistest.Start(t, "--maxclients", "24")
+	c := newConnector(t, srv.URL(), nil)
+	fillClients(t, srv.Addr)
+	lost, last := 0, error(nil)
+	const asks = 1000
+	for range asks {
+		ok, err := connector.AskFresh(c, 5*time.Second)
+		if !ok {
+			lost++
+			last = err
+		}
+	}
+	t.Logf("%d of %d refusals not told as an answer (last %v)", lost, asks, last)
+	if lost > 0 {
+		t.Errorf("at maxclients %d of %d fresh asks did not tell Redis' refusal (last: %v)", lost, asks, last)
+	}
+}
+
+// TestAttackMaxclientsSteadyLoad: Redis at maxclients (another client
+// took every free slot), the connector's pool holds 3 connections and may
+// grow to 8, and 20 workers send INCRs for 3 s: each command that finds
+// the 3 busy needs a new connection, which Redis refuses. A plain go-redis
+// client retries such a command (8–512 ms apart) and mostly finds a pooled
+// connection. Rule: the circuit stays closed, and the commands that needed
+// a new connection wait for an established one instead of failing.
+// Measured on an idle machine: 97–107 % of the plain client's commands
+// served, under 1 % failed (before: 27–35 %, 10 000–23 000 failed). Under
+// -race the admission's hand-offs cost more (53 %, 87 % with
+// Overload.Disable), so the bound here is a third, with at most 2 %
+// failed.
+func TestAttackMaxclientsSteadyLoad(t *testing.T) {
+	srv := redistest.Start(t, "--maxclients", "24")
+	k := (*counting)(nil)
+	c := newConnector(t, srv.URL()+"?pool_size=8", func(cfg *connector.Config) { k = count(cfg) })
+	rdb, err := c.Client(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 8})
+	t.Cleanup(func() { _ = plain.Close() })
+	warm(t, 3, rdb, plain)
+	fillClients(t, srv.Addr)
+	run := func(client redis.UniversalClient) (ok, failed int64) {
+		var o, f atomic.Int64
+		var wg sync.WaitGroup
+		end := time.Now().Add(3 * time.Second)
+		for range 20 {
+			wg.Go(func() {
+				for i := 0; i < 100_000 && time.Now().Before(end); i++ {
+					if client.Incr(t.Context(), "n").Err() == nil {
+						o.Add(1)
+					} else {
+						f.Add(1)
+						time.Sleep(time.Millisecond)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return o.Load(), f.Load()
+	}
+	theirs, theirsFailed := run(plain)
+	ours, oursFailed := run(rdb)
+	s := c.Stats()
+	t.Logf("at maxclients, 20 workers for 3s: plain %d served, %d failed; ours %d served, %d failed; opens %d; Checks %d ChecksFailed %d",
+		theirs, theirsFailed, ours, oursFailed, k.opens.Load(), s.Checks, s.ChecksFailed)
+	if k.opens.Load() > 0 || 3*ours < theirs || 50*oursFailed > ours {
+		t.Errorf("at maxclients under steady load: circuit opened %d times, served %d (%d failed) where a plain client served %d (last %q)",
+			k.opens.Load(), ours, oursFailed, theirs, s.LastError)
+	}
+}
+
+// TestAttackMaxclientsTLSBusyPool: issue 20's maxclients reproduction
+// over TLS: 3 blocking commands hold the pool's 3 connections and a 4th
+// command needs a new one, which Redis refuses; over TLS its refusal is
+// never readable (Redis writes it before the TLS handshake and closes),
+// so the check's fresh connection gets no answer and there is no idle
+// connection to ask. The blocking commands' answers are the check's
+// answer. Rule: the circuit stays closed and the service then serves at
+// least 90 % of what a plain client serves.
+func TestAttackMaxclientsTLSBusyPool(t *testing.T) {
+	certs := redistest.NewCerts(t)
+	srv := redistest.StartWith(t, redistest.Options{TLS: certs, Args: []string{"--maxclients", "24"}})
+	conf := &tls.Config{RootCAs: certs.Pool, MinVersion: tls.VersionTLS12}
+	k := (*counting)(nil)
+	c := newConnector(t, "rediss://"+srv.Addr+"?pool_size=8", func(cfg *connector.Config) {
+		k = count(cfg)
+		cfg.TLSConfig = conf
+	})
+	rdb, err := c.Client(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 8, TLSConfig: conf.Clone()})
+	t.Cleanup(func() { _ = plain.Close() })
+	warm(t, 3, rdb, plain)
+	fillTLSClients(t, srv.Addr, conf)
+	checks := c.Stats().Checks
+	for i, client := range []redis.UniversalClient{rdb, plain} {
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { _ = client.BLPop(t.Context(), 500*time.Millisecond, "nothing").Err() })
+		}
+		eventually(t, 10*time.Second, "3 blocked commands", func() bool { return client.PoolStats().IdleConns == 0 })
+		err := client.Ping(t.Context()).Err()
+		wg.Wait()
+		if i == 0 && err == nil { // (a plain client retries it until a connection is free)
+			t.Fatal("a command that needed a 4th connection succeeded: the server's client slots were not full")
+		}
+	}
+	settled(t, c, checks+1)
+	ours, theirs := served(t.Context(), rdb, 100), served(t.Context(), plain, 100)
+	s := c.Stats()
+	t.Logf("TLS at maxclients, pool busy: served %d of 100 (plain %d); opens %d; Checks %d ChecksFailed %d; last %q", ours, theirs, k.opens.Load(), s.Checks, s.ChecksFailed, s.LastError)
+	if k.opens.Load() > 0 || 10*ours < 9*theirs {
+		t.Errorf("TLS at maxclients with a busy pool: circuit opened %d times, served %d of 100 where a plain client served %d (last %q)",
+			k.opens.Load(), ours, theirs, s.LastError)
+	}
+}
+
+// fillTLSClients is fillClients over TLS.
+func fillTLSClients(t *testing.T, addr string, conf *tls.Config) {
+	t.Helper()
+	for i := range 1000 {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		c, err := tls.DialWithDialer(d, "tcp", addr, conf)
+		if err != nil {
+			if i == 0 {
+				t.Fatalf("the first filler: %v", err)
+			}
+			return // refused: the slots are full
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Write([]byte("PING\r\n"))
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		_ = c.SetDeadline(time.Time{})
+		if err != nil || !strings.HasPrefix(string(buf[:n]), "+PONG") {
+			_ = c.Close()
+			if i == 0 {
+				t.Fatalf("the first filler got %q, %v", buf[:n], err)
+			}
+			return
+		}
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	t.Fatal("the server took 1000 clients")
 }

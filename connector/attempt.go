@@ -186,6 +186,7 @@ func (c *Connector) newClient() (_ *handle, first bool, _ error) {
 		Suspect:      c.suspect,
 		Failure:      c.tel.Failure,
 		Admit:        c.adm,
+		Idle:         func() bool { return client.PoolStats().IdleConns > 0 },
 	})
 	h.hook.SetBypass(true)
 	install(client, h.hook, c.dep.retries())

@@ -135,6 +135,9 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 	if c.brk.Refuse() != nil {
 		return false // open already: the probe decides
 	}
+	end := time.Now().Add(timeout)
+	heard := c.brk.Listen() // an answer to a command in flight is one too
+	defer c.brk.Unlisten()
 	idle := c.askIdle(circuit.Unjudged(c.ctx), timeout)
 	asked := idle != nil
 	var last error // what the asks got; the fresh connection's error says most
@@ -143,6 +146,8 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 		select {
 		case last = <-idle:
 			idle = nil
+		case <-heard:
+			last = nil
 		case <-t.C:
 		}
 		t.Stop()
@@ -163,14 +168,19 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 			}
 		case err = <-fresh:
 			fresh, last = nil, err
+		case <-heard:
 		}
 		if answered(err) {
 			c.checksRun.Add(1)
-			return true // the other ask ends on its own, within timeout
+			return true // the asks end on their own, within timeout
 		}
 	}
 	if c.ctx.Err() != nil || !asked {
 		return false
+	}
+	if c.awaitServed(heard, last, end) {
+		c.checksRun.Add(1)
+		return true
 	}
 	c.checksRun.Add(1)
 	if !c.brk.Trip(epoch) {
@@ -179,6 +189,41 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 	c.setLastErr(&checkError{timeout: timeout, err: redactErr(last, c.dep.secrets...)})
 	c.tel.Failure(c.ctx, last)
 	c.checksFailed.Add(1)
+	return false
+}
+
+// awaitServed waits until end for an answer to one of the commands in
+// flight (heard) when the fresh connection was closed or reset by Redis
+// without a reply it could read (last) and the connector's client has
+// connections in use: at maxclients Redis closes a new connection after
+// its refusal, and the reset may reach the socket before the reply is read
+// (with TLS the reply is never readable), while the established
+// connections serve. A killed Redis refuses the dial instead, and a hung
+// one closes nothing: neither waits here. (Redis behind a proxy that
+// closes the connections it cannot serve may: that opens the circuit
+// read_timeout after the check began, within 2 × read_timeout of the
+// first failure.)
+func (c *Connector) awaitServed(heard <-chan struct{}, last error, end time.Time) bool {
+	if k := errkind.Of(last); k != errkind.Reset && k != errkind.Closed {
+		return false
+	}
+	c.mu.Lock()
+	h := c.client
+	c.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	if s := h.client.PoolStats(); s.TotalConns <= s.IdleConns {
+		return false
+	}
+	t := time.NewTimer(time.Until(end))
+	defer t.Stop()
+	select {
+	case <-heard:
+		return true
+	case <-t.C:
+	case <-c.ctx.Done():
+	}
 	return false
 }
 

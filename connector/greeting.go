@@ -3,6 +3,7 @@ package connector
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -15,10 +16,13 @@ import (
 // says when it refuses a new connection: at maxclients it writes
 // "-ERR max number of clients reached" as it accepts, and closes. go-redis
 // reads it as HELLO's reply, takes it for an old server's, and goes on
-// with the handshake, whose write then fails (a broken pipe, a reset):
-// the reply is lost. The connection greeting dials remembers the last
-// error reply it read, or reads one still buffered, and fails such a
-// write with it: an answer of Redis.
+// with the handshake, whose write or read then fails (a broken pipe, a
+// reset, EOF): the reply is lost. The connection greeting dials remembers
+// the last error reply it read, or reads one still buffered, and fails
+// such a write or read with it: an answer of Redis. (If the reset reaches
+// the socket before go-redis has read the reply, the kernel drops the
+// reply: then nothing can tell it, and the check listens for answers on
+// the connections in use; see Connector.check.)
 type greeting struct{}
 
 func (greeting) DialHook(next redis.DialHook) redis.DialHook {
@@ -48,12 +52,23 @@ func (c *greetedConn) Read(b []byte) (int, error) {
 	if n > 1 && b[0] == '-' {
 		c.reply, _, _ = strings.Cut(string(b[1:n]), "\r\n")
 	}
+	if n == 0 && c.reply != "" && closedByPeer(err) {
+		// go-redis read the refusal as HELLO's reply, went on with the
+		// handshake, and Redis had closed the connection meanwhile.
+		return 0, &replyBeforeClose{reply: c.reply, err: err}
+	}
 	return n, err
+}
+
+// closedByPeer reports whether err says that the other side closed or
+// reset the connection.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func (c *greetedConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
-	if err == nil || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+	if err == nil || !closedByPeer(err) {
 		return n, err
 	}
 	if c.reply == "" { // still in the socket's buffer

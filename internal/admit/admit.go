@@ -251,8 +251,10 @@ func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool
 // wait queues for a permit, up to MaxWait, and MaxWait more each time it
 // is over while no waiter found the queue growing since it was last empty
 // (see grows), at most LongWait in all; a stall ends every wait at once.
+// The caller's goroutine waits in the limiter's queue itself (a permit
+// released wakes it directly: one hand-off, as in go-redis' pool); a timer
+// ticks every half MaxWait and ends the wait when it is over.
 func (l *Limiter) wait(ctx context.Context) (Permit, error) {
-	start := time.Now()
 	atArrival := l.waiting.Add(1)
 	if atArrival == 1 {
 		l.startWatch()
@@ -264,56 +266,21 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	defer cancel()
 	stop := context.AfterFunc(stall, cancel)
 	defer stop()
-	type got struct {
-		p   adaptivelimiter.Permit
-		err error
+	w := &waiter{l: l, start: time.Now(), cancel: cancel, atPrev: atArrival, atHalf: atArrival, runStart: -1}
+	w.mu.Lock()
+	w.t = time.AfterFunc(l.maxWait/2, w.tick)
+	w.mu.Unlock()
+	p, err := l.lim.AcquirePermit(wctx)
+	// Out of the queue the moment the permit (or the end) comes, so that
+	// its length is the waiters', not theirs and the admitted.
+	if l.waiting.Add(-1) == 0 {
+		l.overloadedUntil.Store(0) // the queue emptied: it kept up
 	}
-	done := make(chan got, 1)
-	go func() {
-		p, err := l.lim.AcquirePermit(wctx)
-		// Out of the queue the moment the permit (or the end) comes, so
-		// that its length is the waiters', not theirs and the admitted.
-		if l.waiting.Add(-1) == 0 {
-			l.overloadedUntil.Store(0) // the queue emptied: it kept up
-		}
-		done <- got{p, err}
-	}()
-	// The timer ticks every half of MaxWait; at every second tick the
-	// waiter decides whether to wait MaxWait more.
-	half := l.maxWait / 2
-	t := time.NewTimer(half)
-	defer t.Stop()
-	var r got
-	atPrev, atHalf, runStart := atArrival, atArrival, int64(-1)
-	for waiting, tick := true, 0; waiting; {
-		select {
-		case r = <-done:
-			waiting = false
-		case <-t.C:
-			tick++
-			now := l.waiting.Load()
-			if tick%2 == 1 {
-				atHalf = now
-				t.Reset(half)
-				continue
-			}
-			if runStart < 0 || now <= atPrev {
-				runStart = now // the first MaxWait, or one without growth
-			}
-			if l.grows(runStart, atHalf, now) {
-				l.overloadedUntil.Store(time.Now().Add(l.maxWait).UnixNano())
-			}
-			atPrev = now
-			if !l.overloaded() && time.Since(start)+l.maxWait <= l.s.LongWait {
-				t.Reset(half)
-				continue
-			}
-			cancel()
-			r = <-done // a permit that came meanwhile is ours all the same
-			waiting = false
-		}
-	}
-	if r.err != nil {
+	w.mu.Lock()
+	w.done = true
+	w.t.Stop()
+	w.mu.Unlock()
+	if err != nil {
 		if ctx.Err() != nil {
 			return Permit{}, ctx.Err()
 		}
@@ -323,7 +290,55 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	if l.stalled.Load() {
 		l.stalled.Store(false)
 	}
-	return l.admit(r.p), nil
+	return l.admit(p), nil
+}
+
+// waiter is one wait's timer state (see Limiter.wait).
+type waiter struct {
+	l      *Limiter
+	start  time.Time
+	cancel context.CancelFunc
+
+	mu   sync.Mutex
+	t    *time.Timer
+	done bool
+	// Guarded by mu: the ticks so far, the queue's length at the last
+	// MaxWait's end, at the last half tick, and when it last began to
+	// grow (see grows).
+	ticks                    int
+	atPrev, atHalf, runStart int64
+}
+
+// tick runs every half MaxWait while the command waits; at every second
+// tick it decides whether to wait MaxWait more, or ends the wait (a
+// permit that comes meanwhile is the command's all the same).
+func (w *waiter) tick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return
+	}
+	l := w.l
+	half := l.maxWait / 2
+	w.ticks++
+	now := l.waiting.Load()
+	if w.ticks%2 == 1 {
+		w.atHalf = now
+		w.t.Reset(half)
+		return
+	}
+	if w.runStart < 0 || now <= w.atPrev {
+		w.runStart = now // the first MaxWait, or one without growth
+	}
+	if l.grows(w.runStart, w.atHalf, now) {
+		l.overloadedUntil.Store(time.Now().Add(l.maxWait).UnixNano())
+	}
+	w.atPrev = now
+	if !l.overloaded() && time.Since(w.start)+l.maxWait <= l.s.LongWait {
+		w.t.Reset(half)
+		return
+	}
+	w.cancel()
 }
 
 // Release ends an admitted command. answered reports whether Redis

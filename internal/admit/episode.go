@@ -12,13 +12,16 @@ import (
 // Settings.Started), a second without a refusal ends it (Settings.Stopped).
 
 // Shedding reports whether a command arriving now would be refused at
-// once: a shedding episode is under way and Redis stalled. It is one
-// atomic load unless a shedding episode is under way. (A queue that grows
-// refuses its commands after MaxWait each, not at once: refusing arrivals
-// before they queue would stop the growth that tells overload, and with
-// it the shedding.)
+// once: a shedding episode is under way, Redis stalled, and no permit is
+// free. It is one atomic load unless a shedding episode is under way. (A
+// queue that grows refuses its commands after MaxWait each, not at once:
+// refusing arrivals before they queue would stop the growth that tells
+// overload, and with it the shedding. And once what was in flight has
+// ended unanswered, the next commands take its permits and ask Redis
+// again: only an answer ends a stall, and refused before they are sent,
+// they would never get one.)
 func (l *Limiter) Shedding() bool {
-	return l.shedding.Load() && l.stalled.Load()
+	return l.shedding.Load() && l.stalled.Load() && l.lim.Inflight() >= l.lim.Limit()
 }
 
 // Refuse counts a refusal made on the limiter's behalf (the middleware's,

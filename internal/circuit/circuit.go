@@ -59,6 +59,8 @@ type Breaker struct {
 	// the state; failingSince by Report and transition.
 	openedAt     atomic.Int64
 	failingSince atomic.Int64
+
+	listen listener // see Listen
 }
 
 // New returns a closed Breaker configured by s, or an error naming the
@@ -74,6 +76,7 @@ func New(s breaker.Settings) (*Breaker, error) {
 		timeout:  s.Timeout,
 		base:     s.BaseTimeout,
 		onChange: s.OnStateChange,
+		listen:   listener{heard: make(chan struct{}, 1)},
 	}
 	threshold := s.FailureThreshold
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{

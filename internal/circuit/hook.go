@@ -63,6 +63,10 @@ type HookEvents struct {
 	// the connector's own asks (Unjudged, Own) and commands whose context
 	// is admit.Exempt never wait for one and are never refused.
 	Admit *admit.Limiter
+	// Idle, if not nil, reports whether the client's pool has an idle
+	// connection: a command whose new connection Redis refused (at
+	// maxclients) waits a little for one and runs on it (see Hook.again).
+	Idle func() bool
 }
 
 // NewHook returns a guarding [Hook] for one client.
@@ -148,16 +152,14 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return err
 		}
 		if handshake {
-			// A connection-initialisation command (HELLO, AUTH, …) that
-			// go-redis runs through the hooks of the command that needed
-			// the connection: that command is judged already.
-			return next(ctx, cmd)
+			return h.handshake(ctx, cmd, next)
 		}
 		if h.ev.Admit == nil {
-			return h.process(ctx, cmd, next)
+			_, err := h.process(ctx, cmd, next, nil)
+			return err
 		}
 		if unlimited(cmd) || tx.open.Load() {
-			err := h.process(ctx, cmd, next)
+			_, err := h.process(ctx, cmd, next, nil)
 			tx.saw(cmd, err)
 			return err
 		}
@@ -166,30 +168,40 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			cmd.SetErr(err)
 			return err
 		}
-		panicked := true
+		panicked, waited := true, false
 		// Released when the command ends, and on a panic in next (a
-		// user's hook, OnConnect, a Dialer), unmeasured.
-		defer func() { h.ev.Admit.Release(permit, !panicked && answered(err), !panicked && measured(ctx, err)) }()
-		err = h.process(ctx, cmd, next)
+		// user's hook, OnConnect, a Dialer), unmeasured; so is a command
+		// that waited for a connection (again).
+		defer func() {
+			h.ev.Admit.Release(permit, !panicked && answered(err), !panicked && !waited && measured(ctx, err))
+		}()
+		waited, err = h.process(ctx, cmd, next, &permit)
 		panicked = false
 		tx.saw(cmd, err)
 		return err
 	}
 }
 
-// process runs a judged command and judges its outcome.
-func (h *Hook) process(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+// process runs a judged command and judges its outcome. It reports
+// whether the command waited for a connection after Redis refused a new
+// one (see Hook.again): then its time says nothing of how fast Redis
+// serves. permit is the command's, or nil if it took none.
+func (h *Hook) process(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook, permit *admit.Permit) (waited bool, err error) {
 	epoch := h.b.Epoch()
-	err := next(ctx, cmd)
+	err = next(ctx, cmd)
 	if err == nil {
+		h.b.replied()
 		h.b.Observe(epoch, breaker.Success)
-		return nil
+		return false, nil
 	}
-	err = restore(err, cmd)
+	waited, err = h.again(ctx, cmd, next, restore(err, cmd), permit)
+	if answered(err) {
+		h.b.replied()
+	}
 	if !isUnjudged(ctx) {
 		h.judged(ctx, epoch, breaker.Classify(err), err)
 	}
-	return err
+	return waited, err
 }
 
 // ProcessPipelineHook guards a pipeline or transaction as one request,
@@ -259,6 +271,9 @@ func (h *Hook) processPipeline(ctx context.Context, cmds []redis.Cmder, next red
 		if errors.As(err, &nr) {
 			err = nr.err
 		}
+	}
+	if repliedTo(cmds, err) {
+		h.b.replied()
 	}
 	h.judged(ctx, epoch, judgeAll(cmds, err), err)
 	return err
