@@ -12,9 +12,9 @@ import (
 	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
-// TestOverloadCapacityComesBack: Redis 10× slower than the load for 3 s
+// TestOverloadCapacityComesBack: Redis 10× slower than the load for 8 s
 // (a 10 ms script per request, 1 000 a second), then fast again — cheap
-// GETs, now behind a 5 ms network, 1 000 a second, which need about five
+// GETs, now behind a 3 ms network, 1 000 a second, which need about three
 // commands in flight, more than the limit's floor (2) that the slow spell
 // left. The limit must find the capacity again within a couple of
 // seconds: the last two seconds of the run shed nothing.
@@ -40,7 +40,7 @@ func TestOverloadCapacityComesBack(t *testing.T) {
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	const rate, slowFor, fastFor = 1000, 8 * time.Second, 5 * time.Second
-	time.AfterFunc(slowFor, func() { proxy.SetLatency(5 * time.Millisecond); slow.Store(false) })
+	time.AfterFunc(slowFor, func() { proxy.SetLatency(3 * time.Millisecond); slow.Store(false) })
 	limits := make(chan []int, 1)
 	go func() {
 		var l []int
@@ -64,8 +64,8 @@ func TestOverloadCapacityComesBack(t *testing.T) {
 		buckets = append(buckets, n)
 	}
 	t.Logf("not served per 500 ms after Redis became fast: %v; limit every 250 ms: %v; stats %+v", buckets, <-limits, c.Stats())
-	// The limit's floor serves about 2 / 6 ms ≈ 330 a second here: a
-	// limit stuck at it fails two requests of three.
+	// The limit's floor serves about 2 / 3 ms ≈ 660 a second here: a
+	// limit stuck at it fails one request in three.
 	for i, n := range buckets[len(buckets)-4:] {
 		if n != 0 {
 			t.Errorf("%d requests not served in the half second from %v after Redis became fast: the limit must find the capacity again within a couple of seconds",
