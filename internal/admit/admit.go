@@ -86,15 +86,6 @@ const (
 	initialLimit = 10
 	// minLimit is the lowest limit: Redis always has a next command.
 	minLimit = 2
-	// latencyBudget bounds what the limit lets an admitted command wait
-	// in Redis behind the others in flight, at Redis' cost per command
-	// (see Limiter.ceilingFor).
-	latencyBudget = 50 * time.Millisecond
-	// costWindow is how often recover estimates Redis' cost per command.
-	costWindow = 250 * time.Millisecond
-	// limitFactor is the library's own cap on the limit, as a multiple of
-	// the commands in flight (its default maxLimitFactor).
-	limitFactor = 5
 )
 
 // Settings configure a [Limiter].
@@ -143,13 +134,9 @@ type Limiter struct {
 	// current second (slowNow) and the one before (slowPrev), nanos;
 	// slowAt is when the current second began (unix nanos).
 	slowNow, slowPrev, slowAt atomic.Int64
-	// cheapNow is the lowest cost per command of the current quarter
-	// second (costWindow), which began at cheapAt (unix nanos), cheapPrev
-	// that of the one before (see recover).
-	cheapNow, cheapPrev, cheapAt atomic.Int64
-	// ceiling is the highest limit that keeps an admitted command's wait
-	// in Redis within latencyBudget (see recover); 0 for none.
-	ceiling atomic.Int64
+	// fastNow is the shortest latency of the current second, and costPrev
+	// the cost per command that recover found for the one before.
+	fastNow, costPrev atomic.Int64
 	// overloadedUntil (unix nanos) is MaxWait after a waiter last found
 	// commands arriving faster than permits come back (see grows); the
 	// queue emptying clears it.
@@ -192,9 +179,8 @@ func New(s Settings) *Limiter {
 	l.lim = adaptivelimiter.NewBuilder[any]().
 		WithLimits(minLimit, uint(maxLimit), uint(min(initialLimit, maxLimit))).
 		WithRecentWindow(250*time.Millisecond, 30*time.Second, 20).
-		WithMaxLimitFunc(l.ceilingFor).
 		Build()
-	l.cheapNow.Store(math.MaxInt64)
+	l.fastNow.Store(math.MaxInt64)
 	l.stallCtx, l.stallStop = context.WithCancel(context.Background())
 	l.quietTick = time.AfterFunc(time.Hour, l.endEpisode)
 	l.quietTick.Stop()
@@ -227,7 +213,6 @@ func (l *Limiter) Close() {
 type Permit struct {
 	p     adaptivelimiter.Permit // nil beyond the limit
 	start int64                  // unix nanos; 0 for the zero Permit
-	busy  int64                  // admitted commands in flight when it was admitted, itself included
 }
 
 // Held reports whether p holds one of the limit's permits.
@@ -237,11 +222,10 @@ func (p Permit) Held() bool { return p.p != nil }
 // the limit (nil, during the warm-up).
 func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 	now := time.Now().UnixNano()
-	busy := l.busy.Add(1)
-	if busy == 1 {
+	if l.busy.Add(1) == 1 {
 		l.busySince.Store(now)
 	}
-	return Permit{p, now, busy}
+	return Permit{p, now}
 }
 
 // Acquire admits a command, or refuses it with [Shed]; it returns ctx's
@@ -378,7 +362,7 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 		}
 	}
 	if measured {
-		l.took(now, p.start, p.busy)
+		l.took(now, p.start)
 	}
 	switch {
 	case p.p == nil:

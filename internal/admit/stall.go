@@ -20,68 +20,43 @@ func (l *Limiter) startWatch() {
 	l.watch.Reset(l.stallAfter())
 }
 
-// took records that a measured command admitted at start, with busy
-// admitted commands in flight (itself included), ended at now.
-func (l *Limiter) took(now, start, busy int64) {
-	if at := l.slowAt.Load(); now-at >= int64(time.Second) && l.slowAt.CompareAndSwap(at, now) {
+// took records that a measured command admitted at start ended at now.
+func (l *Limiter) took(now, start int64) {
+	at := l.slowAt.Load()
+	if now-at >= int64(time.Second) && l.slowAt.CompareAndSwap(at, now) {
 		l.slowPrev.Store(l.slowNow.Swap(0))
-	}
-	if at := l.cheapAt.Load(); now-at >= int64(costWindow) && l.cheapAt.CompareAndSwap(at, now) {
-		l.recover(l.cheapNow.Swap(math.MaxInt64))
+		l.recover(l.fastNow.Swap(math.MaxInt64))
 	}
 	d := now - start
 	for cur := l.slowNow.Load(); d > cur && !l.slowNow.CompareAndSwap(cur, d); cur = l.slowNow.Load() {
 	}
-	cost := d / max(busy, 1)
-	for cur := l.cheapNow.Load(); cost < cur && !l.cheapNow.CompareAndSwap(cur, cost); cur = l.cheapNow.Load() {
+	for cur := l.fastNow.Load(); d < cur && !l.fastNow.CompareAndSwap(cur, d); cur = l.fastNow.Load() {
 	}
 }
 
 // recover gives the limit its capacity back when Redis serves faster
-// again. cheapest is the lowest cost per command of the costWindow that
-// just ended: a command's latency over the admitted commands in flight when it
-// was admitted. Redis serves one command at a time: while it is the
-// bottleneck, a command waits behind those in flight, and its latency
-// over their number is what one command costs Redis, whatever the limit
-// (the lowest of tens or hundreds, so that its noise is small). When it
-// falls to half of the window before's or less while the limit is below its
-// initial one, Redis has become faster (a slow script ended, a fork
-// finished, a CPU freed) and the limit learned in the slow spell is
-// stale: the limiter starts again from its initial limit. (The library's
-// limiter alone would hold the floor for tens of seconds: its throughput
-// correlation, over 50 windows, still remembers the slow spell;
-// TestOverloadCapacityComesBack. Two first versions were fooled by a limit
-// that moves during the slow spell, and started again from 10 in the
-// middle of an overload: the fastest command over the limit at the
-// second's end, and the fastest command alone.)
-func (l *Limiter) recover(cheapest int64) {
-	if cheapest == math.MaxInt64 {
+// again. fastest is the shortest a measured command took in the second
+// that just ended. Redis serves one command at a time: while it is the
+// bottleneck, what the limit admits waits behind the rest of it, and the
+// fastest command takes about the limit times Redis' cost per command,
+// whatever the limit. When that cost (fastest / limit) falls to half of
+// the second before's or less, Redis has become faster (a slow script
+// ended, a fork finished, a CPU freed) and the limit learned in the slow
+// spell is stale: the limiter starts again from its initial limit. (The
+// library's limiter alone would hold the floor for tens of seconds: its
+// throughput correlation, over 50 windows, still remembers the slow spell;
+// TestOverloadCapacityComesBack.)
+func (l *Limiter) recover(fastest int64) {
+	limit := int64(l.lim.Limit())
+	if fastest == math.MaxInt64 || limit <= 0 {
 		return
 	}
-	l.ceiling.Store(max(int64(latencyBudget)/max(cheapest, 1), minLimit))
-	before := l.cheapPrev.Swap(cheapest)
-	if l.lim.Limit() < l.initial && before > 0 && 2*cheapest <= before {
+	cost := fastest / limit
+	before := l.costPrev.Swap(cost)
+	if limit < int64(l.initial) && before > 0 && 2*cost <= before {
 		l.lim.Reset()
-		l.cheapPrev.Store(0)
+		l.costPrev.Store(0)
 	}
-}
-
-// ceilingFor is the library's cap on the limit, given the commands in
-// flight: limitFactor times them (the library's default), and no more than
-// keeps a command's wait in Redis within latencyBudget at Redis' cost per
-// command (recover). Redis serves one command at a time, so a limit above
-// that adds only waiting: it is what the library's latency trend misses
-// when an overload is under way from the start (a service started, or
-// Redis back after an outage, into a load Redis cannot serve), where the
-// latency it learns as its baseline is already the overload's, and the
-// limit climbed to the pool's size: served p99 1.2 s at 10×, where a
-// service already running kept 0.2–0.4 s.
-func (l *Limiter) ceilingFor(inflight int) float64 {
-	f := float64(limitFactor * inflight)
-	if c := l.ceiling.Load(); c > 0 {
-		f = min(f, float64(c))
-	}
-	return f
 }
 
 // stallAfter is the watch's tick: twice the longest a measured command
