@@ -136,8 +136,13 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 		return false // open already: the probe decides
 	}
 	end := time.Now().Add(timeout)
-	heard := c.brk.Listen() // an answer to a command in flight is one too
+	// An answer to a command in flight while the check runs is an answer
+	// too (heard), unless a command's dial was refused meanwhile (gone) or
+	// the fresh connection was: a reply read just after a kill was written
+	// before it.
+	heardCh, gone := c.brk.Listen()
 	defer c.brk.Unlisten()
+	heard, heardAny := heardCh, false
 	idle := c.askIdle(circuit.Unjudged(c.ctx), timeout)
 	asked := idle != nil
 	var last error // what the asks got; the fresh connection's error says most
@@ -147,7 +152,7 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 		case last = <-idle:
 			idle = nil
 		case <-heard:
-			last = nil
+			heard, heardAny = nil, true
 		case <-t.C:
 		}
 		t.Stop()
@@ -169,16 +174,24 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 		case err = <-fresh:
 			fresh, last = nil, err
 		case <-heard:
+			heard, heardAny = nil, true
+			continue
 		}
 		if answered(err) {
 			c.checksRun.Add(1)
-			return true // the asks end on their own, within timeout
+			return true // the other ask ends on its own, within timeout
 		}
 	}
 	if c.ctx.Err() != nil || !asked {
 		return false
 	}
-	if c.awaitServed(heard, last, end) {
+	killed := errkind.Of(last) == errkind.Refused
+	select {
+	case <-gone:
+		killed = true
+	default:
+	}
+	if !killed && (heardAny || c.awaitServed(heardCh, gone, last, end)) {
 		c.checksRun.Add(1)
 		return true
 	}
@@ -199,11 +212,13 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 // its refusal, and the reset may reach the socket before the reply is read
 // (with TLS the reply is never readable), while the established
 // connections serve. A killed Redis refuses the dial instead, and a hung
-// one closes nothing: neither waits here. (Redis behind a proxy that
+// one closes nothing: neither waits here; and if the fresh connection was
+// accepted just before a kill, the first command whose dial is refused
+// (gone) ends the wait. (Redis behind a proxy that
 // closes the connections it cannot serve may: that opens the circuit
 // read_timeout after the check began, within 2 × read_timeout of the
 // first failure.)
-func (c *Connector) awaitServed(heard <-chan struct{}, last error, end time.Time) bool {
+func (c *Connector) awaitServed(heard, gone <-chan struct{}, last error, end time.Time) bool {
 	if k := errkind.Of(last); k != errkind.Reset && k != errkind.Closed {
 		return false
 	}
@@ -221,6 +236,7 @@ func (c *Connector) awaitServed(heard <-chan struct{}, last error, end time.Time
 	select {
 	case <-heard:
 		return true
+	case <-gone: // a command's dial refused: Redis is gone (killed just after the fresh connection was accepted)
 	case <-t.C:
 	case <-c.ctx.Done():
 	}

@@ -76,7 +76,7 @@ func New(s breaker.Settings) (*Breaker, error) {
 		timeout:  s.Timeout,
 		base:     s.BaseTimeout,
 		onChange: s.OnStateChange,
-		listen:   listener{heard: make(chan struct{}, 1)},
+		listen:   listener{heard: make(chan struct{}, 1), gone: make(chan struct{}, 1)},
 	}
 	threshold := s.FailureThreshold
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{

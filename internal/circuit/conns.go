@@ -90,8 +90,20 @@ func (h *Hook) handshake(ctx context.Context, cmd redis.Cmder, next redis.Proces
 // and a full Redis serves only the connections it has. It returns whether
 // the command waited, and its error: the original one if it failed again.
 func (h *Hook) again(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook, err error, permit *admit.Permit) (bool, error) {
+	waited, err := h.rerun(ctx, err, permit, func() error { return next(ctx, cmd) })
+	if waited {
+		cmd.SetErr(err)
+	}
+	return waited, err
+}
+
+// rerun is again's loop, for a command or a pipeline (run sends it again):
+// it returns whether it waited, and the error of the last run, the
+// original one of a refused connection restored. A shed while it waits
+// for its permit again is its error.
+func (h *Hook) rerun(ctx context.Context, err error, permit *admit.Permit, run func() error) (bool, error) {
 	var unsent *unsentError
-	if !errors.As(err, &unsent) {
+	if h.ev.Idle == nil || !errors.As(err, &unsent) {
 		return false, err
 	}
 	deadline := time.Now().Add(slotWait)
@@ -106,17 +118,15 @@ func (h *Hook) again(ctx context.Context, cmd redis.Cmder, next redis.ProcessHoo
 		if permit != nil {
 			p, err := h.ev.Admit.Acquire(ctx, exempt)
 			if err != nil {
-				cmd.SetErr(err)
 				return true, err
 			}
 			*permit = p
 		}
-		err = next(ctx, cmd)
+		err = run()
 		if !errors.As(err, &unsent) {
 			return true, err
 		}
 	}
-	cmd.SetErr(unsent.err)
 	return true, unsent.err
 }
 
@@ -136,6 +146,15 @@ func awaitIdle(ctx context.Context, idle func() bool, deadline time.Time) bool {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// unwrapUnsent returns the original error of an unsentError, or err.
+func unwrapUnsent(err error) error {
+	var unsent *unsentError
+	if errors.As(err, &unsent) {
+		return unsent.err
+	}
+	return err
 }
 
 // isHello reports whether cmd is the HELLO go-redis begins a handshake

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/internal/admit"
+	"github.com/ankitoon/redismw/internal/errkind"
 )
 
 // Hook is a go-redis hook that guards one client's commands with a
@@ -195,8 +196,11 @@ func (h *Hook) process(ctx context.Context, cmd redis.Cmder, next redis.ProcessH
 		return false, nil
 	}
 	waited, err = h.again(ctx, cmd, next, restore(err, cmd), permit)
-	if answered(err) {
+	switch errkind.Of(err) {
+	case errkind.Reply, errkind.NilReply:
 		h.b.replied()
+	case errkind.Refused:
+		h.b.refusedDial()
 	}
 	if !isUnjudged(ctx) {
 		h.judged(ctx, epoch, breaker.Classify(err), err)
@@ -225,13 +229,16 @@ func (h *Hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 			if err != nil {
 				return failAll(cmds, err)
 			}
-			panicked := true
-			defer func() { h.ev.Admit.Release(permit, !panicked && answered(err), !panicked && measured(ctx, err)) }() // a panic: unmeasured
-			err = h.processPipeline(ctx, cmds, next)
+			panicked, waited := true, false
+			defer func() { // a panic, or a wait for a connection: unmeasured
+				h.ev.Admit.Release(permit, !panicked && answered(err), !panicked && !waited && measured(ctx, err))
+			}()
+			waited, err = h.processPipeline(ctx, cmds, next, &permit)
 			panicked = false
 			return err
 		}
-		return h.processPipeline(ctx, cmds, next)
+		_, err := h.processPipeline(ctx, cmds, next, nil)
+		return err
 	}
 }
 
@@ -243,13 +250,21 @@ func failAll(cmds []redis.Cmder, err error) error {
 	return err
 }
 
-// processPipeline runs a judged pipeline and judges its outcome.
-func (h *Hook) processPipeline(ctx context.Context, cmds []redis.Cmder, next redis.ProcessPipelineHook) error {
+// processPipeline runs a judged pipeline and judges its outcome. Like
+// process, it reports whether the pipeline waited for a connection after
+// Redis refused a new one (Hook.rerun); permit is its own, or nil.
+func (h *Hook) processPipeline(ctx context.Context, cmds []redis.Cmder, next redis.ProcessPipelineHook, permit *admit.Permit) (waited bool, err error) {
 	epoch := h.b.Epoch()
 	pctx, cancel := context.WithCancelCause(ctx)
 	ps := &pipelineState{cancel: cancel}
 	pctx = context.WithValue(pctx, pipelineKey{}, ps)
-	err := next(pctx, cmds)
+	err = next(pctx, cmds)
+	waited, err = h.rerun(ctx, err, permit, func() error {
+		for _, cmd := range cmds { // none was sent
+			cmd.SetErr(nil)
+		}
+		return next(pctx, cmds)
+	})
 	cancel(nil)
 	if failed := ps.failed.Load(); failed != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
 		// go-redis stopped on the cancellation after the failed
@@ -263,9 +278,13 @@ func (h *Hook) processPipeline(ctx context.Context, cmds []redis.Cmder, next red
 	}
 	for _, cmd := range cmds {
 		if e := cmd.Err(); e != nil {
-			_ = restore(e, cmd)
+			if u := unwrapUnsent(e); u != e {
+				cmd.SetErr(u)
+			}
+			_ = restore(cmd.Err(), cmd)
 		}
 	}
+	err = unwrapUnsent(err)
 	if err != nil {
 		var nr *noRetryError
 		if errors.As(err, &nr) {
@@ -276,7 +295,7 @@ func (h *Hook) processPipeline(ctx context.Context, cmds []redis.Cmder, next red
 		h.b.replied()
 	}
 	h.judged(ctx, epoch, judgeAll(cmds, err), err)
-	return err
+	return waited, err
 }
 
 // nodePipeline runs a cluster node's part of a pipeline. go-redis decides
@@ -329,6 +348,14 @@ func (ps *pipelineState) handshake(ctx context.Context, cmd redis.Cmder, next re
 		return *err
 	}
 	err := next(ctx, cmd)
+	if unsent, ok := refusedNew(err); ok && isHello(cmd) {
+		// Redis refused the new connection (maxclients): an answer, not a
+		// hang. go-redis falls back on the main pool, whose established
+		// connections Redis serves.
+		err = &dialError{unsent}
+		cmd.SetErr(err)
+		return err
+	}
 	if o := breaker.Classify(err); o == breaker.Suspect || o == breaker.Failure {
 		ps.failed.Store(&err)
 		ps.cancel(err)

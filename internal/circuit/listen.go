@@ -14,19 +14,23 @@ import (
 type listener struct {
 	on    atomic.Bool
 	heard chan struct{} // capacity 1
+	gone  chan struct{} // capacity 1: a command's dial refused (nothing listens)
 }
 
 // Listen starts listening for answers: from now until [Breaker.Unlisten],
 // every command or pipeline a [Hook] of b sees answered by Redis — a
-// reply, an error reply included — sends on the returned channel (at most
-// one pending signal). At most one check listens at a time.
-func (b *Breaker) Listen() <-chan struct{} {
-	select {
-	case <-b.listen.heard: // a signal left from an earlier check
-	default:
+// reply, an error reply included — sends on heard, and every one whose
+// new connection was refused (nothing listens: Redis is gone) on gone (at
+// most one pending signal each). At most one check listens at a time.
+func (b *Breaker) Listen() (heard, gone <-chan struct{}) {
+	for _, c := range []chan struct{}{b.listen.heard, b.listen.gone} {
+		select {
+		case <-c: // a signal left from an earlier check
+		default:
+		}
 	}
 	b.listen.on.Store(true)
-	return b.listen.heard
+	return b.listen.heard, b.listen.gone
 }
 
 // Unlisten stops what [Breaker.Listen] started.
@@ -58,4 +62,14 @@ func repliedTo(cmds []redis.Cmder, err error) bool {
 		}
 	}
 	return false
+}
+
+// refusedDial notes that a command's dial was refused.
+func (b *Breaker) refusedDial() {
+	if b.listen.on.Load() {
+		select {
+		case b.listen.gone <- struct{}{}:
+		default:
+		}
+	}
 }
