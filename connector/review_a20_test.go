@@ -26,7 +26,6 @@ import (
 	"github.com/ankitoon/redismw/internal/testkit/redistest"
 )
 
-
 // outageLoad runs n workers sending INCRs on rdb until stop is closed
 // (each at most 100 000 commands), counting successes and failures.
 type outageLoad struct {
