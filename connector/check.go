@@ -135,7 +135,7 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 	if c.brk.Refuse() != nil {
 		return false // open already: the probe decides
 	}
-	end := time.Now().Add(timeout)
+	end := time.Now().Add(min(timeout, servedWait))
 	// An answer to a command in flight while the check runs is an answer
 	// too (heard), unless a command's dial was refused meanwhile (gone) or
 	// the fresh connection was: a reply read just after a kill was written
@@ -205,7 +205,8 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 	return false
 }
 
-// awaitServed waits until end for an answer to one of the commands in
+// awaitServed waits until end (at most servedWait after the check began)
+// for an answer to one of the commands in
 // flight (heard) when the fresh connection was closed or reset by Redis
 // without a reply it could read (last) and the connector's client has
 // connections in use: at maxclients Redis closes a new connection after
@@ -214,10 +215,8 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 // connections serve. A killed Redis refuses the dial instead, and a hung
 // one closes nothing: neither waits here; and if the fresh connection was
 // accepted just before a kill, the first command whose dial is refused
-// (gone) ends the wait. (Redis behind a proxy that
-// closes the connections it cannot serve may: that opens the circuit
-// read_timeout after the check began, within 2 × read_timeout of the
-// first failure.)
+// (gone) ends the wait. Redis killed behind a proxy that closes the
+// connections it cannot serve looks like a full Redis until servedWait.
 func (c *Connector) awaitServed(heard, gone <-chan struct{}, last error, end time.Time) bool {
 	if k := errkind.Of(last); k != errkind.Reset && k != errkind.Closed {
 		return false
@@ -228,20 +227,42 @@ func (c *Connector) awaitServed(heard, gone <-chan struct{}, last error, end tim
 	if h == nil {
 		return false
 	}
-	if s := h.client.PoolStats(); s.TotalConns <= s.IdleConns {
+	s := h.client.PoolStats()
+	if s.IdleConns > 0 { // freed since the check began: ask it
+		if idle := c.askIdle(circuit.Unjudged(c.ctx), time.Until(end)); idle != nil {
+			select {
+			case err := <-idle:
+				return answered(err)
+			case <-heard:
+				return true
+			case <-gone:
+				return false
+			}
+		}
+	}
+	if s.TotalConns <= s.IdleConns {
 		return false
 	}
 	t := time.NewTimer(time.Until(end))
 	defer t.Stop()
-	select {
-	case <-heard:
-		return true
-	case <-gone: // a command's dial refused: Redis is gone (killed just after the fresh connection was accepted)
-	case <-t.C:
-	case <-c.ctx.Done():
+	for {
+		select {
+		case <-heard:
+			return true
+		case <-gone: // a command's dial refused: Redis is gone (killed just after the fresh connection was accepted)
+			return false
+		case <-t.C:
+			return false
+		case <-c.ctx.Done():
+			return false
+		}
 	}
-	return false
 }
+
+// servedWait bounds awaitServed from the check's start (and read_timeout
+// does): behind a proxy that accepts and closes while Redis is down, the
+// check cannot tell Redis gone from a full Redis until then.
+const servedWait = time.Second
 
 // freshDelay is how long an urgent check waits for its PING on an idle
 // connection before it asks on a fresh one too.
