@@ -114,11 +114,10 @@ type Settings struct {
 
 // Limiter admits commands. Its methods are safe for concurrent use.
 type Limiter struct {
-	lim      adaptivelimiter.AdaptiveLimiter[any]
-	maxWait  time.Duration
-	s        Settings
-	initial  int // the limit at a (re)start
-	maxLimit int // the highest limit: what the warm-up admits at most
+	lim     adaptivelimiter.AdaptiveLimiter[any]
+	maxWait time.Duration
+	s       Settings
+	initial int // the limit at a (re)start
 
 	warmUntil atomic.Int64 // unix nanos: nothing is refused before
 	waiting   atomic.Int64 // commands waiting for a permit
@@ -171,10 +170,9 @@ func New(s Settings) *Limiter {
 	}
 	maxLimit := max(s.MaxLimit, minLimit)
 	l := &Limiter{
-		maxWait:  s.MaxWait,
-		s:        s,
-		initial:  min(initialLimit, maxLimit),
-		maxLimit: maxLimit,
+		maxWait: s.MaxWait,
+		s:       s,
+		initial: min(initialLimit, maxLimit),
 	}
 	l.lim = adaptivelimiter.NewBuilder[any]().
 		WithLimits(minLimit, uint(maxLimit), uint(min(initialLimit, maxLimit))).
@@ -244,7 +242,7 @@ func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool
 	if l.stalled.Load() || l.silentFor(now, warm) {
 		return Permit{}, l.refuse(ctx)
 	}
-	if warm && l.busy.Load() < int64(l.maxLimit) {
+	if warm {
 		return l.admit(nil), nil
 	}
 	return l.wait(ctx)
