@@ -63,7 +63,7 @@ func quickStart() {
 }
 
 func visits(w http.ResponseWriter, r *http.Request) {
-	rdb, ok := redismw.FromContext(r.Context()) // ok is false only with WithFailOpen while Redis is down
+	rdb, ok := redismw.FromContext(r.Context()) // ok is false only with WithFailOpen, where fail-closed answers 503 before the handler runs
 	if !ok {
 		http.Error(w, "degraded", http.StatusServiceUnavailable)
 		return

@@ -37,6 +37,10 @@
 //     no baseline yet, and a herd at start must be served as before, so a
 //     command beyond the limit runs at once, unless Redis has answered
 //     nothing in flight for warmStall (a hang at start);
+//   - the service's own lag (lag.go): while its goroutines wait to run
+//     long enough (a burst that saturates its CPU), the late replies are
+//     not taken for a slow Redis: the queue's growth is not overload, a
+//     silence is not a stall, and the latencies are not learned;
 //   - exemptions: a command the caller marks (Exempt), such as a health
 //     probe or the connector's own check, runs without a permit when none
 //     is free, and is never refused.
@@ -114,10 +118,11 @@ type Settings struct {
 
 // Limiter admits commands. Its methods are safe for concurrent use.
 type Limiter struct {
-	lim     adaptivelimiter.AdaptiveLimiter[any]
-	maxWait time.Duration
-	s       Settings
-	initial int // the limit at a (re)start
+	lim      adaptivelimiter.AdaptiveLimiter[any]
+	maxWait  time.Duration
+	s        Settings
+	initial  int // the limit at a (re)start
+	maxLimit int // Settings.MaxLimit, at least minLimit
 
 	warmUntil atomic.Int64 // unix nanos: nothing is refused before
 	waiting   atomic.Int64 // commands waiting for a permit
@@ -136,6 +141,10 @@ type Limiter struct {
 	// fastNow is the shortest latency of the current second, and costPrev
 	// the cost per command that recover found for the one before.
 	fastNow, costPrev atomic.Int64
+	// fastPrev is the shortest latency of the second before.
+	fastPrev atomic.Int64
+	// lag reads how long the service's goroutines wait to run (lag.go).
+	lag lagMeter
 	// overloadedUntil (unix nanos) is MaxWait after a waiter last found
 	// commands arriving faster than permits come back (see grows); the
 	// queue emptying clears it.
@@ -170,15 +179,17 @@ func New(s Settings) *Limiter {
 	}
 	maxLimit := max(s.MaxLimit, minLimit)
 	l := &Limiter{
-		maxWait: s.MaxWait,
-		s:       s,
-		initial: min(initialLimit, maxLimit),
+		maxWait:  s.MaxWait,
+		s:        s,
+		initial:  min(initialLimit, maxLimit),
+		maxLimit: maxLimit,
 	}
 	l.lim = adaptivelimiter.NewBuilder[any]().
 		WithLimits(minLimit, uint(maxLimit), uint(min(initialLimit, maxLimit))).
 		WithRecentWindow(250*time.Millisecond, 30*time.Second, 20).
 		Build()
 	l.fastNow.Store(math.MaxInt64)
+	l.fastPrev.Store(math.MaxInt64)
 	l.stallCtx, l.stallStop = context.WithCancel(context.Background())
 	l.quietTick = time.AfterFunc(time.Hour, l.endEpisode)
 	l.quietTick.Stop()
@@ -327,11 +338,14 @@ func (w *waiter) tick() {
 		w.t.Reset(half)
 		return
 	}
-	if w.runStart < 0 || now <= w.atPrev {
-		w.runStart = now // the first MaxWait, or one without growth
+	at := time.Now().UnixNano()
+	if w.runStart < 0 || now <= w.atPrev || l.starved(at) {
+		// The first MaxWait, one without growth, or one in which the
+		// service's own lag held the queue (lag.go): growth from here.
+		w.runStart = now
 	}
 	if l.grows(w.runStart, w.atHalf, now) {
-		l.overloadedUntil.Store(time.Now().Add(l.maxWait).UnixNano())
+		l.overloadedUntil.Store(at + int64(l.maxWait))
 	}
 	w.atPrev = now
 	if !l.overloaded() && time.Since(w.start)+l.maxWait <= l.s.LongWait {
@@ -361,6 +375,7 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 	}
 	if measured {
 		l.took(now, p.start)
+		measured = !l.starved(now) // the service's lag says nothing of Redis
 	}
 	switch {
 	case p.p == nil:

@@ -25,7 +25,9 @@ func (l *Limiter) took(now, start int64) {
 	at := l.slowAt.Load()
 	if now-at >= int64(time.Second) && l.slowAt.CompareAndSwap(at, now) {
 		l.slowPrev.Store(l.slowNow.Swap(0))
-		l.recover(l.fastNow.Swap(math.MaxInt64))
+		fastest := l.fastNow.Swap(math.MaxInt64)
+		l.fastPrev.Store(fastest)
+		l.recover(fastest)
 	}
 	d := now - start
 	for cur := l.slowNow.Load(); d > cur && !l.slowNow.CompareAndSwap(cur, d); cur = l.slowNow.Load() {
@@ -82,7 +84,7 @@ func (l *Limiter) look() {
 		return
 	}
 	n := l.admitted.Load()
-	if n != l.watchSeen {
+	if n != l.watchSeen || l.starved(time.Now().UnixNano()) {
 		l.silent = 0
 	} else if l.silent++; l.silent >= 2 { // two silent ticks: a late timer is not a stall
 		l.silent = 0
@@ -109,14 +111,18 @@ func (l *Limiter) stallLocked() {
 // commands in flight the whole time, a hang of 40 ms refuses the next
 // arrival in microseconds.
 func (l *Limiter) silentFor(now int64, warm bool) bool {
-	if l.busy.Load() <= 0 {
+	if b := l.busy.Load(); b <= 0 || b > int64(l.maxLimit) {
+		// Nothing in flight, or more than the pool has connections
+		// (let through in the warm-up): they queue for connections, and
+		// the first answer of a burst comes after the pool's dials and
+		// the queue ahead of it.
 		return false
 	}
 	after := 2 * l.stallAfter()
 	if warm {
 		after = max(after, warmStall)
 	}
-	if now-max(l.lastAnswer.Load(), l.busySince.Load()) < int64(after) {
+	if now-max(l.lastAnswer.Load(), l.busySince.Load()) < int64(after) || l.starved(now) {
 		return false
 	}
 	l.mu.Lock()
