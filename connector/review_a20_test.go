@@ -361,8 +361,9 @@ func refillTLS(t *testing.T, addr string, conf *tls.Config, most int) int {
 // takes the freed slots at once. After each kill the service's commands
 // in flight meet EOF (a suspicion, urgent), its idle connections are dead,
 // and its new connections are refused unreadably (TLS) unless it wins a
-// slot. The other service takes at most all but 2 of the slots freed in
-// a round, so the service can always get 2 connections back. Redis serves
+// slot. The other service takes at most all but 3 of the slots freed in
+// a round, so the service can always get 2 connections back and its
+// check 1. Redis serves
 // every connection it has. Rule: the circuit never
 // opens on a Redis that serves; report what was served.
 //
@@ -398,8 +399,14 @@ func TestReviewA20ClientKillStormAtMaxclientsTLS(t *testing.T) {
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && kills < 30; kills++ {
 		n, _ := admin.Do(t.Context(), "CLIENT", "KILL", "USER", "app").Int64()
 		killed += n
-		if n > 2 {
-			retaken += refillTLS(t, srv.Addr, conf, int(n)-2) // the service can win 2 back
+		if n > 3 {
+			// The service can win 2 back for its pool, and 1 more for the
+			// check its failures start: a check whose fresh connection is
+			// refused while the pool's redials are still in flight finds
+			// no established connection to ask, and opens (.ci/run on
+			// 69554ce, under -race beside other suites: 2 openings, with
+			// 2 slots left; f520952: 1).
+			retaken += refillTLS(t, srv.Addr, conf, int(n)-3)
 		}
 		time.Sleep(150 * time.Millisecond)
 	}
