@@ -21,9 +21,9 @@ import (
 // serves 400 a second: it keeps up, and a slow network is not overload.
 // The review of issue 22 measured 43 to 218 of the 600 shed (on 0a109af,
 // with the cost ceiling since reverted); main sheds 0 or 1 now. The bound
-// allows 2 % for a noisy machine. (A 150 ms step still sheds about a third
-// of the requests for a few seconds: the limit, learned at 0 ms, does not
-// grow to the 15 in flight that 100 a second need at 150 ms in time.)
+// allows 2 % for a noisy machine. (A 150 ms step still sheds about half
+// of what follows: the limit, learned at 0 ms, does not grow to the 15 in
+// flight that 100 a second need at 150 ms in time; docs/design.md.)
 func TestOverloadLatencyStep(t *testing.T) {
 	srv := redistest.Start(t)
 	proxy := faultproxy.New(t, srv.Addr)
