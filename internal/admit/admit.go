@@ -118,11 +118,10 @@ type Settings struct {
 
 // Limiter admits commands. Its methods are safe for concurrent use.
 type Limiter struct {
-	lim      adaptivelimiter.AdaptiveLimiter[any]
-	maxWait  time.Duration
-	s        Settings
-	initial  int // the limit at a (re)start
-	maxLimit int // Settings.MaxLimit, at least minLimit
+	lim     adaptivelimiter.AdaptiveLimiter[any]
+	maxWait time.Duration
+	s       Settings
+	initial int // the limit at a (re)start
 
 	warmUntil atomic.Int64 // unix nanos: nothing is refused before
 	waiting   atomic.Int64 // commands waiting for a permit
@@ -179,10 +178,9 @@ func New(s Settings) *Limiter {
 	}
 	maxLimit := max(s.MaxLimit, minLimit)
 	l := &Limiter{
-		maxWait:  s.MaxWait,
-		s:        s,
-		initial:  min(initialLimit, maxLimit),
-		maxLimit: maxLimit,
+		maxWait: s.MaxWait,
+		s:       s,
+		initial: min(initialLimit, maxLimit),
 	}
 	l.lim = adaptivelimiter.NewBuilder[any]().
 		WithLimits(minLimit, uint(maxLimit), uint(min(initialLimit, maxLimit))).
@@ -375,7 +373,7 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 	}
 	if measured {
 		l.took(now, p.start)
-		measured = !l.starved(now) // the service's lag says nothing of Redis
+		measured = !l.starvedBy(l.lag.recent(now)) // the service's lag says nothing of Redis
 	}
 	switch {
 	case p.p == nil:

@@ -21,9 +21,11 @@ import (
 // stall, nor learns the latencies. It does not let commands past the
 // limit either: a thousand goroutines started into a hung Redis lag too,
 // and letting them through would make them all wait for it. (Doing so
-// served a warm burst of 2 000 HTTP requests on two cores whole, where
+// served most warm bursts of 2 000 HTTP requests on two cores whole, where
 // 1 991 were shed, but let the excess of TestOverloadHungRedis reach the
-// hung Redis under -race.)
+// hung Redis under -race.) A command's release only looks at the last
+// lag read (recent): the runtime's metrics are read on the paths where
+// commands wait, never on a command's own path while none does.
 
 // schedLatencies is the runtime's metric: the time goroutines spent
 // runnable before they ran.
@@ -85,6 +87,20 @@ func (m *lagMeter) read(now int64) time.Duration {
 	return time.Duration(lag)
 }
 
+// recent returns the lag of the last read if it was at most staleLag
+// before now (unix nanos), else 0; it never reads the runtime's metrics.
+func (m *lagMeter) recent(now int64) time.Duration {
+	if now-m.at.Load() > int64(staleLag) {
+		return 0
+	}
+	return time.Duration(m.lag.Load())
+}
+
+// staleLag is how old a lag recent still reports: the waiters' ticks and
+// the stall watch read the meter every MaxWait/2 and stallAfter while
+// commands wait, which is when the limit binds.
+const staleLag = 50 * time.Millisecond
+
 // bucketMid is a histogram bucket's middle, in seconds; a bucket open on
 // one side counts as its closed edge.
 func bucketMid(lo, hi float64) float64 {
@@ -106,8 +122,10 @@ const minStarve = 5 * time.Millisecond
 // lag, not Redis': at least minStarve and half the fastest a command took
 // lately (every measured latency holds at least one such wait: a reply
 // read by a goroutine that waited).
-func (l *Limiter) starved(now int64) bool {
-	lag := l.lag.read(now)
+func (l *Limiter) starved(now int64) bool { return l.starvedBy(l.lag.read(now)) }
+
+// starvedBy is starved's rule for a lag read already.
+func (l *Limiter) starvedBy(lag time.Duration) bool {
 	if lag < minStarve {
 		return false
 	}

@@ -111,11 +111,7 @@ func (l *Limiter) stallLocked() {
 // commands in flight the whole time, a hang of 40 ms refuses the next
 // arrival in microseconds.
 func (l *Limiter) silentFor(now int64, warm bool) bool {
-	if b := l.busy.Load(); b <= 0 || b > int64(l.maxLimit) {
-		// Nothing in flight, or more than the pool has connections
-		// (let through in the warm-up): they queue for connections, and
-		// the first answer of a burst comes after the pool's dials and
-		// the queue ahead of it.
+	if l.busy.Load() <= 0 {
 		return false
 	}
 	after := 2 * l.stallAfter()
