@@ -18,7 +18,12 @@
 //     twice the limit (see grows): commands arrive faster than permits
 //     come back (an open stream of requests, more than Redis serves).
 //     Then, for MaxWait after (or until the queue empties), a command that
-//     has waited MaxWait is refused. Callers taking turns — a fixed set,
+//     has waited MaxWait is refused, and so is every command that was in
+//     the queue then or came within MaxWait after it: the overload's
+//     excess, refused even if the load ends meanwhile (served one after
+//     the other, the last of it would be hundreds of ms late). The queue's
+//     length for this counts the excess refused as still there: a queue
+//     that sheds stays as long as MaxWait's arrivals. Callers taking turns — a fixed set,
 //     each sending again when answered (workers, a load test's users, a
 //     slow network with a small pool) — and a burst being drained are not
 //     overload, however long the queue: refusing them would serve no one
@@ -125,8 +130,13 @@ type Limiter struct {
 
 	warmUntil atomic.Int64 // unix nanos: nothing is refused before
 	waiting   atomic.Int64 // commands waiting for a permit
-	admitted  atomic.Uint64
-	stalled   atomic.Bool
+	// unserved is waiting plus every command refused as the overload's
+	// excess, ever: the queue's length had they not been refused, which
+	// tells whether it grows (see grows). Commands a stall refused, or
+	// that waited LongWait, are not counted: they say nothing of arrivals.
+	unserved atomic.Int64
+	admitted atomic.Uint64
+	stalled  atomic.Bool
 	// busy is how many admitted commands are in flight (with a permit,
 	// or beyond the limit during the warm-up), busySince (unix nanos)
 	// when the last of them went from none to one, lastAnswer when Redis
@@ -264,10 +274,10 @@ func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool
 // released wakes it directly: one hand-off, as in go-redis' pool); a timer
 // ticks every half MaxWait and ends the wait when it is over.
 func (l *Limiter) wait(ctx context.Context) (Permit, error) {
-	atArrival := l.waiting.Add(1)
-	if atArrival == 1 {
+	if l.waiting.Add(1) == 1 {
 		l.startWatch()
 	}
+	atArrival := l.unserved.Add(1)
 	l.mu.Lock()
 	stall := l.stallCtx
 	l.mu.Unlock()
@@ -275,7 +285,26 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	defer cancel()
 	stop := context.AfterFunc(stall, cancel)
 	defer stop()
-	w := &waiter{l: l, start: time.Now(), cancel: cancel, atPrev: atArrival, atHalf: atArrival, runStart: -1}
+	start := time.Now()
+	// A command that comes while the queue overloads, or within MaxWait
+	// of it (the finding is renewed from waiters' second MaxWait on, so
+	// it lapses between findings), is the overload's excess: refused
+	// after MaxWait even if the queue stops growing meanwhile (the load
+	// ended: the waiters left would otherwise be served one after the
+	// other, hundreds of ms late — BenchmarkOverload's served p99 at 10×
+	// was 0.5 s in one run in two). A waiter in the queue when a waiter
+	// finds it overloaded is the excess too (tick).
+	// One that comes later, within 3 × MaxWait, waits at most that long:
+	// it probes whether the overload goes on (it finds growth from its
+	// second MaxWait's end), and if the load ends meanwhile it is the
+	// excess all the same.
+	until := l.overloadedUntil.Load()
+	excess := start.UnixNano() < until+int64(l.maxWait)
+	longest := l.s.LongWait
+	if start.UnixNano() < until+3*int64(l.maxWait) {
+		longest = 3 * l.maxWait
+	}
+	w := &waiter{l: l, start: start, cancel: cancel, atPrev: atArrival, atHalf: atArrival, runStart: -1, excess: excess, longest: longest}
 	w.mu.Lock()
 	w.t = time.AfterFunc(l.maxWait/2, w.tick)
 	w.mu.Unlock()
@@ -288,7 +317,11 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	w.mu.Lock()
 	w.done = true
 	w.t.Stop()
+	shed := w.shed
 	w.mu.Unlock()
+	if !shed || err == nil {
+		l.unserved.Add(-1)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return Permit{}, ctx.Err()
@@ -311,11 +344,14 @@ type waiter struct {
 	mu   sync.Mutex
 	t    *time.Timer
 	done bool
-	// Guarded by mu: the ticks so far, the queue's length at the last
-	// MaxWait's end, at the last half tick, and when it last began to
-	// grow (see grows).
+	// Guarded by mu: the ticks so far, the queue's length (unserved) at
+	// the last MaxWait's end, at the last half tick, and when it last
+	// began to grow (see grows).
 	ticks                    int
 	atPrev, atHalf, runStart int64
+	excess                   bool          // met an overloaded queue (see wait)
+	shed                     bool          // refused as the overload's excess
+	longest                  time.Duration // the longest it waits (see wait)
 }
 
 // tick runs every half MaxWait while the command waits; at every second
@@ -330,7 +366,8 @@ func (w *waiter) tick() {
 	l := w.l
 	half := l.maxWait / 2
 	w.ticks++
-	now := l.waiting.Load()
+	now := l.unserved.Load()
+	w.excess = w.excess || l.overloaded()
 	if w.ticks%2 == 1 {
 		w.atHalf = now
 		w.t.Reset(half)
@@ -346,7 +383,8 @@ func (w *waiter) tick() {
 		l.overloadedUntil.Store(at + int64(l.maxWait))
 	}
 	w.atPrev = now
-	if !l.overloaded() && time.Since(w.start)+l.maxWait <= l.s.LongWait {
+	w.shed = w.excess || l.overloaded()
+	if !w.shed && time.Since(w.start)+l.maxWait <= w.longest {
 		w.t.Reset(half)
 		return
 	}
@@ -398,7 +436,12 @@ func (l *Limiter) overloaded() bool { return time.Now().UnixNano() < l.overloade
 // queue up and down by at most the limit — a batch of answers releases
 // that many permits and brings that many commands back —, however many
 // they are; an open stream of commands faster than permits come back
-// grows it without end.
+// grows it without end. The length counts the excess refused (unserved):
+// refused after MaxWait each, an open stream's queue stops growing, and
+// its growth would otherwise be seen only between findings. The refused
+// a closed loop sends again cannot keep a finding alive: after one, the
+// excess is refused within 2 × MaxWait, and a waiter that came later
+// finds growth only over a MaxWait from its first on, when none is.
 func (l *Limiter) grows(runStart, atHalf, now int64) bool {
 	return now > atHalf && now-runStart > 2*int64(l.lim.Limit())+2
 }

@@ -1,0 +1,58 @@
+package admit_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// When an overload ends, the excess still queued is refused, not served
+// one after the other hundreds of ms late: commands arrive every
+// millisecond for 600–750 ms at a "Redis" that serves one at a time in
+// 10 ms (100 a second), then stop. With refusals that lapsed between findings
+// of growth, the queue left when the stream ended (40–80 commands) was
+// served at 100 a second: 16–44 commands of a run waited 0.3–0.7 s, in
+// one run in two.
+func TestExcessRefusedWhenTheLoadEnds(t *testing.T) {
+	const maxWait = 50 * time.Millisecond // newLimiter's
+	var served, late, shed atomic.Int32
+	// Streams of four lengths, a MaxWait apart, so that one ends in each
+	// phase of the findings' cycle.
+	for _, n := range []int{600, 650, 700, 750} {
+		l := newLimiter(t, &episodes{})
+		var redis sync.Mutex // serves one command at a time
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range n {
+			if d := time.Until(start.Add(time.Duration(i) * time.Millisecond)); d > 0 {
+				time.Sleep(d)
+			}
+			wg.Go(func() {
+				t0 := time.Now()
+				p, err := l.Acquire(context.Background(), nil)
+				if err != nil {
+					shed.Add(1)
+					return
+				}
+				if time.Since(t0) > 4*maxWait {
+					late.Add(1)
+				}
+				redis.Lock()
+				time.Sleep(10 * time.Millisecond)
+				redis.Unlock()
+				served.Add(1)
+				l.Release(p, true, true)
+			})
+		}
+		wg.Wait()
+	}
+	t.Logf("served %d, shed %d, waited over %v: %d", served.Load(), shed.Load(), 4*maxWait, late.Load())
+	if shed.Load() == 0 {
+		t.Fatalf("nothing shed at 10× what Redis serves")
+	}
+	if late.Load() > 10 {
+		t.Errorf("%d admitted commands waited over %v for a permit: the excess left when the load ended must be refused, not served late", late.Load(), 4*maxWait)
+	}
+}
