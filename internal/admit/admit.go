@@ -195,6 +195,11 @@ func New(s Settings) *Limiter {
 	l.lim = adaptivelimiter.NewBuilder[any]().
 		WithLimits(minLimit, uint(maxLimit), uint(min(initialLimit, maxLimit))).
 		WithRecentWindow(250*time.Millisecond, 30*time.Second, 20).
+		// The library caps the limit at 5 × what is in flight; at light
+		// load that is 5, which a network latency step then fills, and the
+		// limit fell to 2 under CPU contention (TestOverloadLatencyStep):
+		// the cap is never below the initial limit.
+		WithMaxLimitFunc(func(inflight int) float64 { return float64(max(5*inflight, l.initial)) }).
 		Build()
 	l.fastNow.Store(math.MaxInt64)
 	l.fastPrev.Store(math.MaxInt64)
