@@ -298,8 +298,8 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	// ended: the waiters left would otherwise be served one after the
 	// other, hundreds of ms late — BenchmarkOverload's served p99 at 10×
 	// was 0.5 s in one run in two). A waiter in the queue when a waiter
-	// finds it overloaded is the excess too (tick).
-	// One that comes later, within 3 × MaxWait, waits at most that long:
+	// finds it overloaded is the excess too: the finding lasts MaxWait,
+	// so its next MaxWait's end sees it (tick). One that comes later, within 3 × MaxWait, waits at most that long:
 	// it probes whether the overload goes on (it finds growth from its
 	// second MaxWait's end), and if the load ends meanwhile it is the
 	// excess all the same.
@@ -354,7 +354,7 @@ type waiter struct {
 	// began to grow (see grows).
 	ticks                    int
 	atPrev, atHalf, runStart int64
-	excess                   bool          // met an overloaded queue (see wait)
+	excess                   bool          // came into an overloaded queue (see wait)
 	shed                     bool          // refused as the overload's excess
 	longest                  time.Duration // the longest it waits (see wait)
 }
@@ -372,7 +372,6 @@ func (w *waiter) tick() {
 	half := l.maxWait / 2
 	w.ticks++
 	now := l.unserved.Load()
-	w.excess = w.excess || l.overloaded()
 	if w.ticks%2 == 1 {
 		w.atHalf = now
 		w.t.Reset(half)
