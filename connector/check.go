@@ -173,6 +173,9 @@ func (c *Connector) check(timeout time.Duration, urgent bool) bool {
 			}
 		case err = <-fresh:
 			fresh, last = nil, err
+			if answered(err) {
+				c.brk.FreshServed() // new connections are served: the commands may dial again
+			}
 		case <-heard:
 			heard, heardAny = nil, true
 			continue

@@ -61,6 +61,7 @@ type Breaker struct {
 	failingSince atomic.Int64
 
 	listen listener // see Listen
+	hold   dialHold // see dialHold
 }
 
 // New returns a closed Breaker configured by s, or an error naming the

@@ -69,7 +69,11 @@ func refusedNew(err error) (unsent *unsentError, ok bool) {
 // with an unsentError, so that the command can tell it was not sent.
 func (h *Hook) handshake(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
 	err := next(ctx, cmd)
-	if err == nil || h.ev.Idle == nil || !isHello(cmd) {
+	if !isHello(cmd) {
+		return err
+	}
+	h.b.hello(err)
+	if err == nil || h.ev.Idle == nil {
 		return err
 	}
 	if unsent, ok := refusedNew(err); ok {

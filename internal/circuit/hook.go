@@ -109,6 +109,11 @@ func (h *Hook) SetBypass(on bool) { h.bypass.Store(on) }
 func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if h.bypass.Load() || h.b.State() == breaker.Closed {
+			if !h.node && !h.bypass.Load() {
+				if err := h.b.held(); err != nil {
+					return failedConn{err: &dialError{err}}, nil
+				}
+			}
 			nc, err := next(ctx, network, addr)
 			if err != nil {
 				return failedConn{err: &dialError{err}}, nil
@@ -141,7 +146,7 @@ func (h *Hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		handshake := isHandshake(cmd)
 		if handshake {
 			if ps, _ := ctx.Value(pipelineKey{}).(*pipelineState); ps != nil {
-				return ps.handshake(ctx, cmd, next)
+				return ps.handshake(ctx, cmd, next, h)
 			}
 		}
 		if h.node {

@@ -28,12 +28,19 @@ type pipelineState struct {
 	failed atomic.Pointer[error]
 }
 
-func (ps *pipelineState) handshake(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+// handshake runs a connection-initialisation command of the pipeline's
+// through h, the hook that sees it; a new connection's HELLO's outcome
+// begins or ends a hold on dials (see dialHold) unless h is a cluster
+// node's.
+func (ps *pipelineState) handshake(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook, h *Hook) error {
 	if err := ps.failed.Load(); err != nil {
 		cmd.SetErr(*err)
 		return *err
 	}
 	err := next(ctx, cmd)
+	if !h.node && isHello(cmd) {
+		h.b.hello(err)
+	}
 	if unsent, ok := refusedNew(err); ok && isHello(cmd) {
 		// Redis refused the new connection (maxclients): an answer, not a
 		// hang. go-redis falls back on the main pool, whose established

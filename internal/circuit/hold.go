@@ -1,0 +1,118 @@
+package circuit
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/ankitoon/redismw/internal/errkind"
+)
+
+// dialHold keeps a closed circuit's commands from dialing while new
+// connections are closed or reset during their handshake: a server killed
+// behind a proxy, which accepts and then closes what it cannot serve (or
+// Redis at maxclients, which may reset before its refusal is read). Each
+// command that needs a new connection would otherwise dial one, see it
+// closed and, finding no established connection to run on, fail and come
+// back: with 100 callers, 1 000–1 600 dials a second (the chaos suite's
+// kill-restart-x5), for as long as the connector's check takes to tell a
+// full Redis from a gone one (up to servedWait).
+//
+// Redis' "max number of clients reached" reply begins no hold: the
+// established connections serve then, and the commands that wait for one
+// (Hook.again) are served; failed at once instead, held dials made
+// pipelines at maxclients serve a seventh of a plain client's.
+//
+// A closed HELLO on a dialed connection begins a hold; while it lasts, a
+// command's dial is not made: the command meets the last refusal's error
+// at once, as if Redis had refused it again, and waits for an established
+// connection as a refused one does (see Hook.again). A trial dial goes
+// through firstRedial after the hold began, then at gaps that double up
+// to redialEvery, to see whether new connections are served again. A
+// HELLO that succeeds ends the hold, and so do any move of the circuit (a
+// hold belongs to the epoch it began in: after an outage, the probe's
+// fresh connection was served) and the connector's check answered on a
+// fresh connection ([Breaker.FreshServed]). So while Redis refuses new
+// connections the commands dial at most one every redialEvery.
+type dialHold struct {
+	epoch atomic.Uint64         // the breaker's epoch + 1 when the hold began; 0: none
+	next  atomic.Int64          // when the next trial dial may go (unix nanoseconds)
+	gap   atomic.Int64          // the wait after the next trial dial (nanoseconds)
+	err   atomic.Pointer[error] // the last refusal
+}
+
+// The first trial dial comes soon: a server killed just after it accepted
+// a connection refuses the next dial, and that refusal tells the
+// connector's check that Redis is gone rather than full (see
+// Breaker.Listen).
+const (
+	firstRedial = 5 * time.Millisecond
+	redialEvery = 100 * time.Millisecond
+)
+
+// heldError is the error of a command whose dial a hold kept from being
+// made: it wraps the refusal the hold began with (or was renewed by), so
+// that the command is judged, and waits for an established connection,
+// as that refusal's was.
+type heldError struct{ err error }
+
+func (e *heldError) Error() string {
+	return "redismw: no new connection dialed: redis refused the last one: " + e.err.Error()
+}
+
+func (e *heldError) Unwrap() error { return e.err }
+
+// hello notes the outcome of a new connection's HELLO: err nil ends a
+// hold; a refusal (see refusedNew) of a connection that was really dialed
+// begins one, or renews it until its next trial.
+func (b *Breaker) hello(err error) {
+	if err == nil {
+		if b.hold.epoch.Load() != 0 {
+			b.hold.epoch.Store(0)
+		}
+		return
+	}
+	if k := errkind.Of(err); k != errkind.Reset && k != errkind.Closed {
+		return // a maxclients reply: see dialHold
+	}
+	var held *heldError
+	if errors.As(err, &held) {
+		return // not dialed: it says nothing new
+	}
+	b.hold.err.Store(&err)
+	wait := int64(firstRedial)
+	if e := b.Epoch() + 1; b.hold.epoch.Load() != e {
+		b.hold.gap.Store(2 * wait)
+		b.hold.epoch.Store(e)
+	} else {
+		wait = b.hold.gap.Load() / 2 // the trial's own gap
+	}
+	b.hold.next.Store(time.Now().UnixNano() + wait)
+}
+
+// held returns the error a command's dial meets instead of being made,
+// or nil when it may dial: no hold in this epoch, or the hold's trial
+// dial is due.
+func (b *Breaker) held() error {
+	e := b.hold.epoch.Load()
+	if e == 0 || e != b.Epoch()+1 {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	if next := b.hold.next.Load(); now >= next {
+		gap := b.hold.gap.Load()
+		if b.hold.next.CompareAndSwap(next, now+gap) {
+			b.hold.gap.Store(min(2*gap, int64(redialEvery)))
+			return nil // the trial dial
+		}
+	}
+	p := b.hold.err.Load()
+	if p == nil {
+		return nil
+	}
+	return &heldError{err: *p}
+}
+
+// FreshServed ends a hold on new connections (see dialHold): the
+// connector's check was answered on a fresh connection.
+func (b *Breaker) FreshServed() { b.hello(nil) }
