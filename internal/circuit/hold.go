@@ -63,8 +63,9 @@ func (e *heldError) Error() string {
 func (e *heldError) Unwrap() error { return e.err }
 
 // hello notes the outcome of a new connection's HELLO: err nil ends a
-// hold; a refusal (see refusedNew) of a connection that was really dialed
-// begins one, or renews it until its next trial.
+// hold; the connection closed or reset, when it was really dialed,
+// begins one, or is the hold's last refusal from then on (the trial dial
+// that met it set the next trial already, in held).
 func (b *Breaker) hello(err error) {
 	if err == nil {
 		if b.hold.epoch.Load() != 0 {
@@ -80,14 +81,11 @@ func (b *Breaker) hello(err error) {
 		return // not dialed: it says nothing new
 	}
 	b.hold.err.Store(&err)
-	wait := int64(firstRedial)
 	if e := b.Epoch() + 1; b.hold.epoch.Load() != e {
-		b.hold.gap.Store(2 * wait)
+		b.hold.gap.Store(int64(2 * firstRedial))
+		b.hold.next.Store(time.Now().Add(firstRedial).UnixNano())
 		b.hold.epoch.Store(e)
-	} else {
-		wait = b.hold.gap.Load() / 2 // the trial's own gap
 	}
-	b.hold.next.Store(time.Now().UnixNano() + wait)
 }
 
 // held returns the error a command's dial meets instead of being made,

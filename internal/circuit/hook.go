@@ -108,9 +108,10 @@ func (h *Hook) SetBypass(on bool) { h.bypass.Store(on) }
 // dial-error limit; see failedConn.
 func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if h.bypass.Load() || h.b.State() == breaker.Closed {
-			if !h.node && !h.bypass.Load() {
-				if err := h.b.held(); err != nil {
+		bypass := h.bypass.Load()
+		if bypass || h.b.State() == breaker.Closed {
+			if !bypass && !h.node {
+				if err := h.b.held(); err != nil { // (held takes a trial dial's turn)
 					return failedConn{err: &dialError{err}}, nil
 				}
 			}

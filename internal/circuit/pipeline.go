@@ -38,10 +38,11 @@ func (ps *pipelineState) handshake(ctx context.Context, cmd redis.Cmder, next re
 		return *err
 	}
 	err := next(ctx, cmd)
-	if !h.node && isHello(cmd) {
+	hello := isHello(cmd)
+	if hello && !h.node {
 		h.b.hello(err)
 	}
-	if unsent, ok := refusedNew(err); ok && isHello(cmd) {
+	if unsent, ok := refusedNew(err); ok && hello {
 		// Redis refused the new connection (maxclients): an answer, not a
 		// hang. go-redis falls back on the main pool, whose established
 		// connections Redis serves.
