@@ -85,7 +85,8 @@ func (h *Hook) handshake(ctx context.Context, cmd redis.Cmder, next redis.Proces
 
 // again handles a command that failed with err: if its new connection
 // was refused (an unsentError), it waits up to slotWait for an idle
-// established connection and runs the command on it, as often as one
+// established connection (or for new connections to be served again, see
+// rerun) and runs the command on it, as often as one
 // frees up and is taken by another command first, at most maxAgain times. A plain go-redis client
 // retries such a command (a refused connection up to three times, 8 to
 // 512 ms apart); the connector's clients retry nothing that may have run,
@@ -104,7 +105,9 @@ func (h *Hook) again(ctx context.Context, cmd redis.Cmder, next redis.ProcessHoo
 // rerun is again's loop, for a command or a pipeline (run sends it again):
 // it returns whether it waited, and the error of the last run, the
 // original one of a refused connection restored. A shed while it waits
-// for its permit again is its error.
+// for its permit again is its error. It runs the command again when an
+// established connection is idle, or when a hold on dials (see dialHold)
+// ends.
 func (h *Hook) rerun(ctx context.Context, err error, permit *admit.Permit, run func() error) (bool, error) {
 	var unsent *unsentError
 	if h.ev.Idle == nil || !errors.As(err, &unsent) {
@@ -116,7 +119,15 @@ func (h *Hook) rerun(ctx context.Context, err error, permit *admit.Permit, run f
 			h.ev.Admit.Release(*permit, answered(unsent.err), false)
 			*permit = admit.Permit{}
 		}
-		if !awaitIdle(ctx, h.ev.Idle, deadline) {
+		// A hold on dials that was on when the command failed (its own
+		// closed HELLO began it, or its dial was held) and has ended
+		// since says new connections are served again: the command runs
+		// again at once, and dials.
+		ready := h.ev.Idle
+		if h.b.holding() {
+			ready = func() bool { return h.ev.Idle() || !h.b.holding() }
+		}
+		if !awaitIdle(ctx, ready, deadline) {
 			break
 		}
 		if permit != nil {

@@ -111,7 +111,8 @@ func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
 		bypass := h.bypass.Load()
 		if bypass || h.b.State() == breaker.Closed {
 			if !bypass && !h.node {
-				if err := h.b.held(); err != nil { // (held takes a trial dial's turn)
+				// (held takes a trial dial's turn)
+				if err := h.b.held(); err != nil && !pubSubDial() {
 					return failedConn{err: &dialError{err}}, nil
 				}
 			}
