@@ -32,7 +32,7 @@ func TestHoldSparesPubSub(t *testing.T) {
 	ctx := t.Context()
 	subscribe := func() error {
 		ps := rdb.Subscribe(ctx, "ch")
-		defer ps.Close()
+		defer func() { _ = ps.Close() }()
 		_, err := ps.ReceiveTimeout(ctx, time.Second)
 		return err
 	}
@@ -88,7 +88,7 @@ func TestHoldEndsAfterClientKill(t *testing.T) {
 	defer end()
 	time.Sleep(300 * time.Millisecond)
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	before := l.ok.Load()
 	time.Sleep(300 * time.Millisecond)
 	before = l.ok.Load() - before
