@@ -189,24 +189,26 @@ func (l *Limiter) starvedBy(s sched) bool {
 // sent in microseconds, and 88–358 of 500 were shed.
 //
 // It counts only while Redis answers fast: it answered within
-// answerMemory (or was first asked, of what is in flight), and a command
-// of the current second or the one before took less than minStarve. Redis
-// slower than the load on a machine whose cores are taken (other
-// processes, Redis itself) crowds the service as well, and must still be
-// shed; its commands take at least Redis' cost each
-// (TestOverloadShedsTheExcess, 10 ms a command, beside two busy loops: it
-// failed four runs in nine when a fastest below 20 ms counted). The
-// previous second counts too, although an overload's first second is then
-// judged by the healthy second before it: the first replies of a burst
-// that crowds the service come late, and judged by the current second
-// alone a burst of 1 000 under .ci/run lost 139 requests. And a hung
-// Redis answers nothing: a crowd of goroutines started into a hang (they
-// park soon) delays its stall by answerMemory at most.
+// answerMemory (or was first asked, of what is in flight), and the fastest command of the current second (or of the
+// one before, while none ended yet in this one: not the fastest of the
+// two, so that an overload's first second is judged by its own
+// latencies) took less than minStarve. Redis slower than the load on a
+// machine whose cores are taken (other processes, Redis itself) crowds
+// the service as well, and must still be shed; its commands take at least
+// Redis' cost each (TestOverloadShedsTheExcess, 10 ms a command, beside
+// two busy loops: it failed four runs in nine when a fastest below 20 ms
+// counted). And a hung Redis answers nothing: a crowd of goroutines
+// started into a hang (they park soon) delays its stall by answerMemory
+// at most.
 func (l *Limiter) crowdedBy(s sched) bool {
 	if !s.crowded || s.at-max(l.lastAnswer.Load(), l.busySince.Load()) > int64(answerMemory) {
 		return false
 	}
-	return min(l.fastNow.Load(), l.fastPrev.Load()) < int64(minStarve)
+	fastest := l.fastNow.Load()
+	if fastest == math.MaxInt64 {
+		fastest = l.fastPrev.Load()
+	}
+	return fastest < int64(minStarve)
 }
 
 // answerMemory is how long after Redis' last answer a crowded scheduler
