@@ -31,22 +31,12 @@ import (
 // runnable before they ran.
 const schedLatencies = "/sched/latencies:seconds"
 
-// schedRunnable and schedProcs are the runtime's count of goroutines
-// ready to run and its GOMAXPROCS.
-const (
-	schedRunnable = "/sched/goroutines/runnable:goroutines"
-	schedProcs    = "/sched/gomaxprocs:threads"
-)
-
 // lagMeter reads the scheduler's latencies since it last looked. Safe for
 // concurrent use; a read within minLagInterval of the last one, or while
 // another goroutine reads, costs two atomic loads.
 type lagMeter struct {
 	at  atomic.Int64 // unix nanos of the last read
 	lag atomic.Int64 // the mean over the interval before it, nanos
-	// crowdedAt is when a read last found the scheduler crowded (unix
-	// nanos; see crowded).
-	crowdedAt atomic.Int64
 
 	mu     sync.Mutex
 	sample []metrics.Sample
@@ -57,52 +47,26 @@ type lagMeter struct {
 // samples say little (the runtime tracks one goroutine transition in 8).
 const minLagInterval = 5 * time.Millisecond
 
-// sched is what the meter read: the mean time a goroutine waited to run
-// over the interval, and whether the scheduler was crowded (see crowded)
-// at a read within crowdMemory.
-type sched struct {
-	at      int64 // when it was asked for (unix nanos)
-	lag     time.Duration
-	crowded bool
-}
-
-// crowdMemory is how long a crowded scheduler counts: the count of
-// goroutines ready to run is a moment's, falls each time the burst's
-// goroutines park at once, and is not read during a pause of the whole
-// service (under -race, a mean lag of 30–165 ms at times in a burst of
-// 1 000): with 50 ms, one burst in ten under -race was still shed in
-// part (198 and 264 of 1 000).
-const crowdMemory = 250 * time.Millisecond
-
-// read returns what the runtime said between the last two reads at least
-// minLagInterval apart, now in unix nanos; zero what it does not report.
-func (m *lagMeter) read(now int64) sched {
+// read returns the mean time a goroutine waited to run between the last
+// two reads at least minLagInterval apart, now in unix nanos; 0 when the
+// runtime does not report it.
+func (m *lagMeter) read(now int64) time.Duration {
 	if now-m.at.Load() < int64(minLagInterval) || !m.mu.TryLock() {
-		return m.last(now)
+		return time.Duration(m.lag.Load())
 	}
 	defer m.mu.Unlock()
 	if now-m.at.Load() < int64(minLagInterval) {
-		return m.last(now)
+		return time.Duration(m.lag.Load())
 	}
 	if m.sample == nil {
-		m.sample = []metrics.Sample{{Name: schedLatencies}, {Name: schedRunnable}, {Name: schedProcs}}
+		m.sample = []metrics.Sample{{Name: schedLatencies}}
 	}
 	metrics.Read(m.sample)
-	if r, p := m.sample[1].Value, m.sample[2].Value; r.Kind() == metrics.KindUint64 && p.Kind() == metrics.KindUint64 &&
-		r.Uint64() >= crowded*p.Uint64() {
-		m.crowdedAt.Store(now)
+	if m.sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+		m.at.Store(now)
+		return 0
 	}
-	var lag int64 // none ran after a wait, or the first read: no lag known
-	if h := m.sample[0].Value; h.Kind() == metrics.KindFloat64Histogram {
-		lag = m.mean(h.Float64Histogram())
-	}
-	m.lag.Store(lag)
-	m.at.Store(now)
-	return m.last(now)
-}
-
-// mean returns the mean of what h counted since the last read, nanos.
-func (m *lagMeter) mean(h *metrics.Float64Histogram) int64 {
+	h := m.sample[0].Value.Float64Histogram()
 	var n uint64
 	var sum float64
 	for i, c := range h.Counts {
@@ -114,25 +78,22 @@ func (m *lagMeter) mean(h *metrics.Float64Histogram) int64 {
 		sum += float64(d) * bucketMid(h.Buckets[i], h.Buckets[i+1])
 	}
 	m.prev = append(m.prev[:0], h.Counts...)
-	if n == 0 {
+	var lag int64 // none ran after a wait, or the first read: no lag known
+	if n > 0 {
+		lag = int64(sum / float64(n) * 1e9)
+	}
+	m.lag.Store(lag)
+	m.at.Store(now)
+	return time.Duration(lag)
+}
+
+// recent returns the lag of the last read if it was at most staleLag
+// before now (unix nanos), else 0; it never reads the runtime's metrics.
+func (m *lagMeter) recent(now int64) time.Duration {
+	if now-m.at.Load() > int64(staleLag) {
 		return 0
 	}
-	return int64(sum / float64(n) * 1e9)
-}
-
-// last is what the last reads found, at now (unix nanos).
-func (m *lagMeter) last(now int64) sched {
-	return sched{now, time.Duration(m.lag.Load()), now-m.crowdedAt.Load() <= int64(crowdMemory)}
-}
-
-// recent returns what the last read found if it was at most staleLag
-// before now (unix nanos), else zero; it never reads the runtime's
-// metrics.
-func (m *lagMeter) recent(now int64) sched {
-	if now-m.at.Load() > int64(staleLag) {
-		return sched{at: now}
-	}
-	return m.last(now)
+	return time.Duration(m.lag.Load())
 }
 
 // staleLag is how old a lag recent still reports: the waiters' ticks and
@@ -156,63 +117,18 @@ func bucketMid(lo, hi float64) float64 {
 // slowness rather than noise.
 const minStarve = 5 * time.Millisecond
 
-// crowded is how many goroutines ready to run per GOMAXPROCS tell that
-// the service's own CPU is saturated: while Redis serves more slowly than
-// commands arrive, the service's goroutines wait for Redis, not to run
-// (BenchmarkOverload at 10×: 0–9 runnable on two cores when its queue
-// grew; a warm burst of 500 HTTP requests under -race: 32–388).
-const crowded = 8
-
-// starved reports whether, at now (unix nanos), the service itself holds
-// back what the limiter sees: its goroutines wait to run at least
-// minStarve and half the fastest a command took lately (every measured
-// latency holds at least one such wait: a reply read by a goroutine that
-// waited), or the scheduler is crowded while Redis answers fast (see
-// crowdedBy).
+// starved reports whether, at now (unix nanos), the service's goroutines
+// wait to run long enough that what the limiter sees is the service's own
+// lag, not Redis': at least minStarve and half the fastest a command took
+// lately (every measured latency holds at least one such wait: a reply
+// read by a goroutine that waited).
 func (l *Limiter) starved(now int64) bool { return l.starvedBy(l.lag.read(now)) }
 
-// starvedBy is starved's rule for what the meter read already.
-func (l *Limiter) starvedBy(s sched) bool {
-	if s.lag >= minStarve && 2*int64(s.lag) >= min(l.fastNow.Load(), l.fastPrev.Load()) {
-		return true
-	}
-	return l.crowdedBy(s)
-}
-
-// crowdedBy reports whether a crowded scheduler explains the latencies:
-// so many goroutines were ready to run lately (see crowded) that replies
-// wait for the service's CPU, and for the network poller, rather than for
-// Redis. The scheduler's latency does not show the wait for the poller,
-// which a scheduler with goroutines queued polls every 10 ms at worst: in
-// a warm burst of 500 HTTP requests under -race, a mean lag of 1–4 ms
-// (below minStarve) while each permit was held 8 ms for replies Redis
-// sent in microseconds, and 88–358 of 500 were shed.
-//
-// It counts only while Redis answers fast: it answered within
-// answerMemory (or was first asked, of what is in flight), and the fastest command of the current second (or of the
-// one before, while none ended yet in this one: not the fastest of the
-// two, so that an overload's first second is judged by its own
-// latencies) took less than minStarve. Redis slower than the load on a
-// machine whose cores are taken (other processes, Redis itself) crowds
-// the service as well, and must still be shed; its commands take at least
-// Redis' cost each (TestOverloadShedsTheExcess, 10 ms a command, beside
-// two busy loops: it failed four runs in nine when a fastest below 20 ms
-// counted). And a hung Redis answers nothing: a crowd of goroutines
-// started into a hang (they park soon) delays its stall by answerMemory
-// at most.
-func (l *Limiter) crowdedBy(s sched) bool {
-	if !s.crowded || s.at-max(l.lastAnswer.Load(), l.busySince.Load()) > int64(answerMemory) {
+// starvedBy is starved's rule for a lag read already.
+func (l *Limiter) starvedBy(lag time.Duration) bool {
+	if lag < minStarve {
 		return false
 	}
-	fastest := l.fastNow.Load()
-	if fastest == math.MaxInt64 {
-		fastest = l.fastPrev.Load()
-	}
-	return fastest < int64(minStarve)
+	fastest := min(l.fastNow.Load(), l.fastPrev.Load())
+	return 2*int64(lag) >= fastest
 }
-
-// answerMemory is how long after Redis' last answer a crowded scheduler
-// still explains a silence (see crowdedBy): the silences of a burst on
-// two cores under -race, whose replies wait for the service's CPU, last
-// up to a few tens of ms.
-const answerMemory = 250 * time.Millisecond
