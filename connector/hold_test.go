@@ -3,6 +3,7 @@ package connector_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,5 +118,70 @@ func TestHoldEndsAfterClientKill(t *testing.T) {
 	}
 	if n := len(k.moves); n != 0 {
 		t.Errorf("the circuit moved %d times after CLIENT KILL on a healthy Redis", n)
+	}
+}
+
+// Per-request subscriptions (an SSE handler, say) while a proxy resets
+// new connections and the pool's established ones serve, so the circuit
+// stays closed: 20 callers loop Subscribe and Receive for a second. A
+// PubSub's dial waits for the hold's next trial rather than dialing at
+// once, so the subscriptions cost the proxy at most about one dial per
+// trial (in review, dialing at every Subscribe and Receive: 6 168–6 830
+// dials in the second; held: 22–35).
+func TestHoldBoundsPubSubDials(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := faultproxy.New(t, srv.Addr)
+	k := (*counting)(nil)
+	c := newConnector(t, proxy.URL()+"?pool_size=8&read_timeout=500ms", func(cfg *connector.Config) { k = count(cfg) })
+	rdb, err := c.Client(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm(t, 8, rdb)
+	l := startOutageLoad(rdb, 8)
+	end := sync.OnceFunc(l.end)
+	defer end()
+	if err := proxy.SetMode(faultproxy.Reset); err != nil {
+		t.Fatal(err)
+	}
+	a0 := proxy.Accepted()
+	var subs, fails atomic.Int64
+	var wg sync.WaitGroup
+	until := time.Now().Add(time.Second)
+	for range 20 {
+		wg.Go(func() {
+			for i := 0; i < 100_000 && time.Now().Before(until); i++ {
+				ps := rdb.Subscribe(t.Context(), "sse")
+				_, err := ps.ReceiveTimeout(t.Context(), 500*time.Millisecond)
+				_ = ps.Close()
+				subs.Add(1)
+				if err != nil {
+					fails.Add(1)
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	dials := proxy.Accepted() - a0
+	if err := proxy.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	end()
+	t.Logf("%d subscriptions in 1 s, %d failed; %d dials; INCR served %d, failed %d", subs.Load(), fails.Load(), dials, l.ok.Load(), l.failed.Load())
+	if subs.Load() == 0 || fails.Load() != subs.Load() {
+		t.Fatalf("%d of %d subscriptions failed while the proxy reset every new connection: the scenario did not hold", fails.Load(), subs.Load())
+	}
+	// Trials at most every 100 ms after the first few: about 15 in the
+	// second; 200 leaves room for a busy machine and is 30 times fewer
+	// than a dial per Subscribe and Receive.
+	if dials > 200 {
+		t.Errorf("%d dials in a second of subscriptions refused by a proxy: want them held to the hold's trials", dials)
+	}
+	if l.failed.Load() != 0 {
+		t.Errorf("%d commands failed on the established connections", l.failed.Load())
+	}
+	if n := len(k.moves); n != 0 {
+		t.Errorf("the circuit moved %d times while the established connections served", n)
 	}
 }

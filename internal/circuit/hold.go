@@ -1,12 +1,14 @@
 package circuit
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/ankitoon/redismw/breaker"
 	"github.com/ankitoon/redismw/internal/errkind"
 )
 
@@ -39,12 +41,16 @@ import (
 // whose dial was held and that waits for an established connection runs
 // again as soon as the hold ends (see Hook.rerun).
 //
-// A PubSub's dial is not held: a subscription has no established
-// connection to wait for, and held it failed at once where, a few
-// milliseconds after a proxy passed again, it would have been served (20
-// of 20 subscriptions in a review). It dials as it would without a hold,
-// once per Subscribe or reconnect, and its HELLO's outcome counts as a
-// trial's.
+// A PubSub's dial waits for the hold's next trial instead of failing at
+// once: a subscription has no established connection to wait for, and
+// held it failed where, a few milliseconds after a proxy passed again, it
+// would have been served (20 of 20 subscriptions in a review). It dials
+// if it takes that trial, or if the hold has ended meanwhile; else it
+// fails as held. Dialing at every Subscribe or reconnect instead (how a
+// plain client does) let subscription loops dial 6 000–7 000 times a
+// second behind a proxy that reset new connections, with the circuit
+// closed on the established connections, and 50 PubSubs' reconnect loops
+// 500–600 times a second (a review; 22–80 when held).
 type dialHold struct {
 	epoch atomic.Uint64         // the breaker's epoch + 1 when the hold began; 0: none
 	next  atomic.Int64          // when the next trial dial may go (unix nanoseconds)
@@ -131,12 +137,31 @@ func (b *Breaker) holding() bool {
 // connector's check was answered on a fresh connection.
 func (b *Breaker) FreshServed() { b.hello(nil) }
 
+// awaitTrial waits, not past ctx, until the hold's next trial dial is due
+// (at most redialEvery), and reports whether the dial may then be made:
+// the circuit is still closed, and the dial takes that trial or the hold
+// has ended.
+func (b *Breaker) awaitTrial(ctx context.Context) bool {
+	wait := time.Duration(b.hold.next.Load() - time.Now().UnixNano())
+	t := time.NewTimer(min(max(wait, 0), redialEvery))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	return b.State() == breaker.Closed && b.held() == nil
+}
+
 // pubSubDial reports whether the dial being made is a PubSub's: go-redis
 // dials a subscription's connection in its PubSubPool's NewConn, with the
 // caller's context and nothing that tells it from a pool's dial but its
 // caller. It is asked only of a dial a hold would keep from being made.
+// It looks 32 frames deep: the dial hooks a client's OnNewClient adds
+// before the circuit's sit between (with 12, eleven pass-through hooks
+// hid it, in a review).
 func pubSubDial() bool {
-	var pcs [12]uintptr
+	var pcs [32]uintptr
 	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
 	for {
 		f, more := frames.Next()

@@ -112,7 +112,7 @@ func (h *Hook) DialHook(next redis.DialHook) redis.DialHook {
 		if bypass || h.b.State() == breaker.Closed {
 			if !bypass && !h.node {
 				// (held takes a trial dial's turn)
-				if err := h.b.held(); err != nil && !pubSubDial() {
+				if err := h.b.held(); err != nil && (!pubSubDial() || !h.b.awaitTrial(ctx)) {
 					return failedConn{err: &dialError{err}}, nil
 				}
 			}
