@@ -138,3 +138,112 @@ func BenchmarkOverload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOverloadHang: Redis hung before the circuit opens, overload's
+// extreme (issue 22's target: no more requests wait than the limit
+// admits; the rest are answered within 10 ms). A redis-server stopped
+// with SIGSTOP meets 1 000 HTTP requests sent at once, each one GET, on a
+// service warmed by light traffic (defaults: read_timeout 5 s). onset=before:
+// Redis stopped while 5 requests were in flight, 100 ms before the 1 000;
+// onset=with: stopped with nothing in flight just before they come, so
+// that nothing tells the hang until they have waited. Reported: waited,
+// the requests answered after 1 s or more (those that waited for the hung
+// Redis, the 5 included: they end after it, and are timed too); excess-p50-ms, excess-p99-ms, excess-max-ms,
+// how long the others took in the server (from the outermost handler's
+// start to its end, HTTP's own cost on the loopback left out); http-p99-ms,
+// the same seen by the client; other, answers neither 200 nor 503.
+func BenchmarkOverloadHang(b *testing.B) {
+	srv := startBenchRedis(b)
+	if !srv.real {
+		b.Skip("needs a real redis-server: SIGSTOP")
+	}
+	get := func(rdb func(*http.Request) redis.UniversalClient) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := rdb(r).Get(r.Context(), "k").Err(); err != nil && err != redis.Nil {
+				redismw.WriteUnavailable(w, r, err)
+				return
+			}
+			_, _ = w.Write([]byte("ok"))
+		})
+	}
+	for _, onset := range []string{"before", "with"} {
+		for _, name := range []string{"plain", "redismw"} {
+			b.Run("onset="+onset+"/strategy="+name, func(b *testing.B) {
+				var waited, other int
+				var excess, seen []time.Duration
+				for range b.N {
+					strategies := sideBySide(b, srv, get)
+					s := strategies[0]
+					if name == "redismw" {
+						s = strategies[1]
+					}
+					var mu sync.Mutex
+					took := map[*http.Request]time.Duration{}
+					ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						start := time.Now()
+						s.h.ServeHTTP(w, r)
+						mu.Lock()
+						took[r] = time.Since(start)
+						mu.Unlock()
+					}))
+					client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2048}}
+					_ = openLoop(b.Context(), ts.URL, 40, 1500*time.Millisecond) // past the warm-up
+					send := func(n int, wg *sync.WaitGroup, out []time.Duration, status []int) {
+						for i := range n {
+							wg.Go(func() {
+								start := time.Now()
+								resp, err := client.Get(ts.URL)
+								if err != nil {
+									return
+								}
+								_, _ = io.Copy(io.Discard, resp.Body)
+								_ = resp.Body.Close()
+								out[i], status[i] = time.Since(start), resp.StatusCode
+							})
+						}
+					}
+					srv.pause()
+					var early sync.WaitGroup
+					if onset == "before" {
+						send(5, &early, make([]time.Duration, 5), make([]int, 5))
+						time.Sleep(100 * time.Millisecond)
+					}
+					mu.Lock()
+					clear(took)
+					mu.Unlock()
+					var wg sync.WaitGroup
+					lat, status := make([]time.Duration, 1000), make([]int, 1000)
+					send(1000, &wg, lat, status)
+					wg.Wait()
+					srv.resume()
+					early.Wait()
+					mu.Lock()
+					for _, d := range took {
+						if d >= time.Second {
+							waited++
+						} else {
+							excess = append(excess, d)
+						}
+					}
+					mu.Unlock()
+					for i, st := range status {
+						if st != http.StatusOK && st != http.StatusServiceUnavailable {
+							other++
+						} else if lat[i] < time.Second {
+							seen = append(seen, lat[i])
+						}
+					}
+					ts.Close()
+					client.CloseIdleConnections()
+				}
+				runs := float64(b.N)
+				b.ReportMetric(float64(waited)/runs, "waited")
+				b.ReportMetric(percentile(excess, 50), "excess-p50-ms")
+				b.ReportMetric(percentile(excess, 99), "excess-p99-ms")
+				b.ReportMetric(percentile(excess, 100), "excess-max-ms")
+				b.ReportMetric(percentile(seen, 99), "http-p99-ms")
+				b.ReportMetric(float64(other)/runs, "other")
+			})
+		}
+	}
+}
