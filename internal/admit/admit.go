@@ -42,9 +42,10 @@
 //     no baseline yet, and a herd at start must be served as before, so a
 //     command beyond the limit runs at once, unless Redis has answered
 //     nothing in flight for warmStall (a hang at start);
-//   - the service's own lag (lag.go): while its goroutines wait to run
-//     long enough (a burst that saturates its CPU), the late replies are
-//     not taken for a slow Redis: the queue's growth is not overload, a
+//   - the service's own lag (lag.go, cpu.go): while its CPUs are busy
+//     (a burst of HTTP requests, a thousand clients in a closed loop) or
+//     its goroutines wait to run long enough, the late replies are not
+//     taken for a slow Redis: the queue's growth is not overload, a
 //     silence is not a stall, and the latencies are not learned;
 //   - exemptions: a command the caller marks (Exempt), such as a health
 //     probe or the connector's own check, runs without a permit when none
@@ -154,6 +155,8 @@ type Limiter struct {
 	fastPrev atomic.Int64
 	// lag reads how long the service's goroutines wait to run (lag.go).
 	lag lagMeter
+	// cpu tells whether the service's CPUs are busy (cpu.go).
+	cpu cpuMeter
 	// overloadedUntil (unix nanos) is MaxWait after a waiter last found
 	// commands arriving faster than permits come back (see grows); the
 	// queue emptying clears it.
@@ -247,6 +250,10 @@ func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 	if l.busy.Add(1) == 1 {
 		l.busySince.Store(now)
 	}
+	// The CPU's windows follow the traffic (one atomic load, and the
+	// process' CPU time read once per cpuWindow at most), so that a burst's
+	// first queue is judged on a window that began before it.
+	l.cpu.read(now)
 	return Permit{p, now}
 }
 
@@ -262,6 +269,7 @@ func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool
 		return Permit{}, nil
 	}
 	now := time.Now().UnixNano()
+	l.cpu.read(now)
 	warm := now < l.warmUntil.Load()
 	if l.stalled.Load() || l.silentFor(now, warm) {
 		return Permit{}, l.refuse(ctx)
@@ -415,7 +423,7 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 	}
 	if measured {
 		l.took(now, p.start)
-		measured = !l.starvedBy(l.lag.recent(now)) // the service's lag says nothing of Redis
+		measured = !l.cpu.recent(now) && !l.starvedBy(l.lag.recent(now)) // the service's lag says nothing of Redis
 	}
 	switch {
 	case p.p == nil:

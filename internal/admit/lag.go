@@ -117,12 +117,14 @@ func bucketMid(lo, hi float64) float64 {
 // slowness rather than noise.
 const minStarve = 5 * time.Millisecond
 
-// starved reports whether, at now (unix nanos), the service's goroutines
-// wait to run long enough that what the limiter sees is the service's own
-// lag, not Redis': at least minStarve and half the fastest a command took
-// lately (every measured latency holds at least one such wait: a reply
-// read by a goroutine that waited).
-func (l *Limiter) starved(now int64) bool { return l.starvedBy(l.lag.read(now)) }
+// starved reports whether, at now (unix nanos), what the limiter sees is
+// the service's own lag, not Redis': its CPUs were busy lately (cpu.go),
+// or its goroutines wait to run at least minStarve and half the fastest a
+// command took lately (every measured latency holds at least one such
+// wait: a reply read by a goroutine that waited).
+func (l *Limiter) starved(now int64) bool {
+	return l.cpu.read(now) || l.starvedBy(l.lag.read(now))
+}
 
 // starvedBy is starved's rule for a lag read already.
 func (l *Limiter) starvedBy(lag time.Duration) bool {
