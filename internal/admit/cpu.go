@@ -79,6 +79,7 @@ func (m *cpuMeter) measureLocked(now int64) {
 	}
 	used, ok := clock()
 	if !ok {
+		m.at.Store(now) // not known here: asked again a window later, not by every command
 		return
 	}
 	if now-at <= int64(cpuStale) {

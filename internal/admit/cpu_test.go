@@ -59,6 +59,27 @@ func TestCPUMeterWindows(t *testing.T) {
 	}
 }
 
+// TestCPUMeterUnknown: where the process' CPU time is not known, the
+// meter says nothing is busy and asks again only a window later, not on
+// every command's path.
+func TestCPUMeterUnknown(t *testing.T) {
+	var asked int
+	m := &cpuMeter{clock: func() (int64, bool) { asked++; return 0, false }}
+	at := int64(time.Second)
+	for i := range int64(100) {
+		if m.read(at + i*int64(time.Millisecond)/10) {
+			t.Fatal("busy without a CPU time")
+		}
+	}
+	if asked != 1 {
+		t.Fatalf("asked for the CPU time %d times in 10 ms; want once per cpuWindow", asked)
+	}
+	m.read(at + int64(cpuWindow))
+	if asked != 2 {
+		t.Fatalf("asked %d times after a window; want 2", asked)
+	}
+}
+
 // TestCPUMeterReal: on the process' real CPU time, goroutines spinning on
 // every CPU make a window busy unless other processes took the CPUs (the
 // test measures its own share and asserts only when it had them), and an
