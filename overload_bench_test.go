@@ -2,6 +2,7 @@ package redismw_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -65,6 +66,20 @@ func openLoop(ctx context.Context, url string, rate int, d time.Duration) []outc
 	return out
 }
 
+// commandHandler makes, for sideBySide, a handler that runs do on the
+// request's client and answers ok, or WriteUnavailable's 503 on its error.
+func commandHandler(do func(r *http.Request, rdb redis.UniversalClient) error) func(rdb func(*http.Request) redis.UniversalClient) http.Handler {
+	return func(rdb func(*http.Request) redis.UniversalClient) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := do(r, rdb(r)); err != nil {
+				redismw.WriteUnavailable(w, r, err)
+				return
+			}
+			_, _ = w.Write([]byte("ok"))
+		})
+	}
+}
+
 // BenchmarkOverload: Redis healthy but slower than the offered load
 // (DESIGN, semantic 12). Every request runs a script that costs Redis
 // 10 ms, so Redis can serve about 100 requests a second; requests arrive
@@ -84,16 +99,9 @@ func BenchmarkOverload(b *testing.B) {
 	if !srv.real {
 		b.Skip("needs a real redis-server: a script's cost is real time in Redis")
 	}
-	handler := func(rdb func(*http.Request) redis.UniversalClient) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := rdb(r).Eval(r.Context(), redistest.BusyScript, nil, overloadCost.Microseconds()).Err(); err != nil {
-				redismw.WriteUnavailable(w, r, err)
-				return
-			}
-			_, _ = w.Write([]byte("ok"))
-		})
-	}
-	strategies := sideBySide(b, srv, handler)
+	strategies := sideBySide(b, srv, commandHandler(func(r *http.Request, rdb redis.UniversalClient) error {
+		return rdb.Eval(r.Context(), redistest.BusyScript, nil, overloadCost.Microseconds()).Err()
+	}))
 	capacity := float64(overloadRun / overloadCost)
 	for _, load := range []struct {
 		name string
@@ -157,15 +165,12 @@ func BenchmarkOverloadHang(b *testing.B) {
 	if !srv.real {
 		b.Skip("needs a real redis-server: SIGSTOP")
 	}
-	get := func(rdb func(*http.Request) redis.UniversalClient) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := rdb(r).Get(r.Context(), "k").Err(); err != nil && err != redis.Nil {
-				redismw.WriteUnavailable(w, r, err)
-				return
-			}
-			_, _ = w.Write([]byte("ok"))
-		})
-	}
+	get := commandHandler(func(r *http.Request, rdb redis.UniversalClient) error {
+		if err := rdb.Get(r.Context(), "k").Err(); !errors.Is(err, redis.Nil) {
+			return err
+		}
+		return nil
+	})
 	for _, onset := range []string{"before", "with"} {
 		for _, name := range []string{"plain", "redismw"} {
 			b.Run("onset="+onset+"/strategy="+name, func(b *testing.B) {
