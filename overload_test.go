@@ -529,3 +529,47 @@ func processCPU(t *testing.T) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestOverloadSlowBurstsWait: Redis at half its capacity (50 requests a
+// second, each a 10 ms script) takes a burst of 30 more such requests at
+// once, three times: Redis keeps up on average, so nothing is refused. It
+// runs every command that is ready before it writes any reply, so the
+// burst's first ten are answered together after about 100 ms, where one
+// alone took 10: a silence the stall watch must not take for a hang (it
+// refused 76–78 of the 90 burst requests, and 21–22 of the steady ones,
+// when its tick was twice the slowest latency alone).
+func TestOverloadSlowBurstsWait(t *testing.T) {
+	srv := redistest.Start(t)
+	c, log := overloadConnector(t, srv, "", nil)
+	ts := httptest.NewServer(redismw.Middleware(c)(scriptHandler(10 * time.Millisecond)))
+	defer ts.Close()
+	var bursts sync.WaitGroup
+	var burst []outcome
+	var mu sync.Mutex
+	bursts.Go(func() {
+		for range 3 {
+			time.Sleep(1500 * time.Millisecond)
+			var wg sync.WaitGroup
+			for range 30 {
+				wg.Go(func() {
+					o := openLoop(t.Context(), ts.URL, 1, time.Second)
+					mu.Lock()
+					burst = append(burst, o...)
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+		}
+	})
+	out := openLoop(t.Context(), ts.URL, 50, 6*time.Second)
+	bursts.Wait()
+	refused := 0
+	for _, o := range append(out, burst...) {
+		if o.status != http.StatusOK {
+			refused++
+		}
+	}
+	if st := c.Stats(); refused != 0 || st.Shed != 0 || log.count(shedStarted) != 0 {
+		t.Fatalf("%d of %d requests not served (Stats.Shed %d) at half of Redis' capacity with bursts of 30: want none refused", refused, len(out)+len(burst), st.Shed)
+	}
+}

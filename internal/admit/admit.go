@@ -28,10 +28,11 @@
 //     slow network with a small pool) — and a burst being drained are not
 //     overload, however long the queue: refusing them would serve no one
 //     sooner, so they wait, as they would for go-redis' pool;
-//   - a stall cut-off: while commands wait and none is admitted for two
-//     ticks of twice the longest a command took lately (each at least
-//     20 ms), or a command finds no free permit while Redis has answered
-//     nothing in flight for as long (silentFor), Redis has stopped
+//   - a stall cut-off: while commands wait and Redis answers nothing for
+//     two ticks of twice the longest it may be silent while it serves
+//     (each at least 20 ms; see stallAfter), or a command finds no free
+//     permit while Redis has answered nothing in flight for as long
+//     (silentFor), Redis has stopped
 //     answering: the waiters and every later command are refused at once
 //     until Redis answers again (a hang before
 //     the circuit opens is overload's extreme; the middleware refuses
@@ -136,7 +137,6 @@ type Limiter struct {
 	// tells whether it grows (see grows). Commands a stall refused, or
 	// that waited LongWait, are not counted: they say nothing of arrivals.
 	unserved atomic.Int64
-	admitted atomic.Uint64
 	stalled  atomic.Bool
 	// busy is how many admitted commands are in flight (with a permit,
 	// or beyond the limit during the warm-up), busySince (unix nanos)
@@ -153,6 +153,10 @@ type Limiter struct {
 	fastNow, costPrev atomic.Int64
 	// fastPrev is the shortest latency of the second before.
 	fastPrev atomic.Int64
+	// eachNow and eachPrev are the least a measured command took per
+	// command in flight when it was admitted, in the current second and
+	// the one before: what one command costs Redis (see stallAfter).
+	eachNow, eachPrev atomic.Int64
 	// lag reads how long the service's goroutines wait to run (lag.go).
 	lag lagMeter
 	// cpu tells whether the service's CPUs are busy (cpu.go).
@@ -173,8 +177,8 @@ type Limiter struct {
 	stallCtx  context.Context // cancelled (and replaced) on a stall
 	stallStop context.CancelFunc
 	watch     *time.Timer // runs while commands wait: tells a stall
-	watchSeen uint64      // admitted when watch last looked; mu guards it
-	silent    int         // consecutive ticks without an admission; mu guards it
+	watchSeen int64       // lastAnswer when watch last looked; mu guards it
+	silent    int         // consecutive ticks without an answer; mu guards it
 	closed    bool
 }
 
@@ -206,6 +210,8 @@ func New(s Settings) *Limiter {
 		Build()
 	l.fastNow.Store(math.MaxInt64)
 	l.fastPrev.Store(math.MaxInt64)
+	l.eachNow.Store(math.MaxInt64)
+	l.eachPrev.Store(math.MaxInt64)
 	l.stallCtx, l.stallStop = context.WithCancel(context.Background())
 	l.quietTick = time.AfterFunc(time.Hour, l.endEpisode)
 	l.quietTick.Stop()
@@ -238,6 +244,7 @@ func (l *Limiter) Close() {
 type Permit struct {
 	p     adaptivelimiter.Permit // nil beyond the limit
 	start int64                  // unix nanos; 0 for the zero Permit
+	busy  int64                  // admitted commands in flight at admission, this one included
 }
 
 // Held reports whether p holds one of the limit's permits.
@@ -247,14 +254,15 @@ func (p Permit) Held() bool { return p.p != nil }
 // the limit (nil, during the warm-up).
 func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 	now := time.Now().UnixNano()
-	if l.busy.Add(1) == 1 {
+	busy := l.busy.Add(1)
+	if busy == 1 {
 		l.busySince.Store(now)
 	}
 	// The CPU's windows follow the traffic (one atomic load, and the
 	// process' CPU time read once per cpuWindow at most), so that a burst's
 	// first queue is judged on a window that began before it.
 	l.cpu.read(now)
-	return Permit{p, now}
+	return Permit{p, now, busy}
 }
 
 // Acquire admits a command, or refuses it with [Shed]; it returns ctx's
@@ -341,7 +349,6 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 		}
 		return Permit{}, l.refuse(ctx)
 	}
-	l.admitted.Add(1)
 	if l.stalled.Load() {
 		l.stalled.Store(false)
 	}
@@ -422,7 +429,9 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 		}
 	}
 	if measured {
-		l.took(now, p.start)
+		if answered { // a deadline that passed is no answer's latency: see stallAfter
+			l.took(now, p.start, p.busy)
+		}
 		measured = !l.cpu.recent(now) && !l.starvedBy(l.lag.recent(now)) // the service's lag says nothing of Redis
 	}
 	switch {
