@@ -29,8 +29,8 @@
 //     overload, however long the queue: refusing them would serve no one
 //     sooner, so they wait, as they would for go-redis' pool;
 //   - a stall cut-off: while commands wait and Redis answers nothing for
-//     two ticks of twice the longest it may be silent while it serves
-//     (each at least 20 ms; see stallAfter), or a command finds no free
+//     two ticks of twice the longest a command took lately (each at
+//     least 20 ms; see stallAfter), or a command finds no free
 //     permit while Redis has answered nothing in flight for as long
 //     (silentFor), Redis has stopped
 //     answering: the waiters and every later command are refused at once
@@ -153,10 +153,6 @@ type Limiter struct {
 	fastNow, costPrev atomic.Int64
 	// fastPrev is the shortest latency of the second before.
 	fastPrev atomic.Int64
-	// eachNow and eachPrev are the least a measured command took per
-	// command in flight when it was admitted, in the current second and
-	// the one before: what one command costs Redis (see stallAfter).
-	eachNow, eachPrev atomic.Int64
 	// lag reads how long the service's goroutines wait to run (lag.go).
 	lag lagMeter
 	// cpu tells whether the service's CPUs are busy (cpu.go).
@@ -210,8 +206,6 @@ func New(s Settings) *Limiter {
 		Build()
 	l.fastNow.Store(math.MaxInt64)
 	l.fastPrev.Store(math.MaxInt64)
-	l.eachNow.Store(math.MaxInt64)
-	l.eachPrev.Store(math.MaxInt64)
 	l.stallCtx, l.stallStop = context.WithCancel(context.Background())
 	l.quietTick = time.AfterFunc(time.Hour, l.endEpisode)
 	l.quietTick.Stop()
@@ -244,7 +238,6 @@ func (l *Limiter) Close() {
 type Permit struct {
 	p     adaptivelimiter.Permit // nil beyond the limit
 	start int64                  // unix nanos; 0 for the zero Permit
-	busy  int64                  // admitted commands in flight at admission, this one included
 }
 
 // Held reports whether p holds one of the limit's permits.
@@ -254,15 +247,14 @@ func (p Permit) Held() bool { return p.p != nil }
 // the limit (nil, during the warm-up).
 func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 	now := time.Now().UnixNano()
-	busy := l.busy.Add(1)
-	if busy == 1 {
+	if l.busy.Add(1) == 1 {
 		l.busySince.Store(now)
 	}
 	// The CPU's windows follow the traffic (one atomic load, and the
 	// process' CPU time read once per cpuWindow at most), so that a burst's
 	// first queue is judged on a window that began before it.
 	l.cpu.read(now)
-	return Permit{p, now, busy}
+	return Permit{p, now}
 }
 
 // Acquire admits a command, or refuses it with [Shed]; it returns ctx's
@@ -430,7 +422,7 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 	}
 	if measured {
 		if answered { // a deadline that passed is no answer's latency: see stallAfter
-			l.took(now, p.start, p.busy)
+			l.took(now, p.start)
 		}
 		measured = !l.cpu.recent(now) && !l.starvedBy(l.lag.recent(now)) // the service's lag says nothing of Redis
 	}

@@ -21,21 +21,19 @@ func (l *Limiter) startWatch() {
 	l.watch.Reset(l.stallAfter())
 }
 
-// took records that a measured command admitted at start, with busy
-// commands in flight (itself included), was answered at now.
-func (l *Limiter) took(now, start, busy int64) {
+// took records that a measured command admitted at start was answered
+// at now.
+func (l *Limiter) took(now, start int64) {
 	at := l.slowAt.Load()
 	if now-at >= int64(time.Second) && l.slowAt.CompareAndSwap(at, now) {
 		l.slowPrev.Store(l.slowNow.Swap(0))
 		fastest := l.fastNow.Swap(math.MaxInt64)
 		l.fastPrev.Store(fastest)
-		l.eachPrev.Store(l.eachNow.Swap(math.MaxInt64))
 		l.recover(fastest)
 	}
 	d := now - start
 	storeMax(&l.slowNow, d)
 	storeMin(&l.fastNow, d)
-	storeMin(&l.eachNow, d/max(busy, 1))
 }
 
 // storeMax raises a to v if v is more.
@@ -75,25 +73,13 @@ func (l *Limiter) recover(fastest int64) {
 	}
 }
 
-// stallAfter is the watch's tick: twice the longest Redis may be silent
-// while it serves, at least minStall (during the warm-up, half of
-// warmStall), at most LongWait. That is the longest a measured command
-// took in the last second or two (behind a slow network, commands that
-// take 100 ms come back in batches 100 ms apart), or what the commands in
-// flight now cost Redis together, if more: Redis runs every command that
-// is ready before it writes any reply, so ten 10 ms scripts sent at once
-// are answered together after 100 ms, where one alone took 10 (a burst of
-// 30 such scripts at half of Redis' capacity was refused as a stall after
-// 50 ms: 76 of 120 requests). What one command costs is the least a
-// measured command took per command in flight when it was admitted, in
-// the last second or two (eachNow, eachPrev).
-// Two ticks with waiters and no answer tell a stall.
+// stallAfter is the watch's tick: twice the longest a measured command
+// took in the last second or two, at least minStall (during the warm-up,
+// half of warmStall), at most LongWait.
+// Two ticks with waiters and no answer tell a stall: behind a slow
+// network, commands that take 100 ms come back in batches 100 ms apart.
 func (l *Limiter) stallAfter() time.Duration {
-	silence := max(l.slowNow.Load(), l.slowPrev.Load())
-	if each := min(l.eachNow.Load(), l.eachPrev.Load()); each != math.MaxInt64 {
-		silence = max(silence, each*l.busy.Load())
-	}
-	slowest := time.Duration(silence)
+	slowest := time.Duration(max(l.slowNow.Load(), l.slowPrev.Load()))
 	least := minStall
 	if time.Now().UnixNano() < l.warmUntil.Load() {
 		least = warmStall / 2 // a herd at start waits for new connections
