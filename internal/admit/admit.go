@@ -421,7 +421,7 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 		}
 	}
 	if measured {
-		if answered { // a deadline that passed is no answer's latency: see stallAfter
+		if answered { // a passed deadline is no answer's latency: it must not lengthen stallAfter
 			l.took(now, p.start)
 		}
 		measured = !l.cpu.recent(now) && !l.starvedBy(l.lag.recent(now)) // the service's lag says nothing of Redis
