@@ -28,10 +28,11 @@
 //     slow network with a small pool) — and a burst being drained are not
 //     overload, however long the queue: refusing them would serve no one
 //     sooner, so they wait, as they would for go-redis' pool;
-//   - a stall cut-off: while commands wait and none is admitted for two
-//     ticks of twice the longest a command took lately (each at least
-//     20 ms), or a command finds no free permit while Redis has answered
-//     nothing in flight for as long (silentFor), Redis has stopped
+//   - a stall cut-off: while commands wait and Redis answers nothing for
+//     two ticks of twice the longest a command took lately (each at
+//     least 20 ms; see stallAfter), or a command finds no free
+//     permit while Redis has answered nothing in flight for as long
+//     (silentFor), Redis has stopped
 //     answering: the waiters and every later command are refused at once
 //     until Redis answers again (a hang before
 //     the circuit opens is overload's extreme; the middleware refuses
@@ -136,7 +137,6 @@ type Limiter struct {
 	// tells whether it grows (see grows). Commands a stall refused, or
 	// that waited LongWait, are not counted: they say nothing of arrivals.
 	unserved atomic.Int64
-	admitted atomic.Uint64
 	stalled  atomic.Bool
 	// busy is how many admitted commands are in flight (with a permit,
 	// or beyond the limit during the warm-up), busySince (unix nanos)
@@ -173,8 +173,8 @@ type Limiter struct {
 	stallCtx  context.Context // cancelled (and replaced) on a stall
 	stallStop context.CancelFunc
 	watch     *time.Timer // runs while commands wait: tells a stall
-	watchSeen uint64      // admitted when watch last looked; mu guards it
-	silent    int         // consecutive ticks without an admission; mu guards it
+	watchSeen int64       // lastAnswer when watch last looked; mu guards it
+	silent    int         // consecutive ticks without an answer; mu guards it
 	closed    bool
 }
 
@@ -341,7 +341,6 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 		}
 		return Permit{}, l.refuse(ctx)
 	}
-	l.admitted.Add(1)
 	if l.stalled.Load() {
 		l.stalled.Store(false)
 	}
@@ -422,7 +421,9 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 		}
 	}
 	if measured {
-		l.took(now, p.start)
+		if answered { // a passed deadline is no answer's latency: it must not lengthen stallAfter
+			l.took(now, p.start)
+		}
 		measured = !l.cpu.recent(now) && !l.starvedBy(l.lag.recent(now)) // the service's lag says nothing of Redis
 	}
 	switch {

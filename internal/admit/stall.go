@@ -3,6 +3,7 @@ package admit
 import (
 	"context"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,11 +17,12 @@ func (l *Limiter) startWatch() {
 	if l.closed {
 		return
 	}
-	l.watchSeen, l.silent = l.admitted.Load(), 0
+	l.watchSeen, l.silent = l.lastAnswer.Load(), 0
 	l.watch.Reset(l.stallAfter())
 }
 
-// took records that a measured command admitted at start ended at now.
+// took records that a measured command admitted at start was answered
+// at now.
 func (l *Limiter) took(now, start int64) {
 	at := l.slowAt.Load()
 	if now-at >= int64(time.Second) && l.slowAt.CompareAndSwap(at, now) {
@@ -30,9 +32,19 @@ func (l *Limiter) took(now, start int64) {
 		l.recover(fastest)
 	}
 	d := now - start
-	for cur := l.slowNow.Load(); d > cur && !l.slowNow.CompareAndSwap(cur, d); cur = l.slowNow.Load() {
+	storeMax(&l.slowNow, d)
+	storeMin(&l.fastNow, d)
+}
+
+// storeMax raises a to v if v is more.
+func storeMax(a *atomic.Int64, v int64) {
+	for cur := a.Load(); v > cur && !a.CompareAndSwap(cur, v); cur = a.Load() {
 	}
-	for cur := l.fastNow.Load(); d < cur && !l.fastNow.CompareAndSwap(cur, d); cur = l.fastNow.Load() {
+}
+
+// storeMin lowers a to v if v is less.
+func storeMin(a *atomic.Int64, v int64) {
+	for cur := a.Load(); v < cur && !a.CompareAndSwap(cur, v); cur = a.Load() {
 	}
 }
 
@@ -64,7 +76,7 @@ func (l *Limiter) recover(fastest int64) {
 // stallAfter is the watch's tick: twice the longest a measured command
 // took in the last second or two, at least minStall (during the warm-up,
 // half of warmStall), at most LongWait.
-// Two ticks with waiters and no admission tell a stall: behind a slow
+// Two ticks with waiters and no answer tell a stall: behind a slow
 // network, commands that take 100 ms come back in batches 100 ms apart.
 func (l *Limiter) stallAfter() time.Duration {
 	slowest := time.Duration(max(l.slowNow.Load(), l.slowPrev.Load()))
@@ -75,15 +87,20 @@ func (l *Limiter) stallAfter() time.Duration {
 	return min(max(2*slowest, least), l.s.LongWait)
 }
 
-// look is the watch's tick: while commands wait, a stretch with no
-// admission is a stall, which refuses every waiter at once.
+// look is the watch's tick: while commands wait, a stretch in which Redis
+// answered nothing is a stall, which refuses every waiter at once. An
+// admission is not an answer: a hung Redis's commands end at their
+// connection's deadline (read_timeout), or when their callers give up,
+// and free permits for waiters all the same; counting those as progress
+// kept the stall from being told (a hang right after an overload, when
+// two ticks outlast read_timeout: every request waited LongWait).
 func (l *Limiter) look() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || l.waiting.Load() == 0 {
 		return
 	}
-	n := l.admitted.Load()
+	n := l.lastAnswer.Load()
 	if n != l.watchSeen || l.starved(time.Now().UnixNano()) {
 		l.silent = 0
 	} else if l.silent++; l.silent >= 2 { // two silent ticks: a late timer is not a stall
