@@ -140,9 +140,9 @@ func (c *Connector) Stats() Stats {
 	if c.adm != nil {
 		s.Shed, s.Limit, s.Inflight = c.adm.ShedCount(), c.adm.Limit(), c.adm.Inflight()
 	}
-	c.mu.Lock()
+	// No lock: callers polling Stats in a loop must not queue on mu ahead
+	// of the connector's own goroutines (a check, a transition).
 	closed, inflight := c.isClosed(), c.inflight.Load()
-	c.mu.Unlock()
 	if inflight != nil {
 		s.Waiting = inflight.waiters.Load()
 	}
