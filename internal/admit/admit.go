@@ -136,14 +136,12 @@ type Limiter struct {
 	// gate bounds what the warm-up runs at once to MaxLimit (warm.go);
 	// warming is set from a (re)start until the warm-up ends (endWarm,
 	// on the warmEnd timer), and warmOver is closed then: Acquire's fast
-	// path reads no clock. warmCap (unix nanos) is the latest the
-	// warm-up ends, gateSeen the gate's counts at endWarm's last look;
-	// mu guards warmOver, warmCap and gateSeen.
+	// path reads no clock. gateSeen is the gate's counts at endWarm's
+	// last look; mu guards warmOver and gateSeen.
 	gate     gate
 	warming  atomic.Bool
 	warmEnd  *time.Timer
 	warmOver chan struct{}
-	warmCap  int64
 	gateSeen gateCounts
 
 	warmUntil atomic.Int64 // unix nanos: nothing is refused before
@@ -245,27 +243,21 @@ func (l *Limiter) Restart() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.warmUntil.Store(now.Add(l.s.Warmup).UnixNano())
-	l.warmCap = now.Add(l.s.Warmup + l.s.LongWait).UnixNano()
-	l.gateSeen = l.gate.counts()
-	l.gateSeen.shed = l.shed.Load()
-	if l.closed {
-		return // no timer would end the warm-up
-	}
 	if !l.warming.Load() { // a warm-up under way keeps its waiters
 		l.warmOver = make(chan struct{})
 		l.warming.Store(true)
 	}
-	l.warmEnd.Reset(min(warmLook, l.s.Warmup))
+	l.gateSeen = l.gate.counts()
+	l.gateSeen.shed = l.shed.Load()
+	if !l.closed {
+		l.warmEnd.Reset(min(warmLook, l.s.Warmup))
+	}
 }
 
 // Close stops the limiter's timers. Commands still admit and release.
 func (l *Limiter) Close() {
 	l.mu.Lock()
 	l.closed = true
-	if l.warming.Load() { // the gate's waiters go on
-		l.warming.Store(false)
-		close(l.warmOver)
-	}
 	l.mu.Unlock()
 	l.watch.Stop()
 	l.quietTick.Stop()
@@ -303,16 +295,10 @@ func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 // free, reports whether the command must not be refused: it then runs
 // without a permit.
 func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool) (Permit, error) {
-	return l.acquire(ctx, exempt, 0)
-}
-
-// acquire is Acquire for a command that has waited already (at the
-// warm-up's gate): its wait counts toward LongWait.
-func (l *Limiter) acquire(ctx context.Context, exempt func(context.Context) bool, waited time.Duration) (Permit, error) {
 	if l.warming.Load() {
 		now := time.Now().UnixNano()
 		l.cpu.read(now)
-		return l.warmAcquire(ctx, exempt, now, waited)
+		return l.warmAcquire(ctx, exempt, now)
 	}
 	if p, ok := l.lim.TryAcquirePermit(); ok {
 		return l.admit(p), nil
@@ -325,17 +311,16 @@ func (l *Limiter) acquire(ctx context.Context, exempt func(context.Context) bool
 	if l.stalled.Load() || l.silentFor(now, false) {
 		return Permit{}, l.refuse(ctx)
 	}
-	return l.wait(ctx, waited)
+	return l.wait(ctx)
 }
 
 // wait queues for a permit, up to MaxWait, and MaxWait more each time it
 // is over while no waiter found the queue growing since it was last empty
-// (see grows), at most LongWait in all (waited, at the warm-up's gate,
-// included); a stall ends every wait at once.
+// (see grows), at most LongWait in all; a stall ends every wait at once.
 // The caller's goroutine waits in the limiter's queue itself (a permit
 // released wakes it directly: one hand-off, as in go-redis' pool); a timer
 // ticks every half MaxWait and ends the wait when it is over.
-func (l *Limiter) wait(ctx context.Context, waited time.Duration) (Permit, error) {
+func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	if l.waiting.Add(1) == 1 {
 		l.startWatch()
 	}
@@ -362,7 +347,7 @@ func (l *Limiter) wait(ctx context.Context, waited time.Duration) (Permit, error
 	// excess all the same.
 	until := l.overloadedUntil.Load()
 	excess := start.UnixNano() < until+int64(l.maxWait)
-	longest := l.s.LongWait - waited
+	longest := l.s.LongWait
 	if start.UnixNano() < until+3*int64(l.maxWait) {
 		longest = 3 * l.maxWait
 	}

@@ -17,7 +17,7 @@ import (
 // latency. The warm-up lasts Settings.Warmup, and a quarter second more
 // each time while the gate has a queue and served more commands in the
 // last quarter second than came, refused ones included (a herd at start
-// being served, up to LongWait more; not an overload's queue, which
+// being served; not an overload's queue, which
 // shrinks when a stall refuses its waiters, while the middleware refuses
 // new requests at the door): a herd is served in order at the pool's
 // size, not moved into the limiter's queue, whose limit is half that and
@@ -31,9 +31,8 @@ const warmLook = 250 * time.Millisecond
 
 // endWarm runs on the warmEnd timer: it ends the warm-up once it is
 // over, unless the gate has a queue and served more than came since the
-// last look, and warmCap is not reached: a backlog drained by a service
-// just faster than its steady load kept a review's warm-up on for 12.8 s,
-// every request in a standing queue.
+// last look. That goes on only as long as the queue shrinks every look:
+// an overload's arrivals, or a hang's silence, end it.
 func (l *Limiter) endWarm() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -44,7 +43,7 @@ func (l *Limiter) endWarm() {
 	c := l.gate.counts()
 	c.shed = l.shed.Load() // refused at the door or by a stall: they came too
 	came := c.arrived - l.gateSeen.arrived + c.shed - l.gateSeen.shed
-	draining := c.queued > 0 && c.granted-l.gateSeen.granted > came && now < l.warmCap
+	draining := c.queued > 0 && c.granted-l.gateSeen.granted > came
 	l.gateSeen = c
 	switch left := time.Duration(l.warmUntil.Load() - now); {
 	case left > 0:
@@ -57,9 +56,8 @@ func (l *Limiter) endWarm() {
 	}
 }
 
-// warmAcquire is Acquire during the warm-up (now is unix nanos) for a
-// command that has waited already (waited).
-func (l *Limiter) warmAcquire(ctx context.Context, exempt func(context.Context) bool, now int64, waited time.Duration) (Permit, error) {
+// warmAcquire is Acquire during the warm-up (now is unix nanos).
+func (l *Limiter) warmAcquire(ctx context.Context, exempt func(context.Context) bool, now int64) (Permit, error) {
 	if !l.gate.tryAcquire() {
 		if exempt != nil && exempt(ctx) {
 			return Permit{}, nil
@@ -67,12 +65,12 @@ func (l *Limiter) warmAcquire(ctx context.Context, exempt func(context.Context) 
 		if l.stalled.Load() || l.silentFor(now, true) {
 			return Permit{}, l.refuse(ctx)
 		}
-		ok, err := l.warmWait(ctx, waited)
+		ok, err := l.warmWait(ctx)
 		if err != nil {
 			return Permit{}, err
 		}
-		if !ok { // the warm-up ended: the limiter's queue, for what is left of LongWait
-			return l.acquire(ctx, exempt, waited+time.Duration(time.Now().UnixNano()-now))
+		if !ok { // the warm-up ended: the limiter's queue
+			return l.Acquire(ctx, exempt)
 		}
 	}
 	p, ok := l.lim.TryAcquirePermit()
@@ -89,9 +87,8 @@ func (l *Limiter) warmAcquire(ctx context.Context, exempt func(context.Context) 
 }
 
 // warmWait waits for the gate until the warm-up ends (false), a stall
-// or LongWait (Shed: the bound of every wait here, as go-redis' pool
-// timeout bounds a wait for a connection), or ctx's end (its error).
-func (l *Limiter) warmWait(ctx context.Context, waited time.Duration) (bool, error) {
+// (Shed) or ctx's end (its error).
+func (l *Limiter) warmWait(ctx context.Context) (bool, error) {
 	if l.waiting.Add(1) == 1 {
 		l.startWatch() // a hang at start ends the wait
 	}
@@ -99,22 +96,16 @@ func (l *Limiter) warmWait(ctx context.Context, waited time.Duration) (bool, err
 	l.mu.Lock()
 	stall, over := l.stallCtx, l.warmOver
 	l.mu.Unlock()
-	long := time.NewTimer(l.s.LongWait - waited)
-	defer long.Stop()
-	if l.gate.acquire(ctx.Done(), stall.Done(), over, long.C) {
+	switch ok := l.gate.acquire(ctx.Done(), stall.Done(), over); {
+	case ok:
 		return true, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	select {
-	case <-over:
-		if stall.Err() == nil {
-			return false, nil
-		}
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case stall.Err() != nil:
+		return false, l.refuse(ctx)
 	default:
+		return false, nil
 	}
-	return false, l.refuse(ctx)
 }
 
 // gate is a semaphore whose waiters are served in order.
@@ -157,7 +148,7 @@ func (g *gate) tryAcquire() bool {
 
 // acquire waits for a token until one of the channels fires; it reports
 // whether it got one.
-func (g *gate) acquire(a, b, c <-chan struct{}, d <-chan time.Time) bool {
+func (g *gate) acquire(a, b, c <-chan struct{}) bool {
 	g.mu.Lock()
 	g.n.arrived++
 	if g.free > 0 && g.waiters.Len() == 0 {
@@ -175,7 +166,6 @@ func (g *gate) acquire(a, b, c <-chan struct{}, d <-chan time.Time) bool {
 	case <-a:
 	case <-b:
 	case <-c:
-	case <-d:
 	}
 	g.mu.Lock()
 	select {

@@ -46,14 +46,13 @@ func TestWarmupExemptNeverRefused(t *testing.T) {
 
 // A herd that takes longer than the warm-up to serve is served whole, in
 // turns at the gate (MaxLimit at once): the warm-up goes on while the
-// gate serves more than comes, up to LongWait more. (When the warm-up
-// ended after Warmup whatever the gate's queue, the waiters moved to the
-// limiter's queue, whose limit starts at half the gate's, and its
-// LongWait refused the last of them: a herd of 10 000 under -race lost
-// 3 032 in a review.) Here the herd takes twice the warm-up.
+// gate serves more than comes. (When the warm-up ended after Warmup
+// whatever the gate's queue, the waiters moved to the limiter's queue,
+// whose limit starts at half the gate's, and its LongWait refused the
+// last of them: a herd of 10 000 under -race lost 3 032.)
 func TestWarmupServesAHerdThatOutlastsIt(t *testing.T) {
-	const herd, hold = 400, 30 * time.Millisecond // 20 turns of 20: 0.6 s
-	l := admit.New(admit.Settings{MaxLimit: 20, Warmup: 300 * time.Millisecond, LongWait: time.Second})
+	const herd, hold = 600, 30 * time.Millisecond // 30 turns of 20: 0.9 s
+	l := admit.New(admit.Settings{MaxLimit: 20, Warmup: 300 * time.Millisecond, LongWait: 500 * time.Millisecond})
 	t.Cleanup(l.Close)
 	var inflight, most atomic.Int64
 	var refused atomic.Int64
@@ -143,38 +142,5 @@ func TestRestartKeepsTheGatesOrder(t *testing.T) {
 	<-order
 	if got != "first" {
 		t.Fatalf("%s served first; want the command that waited before the restart", got)
-	}
-}
-
-// A wait at the gate ends after LongWait (refused), as every wait of the
-// limiter does, even while Redis answers: a backlog served just faster
-// than it grows kept a review's requests in a standing queue for up to
-// 8 s, where the limiter's queue refuses after LongWait. Here 40
-// commands of 20 ms each meet a gate of 2: the last of them would wait
-// 400 ms, LongWait is 300 ms.
-func TestWarmupWaitIsBounded(t *testing.T) {
-	const long = 300 * time.Millisecond
-	l := admit.New(admit.Settings{MaxLimit: 2, Warmup: time.Hour, LongWait: long})
-	t.Cleanup(l.Close)
-	var refused atomic.Int64
-	var wg sync.WaitGroup
-	for range 40 {
-		wg.Go(func() {
-			start := time.Now()
-			p, err := l.Acquire(t.Context(), nil)
-			if err != nil {
-				if d := time.Since(start); !errors.Is(err, admit.ErrOverloaded) || d < long {
-					t.Errorf("refused after %v: %v; want ErrOverloaded after LongWait (%v)", d, err, long)
-				}
-				refused.Add(1)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-			l.Release(p, true, true)
-		})
-	}
-	wg.Wait()
-	if refused.Load() == 0 {
-		t.Fatal("none of 40 refused: the last waited 400 ms at the gate; want the waits bounded by LongWait (300 ms)")
 	}
 }
