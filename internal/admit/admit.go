@@ -86,7 +86,7 @@ var Shed error = &breaker.UnavailableError{RetryAfter: time.Second, Err: ErrOver
 const (
 	DefaultMaxWait = 40 * time.Millisecond
 	// Warmup is how long after a (re)start nothing is refused for the
-	// queue's growth, at least (warm.go).
+	// queue's growth (warm.go).
 	Warmup = time.Second
 	// quiet is how long without a refusal ends a shedding episode.
 	quiet = time.Second
@@ -115,7 +115,7 @@ type Settings struct {
 	// cluster (whose pools are per node). At least minLimit.
 	MaxLimit int
 	// Warmup is how long after a (re)start nothing is refused for the
-	// queue's growth, at least (warm.go). Zero means
+	// queue's growth (warm.go). Zero means
 	// the constant Warmup.
 	Warmup time.Duration
 	// Started is called when a shedding episode starts, with the limit and
@@ -134,15 +134,11 @@ type Limiter struct {
 	s       Settings
 	initial int // the limit at a (re)start
 	// gate bounds what the warm-up runs at once to MaxLimit (warm.go);
-	// warming is set from a (re)start until the warm-up ends (endWarm,
-	// on the warmEnd timer), and warmOver is closed then: Acquire's fast
-	// path reads no clock. gateSeen is the gate's counts at endWarm's
-	// last look; mu guards warmOver and gateSeen.
-	gate     gate
-	warming  atomic.Bool
-	warmEnd  *time.Timer
-	warmOver chan struct{}
-	gateSeen gateCounts
+	// warming is set from a (re)start until a while after the warm-up
+	// ends (warmEnd), so that Acquire's fast path reads no clock.
+	gate    gate
+	warming atomic.Bool
+	warmEnd *time.Timer
 
 	warmUntil atomic.Int64 // unix nanos: nothing is refused before
 	waiting   atomic.Int64 // commands waiting for a permit
@@ -226,8 +222,7 @@ func New(s Settings) *Limiter {
 	l.quietTick.Stop()
 	l.watch = time.AfterFunc(time.Hour, l.look)
 	l.watch.Stop()
-	l.warmEnd = time.AfterFunc(time.Hour, l.endWarm)
-	l.warmEnd.Stop()
+	l.warmEnd = time.AfterFunc(time.Hour, func() { l.warming.Store(false) })
 	l.Restart()
 	return l
 }
@@ -238,20 +233,13 @@ func New(s Settings) *Limiter {
 // queue's growth.
 func (l *Limiter) Restart() {
 	l.lim.Reset()
-	l.stalled.Store(false) // Redis answered (the circuit's probe), or a new client
-	now := time.Now()
+	l.warming.Store(true)
+	l.warmUntil.Store(time.Now().Add(l.s.Warmup).UnixNano())
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.warmUntil.Store(now.Add(l.s.Warmup).UnixNano())
-	if !l.warming.Load() { // a warm-up under way keeps its waiters
-		l.warmOver = make(chan struct{})
-		l.warming.Store(true)
-	}
-	l.gateSeen = l.gate.counts()
-	l.gateSeen.shed = l.shed.Load()
 	if !l.closed {
-		l.warmEnd.Reset(min(warmLook, l.s.Warmup))
+		l.warmEnd.Reset(l.s.Warmup + time.Millisecond)
 	}
+	l.mu.Unlock()
 }
 
 // Close stops the limiter's timers. Commands still admit and release.
@@ -296,9 +284,10 @@ func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 // without a permit.
 func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool) (Permit, error) {
 	if l.warming.Load() {
-		now := time.Now().UnixNano()
-		l.cpu.read(now)
-		return l.warmAcquire(ctx, exempt, now)
+		if now := time.Now().UnixNano(); now < l.warmUntil.Load() {
+			l.cpu.read(now)
+			return l.warmAcquire(ctx, exempt, now)
+		}
 	}
 	if p, ok := l.lim.TryAcquirePermit(); ok {
 		return l.admit(p), nil

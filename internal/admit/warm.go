@@ -14,49 +14,11 @@ import (
 // pooled connection. Letting every command through put a second of
 // arrivals into go-redis' pool when a service started into an overload:
 // served p99 5.2 s, and the limit learned those seconds as Redis' normal
-// latency. The warm-up lasts Settings.Warmup, and a quarter second more
-// each time while the gate has a queue and served more commands in the
-// last quarter second than came, refused ones included (a herd at start
-// being served; not an overload's queue, which
-// shrinks when a stall refuses its waiters, while the middleware refuses
-// new requests at the door): a herd is served in order at the pool's
-// size, not moved into the limiter's queue, whose limit is half that and
-// whose waits are bounded (a herd of 10 000 under -race lost 3 032 of its
-// callers to LongWait). When it ends, the commands still waiting (an
-// overload's: its queue grew) go on to the limiter's own queue, where the
-// excess is refused.
+// latency. A command still waiting when the warm-up ends goes on to the
+// limiter's own queue, where the overload's excess is refused.
 
-// warmLook is how often the end of the warm-up looks at the gate's queue.
-const warmLook = 250 * time.Millisecond
-
-// endWarm runs on the warmEnd timer: it ends the warm-up once it is
-// over, unless the gate has a queue and served more than came since the
-// last look. That goes on only as long as the queue shrinks every look:
-// an overload's arrivals, or a hang's silence, end it.
-func (l *Limiter) endWarm() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed || !l.warming.Load() {
-		return
-	}
-	now := time.Now().UnixNano()
-	c := l.gate.counts()
-	c.shed = l.shed.Load() // refused at the door or by a stall: they came too
-	came := c.arrived - l.gateSeen.arrived + c.shed - l.gateSeen.shed
-	draining := c.queued > 0 && c.granted-l.gateSeen.granted > came
-	l.gateSeen = c
-	switch left := time.Duration(l.warmUntil.Load() - now); {
-	case left > 0:
-		l.warmEnd.Reset(min(warmLook, left))
-	case draining:
-		l.warmEnd.Reset(warmLook)
-	default:
-		l.warming.Store(false)
-		close(l.warmOver)
-	}
-}
-
-// warmAcquire is Acquire during the warm-up (now is unix nanos).
+// warmAcquire is Acquire during the warm-up (now, unix nanos, is before
+// warmUntil).
 func (l *Limiter) warmAcquire(ctx context.Context, exempt func(context.Context) bool, now int64) (Permit, error) {
 	if !l.gate.tryAcquire() {
 		if exempt != nil && exempt(ctx) {
@@ -65,7 +27,7 @@ func (l *Limiter) warmAcquire(ctx context.Context, exempt func(context.Context) 
 		if l.stalled.Load() || l.silentFor(now, true) {
 			return Permit{}, l.refuse(ctx)
 		}
-		ok, err := l.warmWait(ctx)
+		ok, err := l.warmWait(ctx, now)
 		if err != nil {
 			return Permit{}, err
 		}
@@ -75,7 +37,7 @@ func (l *Limiter) warmAcquire(ctx context.Context, exempt func(context.Context) 
 	}
 	p, ok := l.lim.TryAcquirePermit()
 	if !ok {
-		if (l.stalled.Load() || l.silentFor(time.Now().UnixNano(), true)) && (exempt == nil || !exempt(ctx)) {
+		if l.stalled.Load() || l.silentFor(time.Now().UnixNano(), true) {
 			l.gate.release()
 			return Permit{}, l.refuse(ctx)
 		}
@@ -88,15 +50,17 @@ func (l *Limiter) warmAcquire(ctx context.Context, exempt func(context.Context) 
 
 // warmWait waits for the gate until the warm-up ends (false), a stall
 // (Shed) or ctx's end (its error).
-func (l *Limiter) warmWait(ctx context.Context) (bool, error) {
+func (l *Limiter) warmWait(ctx context.Context, now int64) (bool, error) {
 	if l.waiting.Add(1) == 1 {
 		l.startWatch() // a hang at start ends the wait
 	}
 	defer l.waiting.Add(-1)
 	l.mu.Lock()
-	stall, over := l.stallCtx, l.warmOver
+	stall := l.stallCtx
 	l.mu.Unlock()
-	switch ok := l.gate.acquire(ctx.Done(), stall.Done(), over); {
+	end := time.NewTimer(time.Duration(l.warmUntil.Load() - now))
+	defer end.Stop()
+	switch ok := l.gate.acquire(ctx.Done(), stall.Done(), end.C); {
 	case ok:
 		return true, nil
 	case ctx.Err() != nil:
@@ -113,24 +77,6 @@ type gate struct {
 	mu      sync.Mutex
 	free    int
 	waiters list.List // of chan struct{}, closed when given a token
-	n       gateCounts
-}
-
-// gateCounts are a gate's commands: those that came (took a token at
-// once or queued), those given a token, and those waiting now; and the
-// limiter's refusals (endWarm's).
-type gateCounts struct {
-	arrived, granted, shed uint64
-	queued                 int
-}
-
-// counts returns g's counts.
-func (g *gate) counts() gateCounts {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	c := g.n
-	c.queued = g.waiters.Len()
-	return c
 }
 
 // tryAcquire takes a token if one is free and nobody waits.
@@ -139,8 +85,6 @@ func (g *gate) tryAcquire() bool {
 	defer g.mu.Unlock()
 	if g.free > 0 && g.waiters.Len() == 0 {
 		g.free--
-		g.n.arrived++
-		g.n.granted++
 		return true
 	}
 	return false
@@ -148,12 +92,10 @@ func (g *gate) tryAcquire() bool {
 
 // acquire waits for a token until one of the channels fires; it reports
 // whether it got one.
-func (g *gate) acquire(a, b, c <-chan struct{}) bool {
+func (g *gate) acquire(a, b <-chan struct{}, c <-chan time.Time) bool {
 	g.mu.Lock()
-	g.n.arrived++
 	if g.free > 0 && g.waiters.Len() == 0 {
 		g.free--
-		g.n.granted++
 		g.mu.Unlock()
 		return true
 	}
@@ -170,7 +112,6 @@ func (g *gate) acquire(a, b, c <-chan struct{}) bool {
 	g.mu.Lock()
 	select {
 	case <-ch: // given a token meanwhile: give it on
-		g.n.granted-- // not served after all
 		g.mu.Unlock()
 		g.release()
 	default:
@@ -186,7 +127,6 @@ func (g *gate) release() {
 	defer g.mu.Unlock()
 	if e := g.waiters.Front(); e != nil {
 		g.waiters.Remove(e)
-		g.n.granted++
 		close(e.Value.(chan struct{}))
 		return
 	}
