@@ -39,12 +39,10 @@
 //     requests before their handlers run meanwhile: Shedding); a slow
 //     script that holds Redis for its usual time is not a stall;
 //   - a warm-up after each (re)start — a new client, a circuit closed
-//     again —, during which nothing is refused for the queue's growth:
-//     the limiter has no baseline yet, and a herd at start must be served
-//     as before, so up to MaxLimit (the pool's size) run at once, beyond
-//     the limit without a permit, and the others wait their turn in order
-//     (warm.go), unless Redis has answered nothing in flight for
-//     warmStall (a hang at start);
+//     again —, during which nothing waits for a permit: the limiter has
+//     no baseline yet, and a herd at start must be served as before, so a
+//     command beyond the limit runs at once, unless Redis has answered
+//     nothing in flight for warmStall (a hang at start);
 //   - the service's own lag (lag.go, cpu.go): while its CPUs are busy
 //     (a burst of HTTP requests, a thousand clients in a closed loop) or
 //     its goroutines wait to run long enough, the late replies are not
@@ -85,8 +83,7 @@ var Shed error = &breaker.UnavailableError{RetryAfter: time.Second, Err: ErrOver
 // Defaults.
 const (
 	DefaultMaxWait = 40 * time.Millisecond
-	// Warmup is how long after a (re)start nothing is refused for the
-	// queue's growth (warm.go).
+	// Warmup is how long after a (re)start nothing is refused.
 	Warmup = time.Second
 	// quiet is how long without a refusal ends a shedding episode.
 	quiet = time.Second
@@ -114,8 +111,7 @@ type Settings struct {
 	// MaxLimit is the highest limit: the client's pool size, or more for a
 	// cluster (whose pools are per node). At least minLimit.
 	MaxLimit int
-	// Warmup is how long after a (re)start nothing is refused for the
-	// queue's growth (warm.go). Zero means
+	// Warmup is how long after a (re)start nothing is refused. Zero means
 	// the constant Warmup.
 	Warmup time.Duration
 	// Started is called when a shedding episode starts, with the limit and
@@ -133,12 +129,6 @@ type Limiter struct {
 	maxWait time.Duration
 	s       Settings
 	initial int // the limit at a (re)start
-	// gate bounds what the warm-up runs at once to MaxLimit (warm.go);
-	// warming is set from a (re)start until a while after the warm-up
-	// ends (warmEnd), so that Acquire's fast path reads no clock.
-	gate    gate
-	warming atomic.Bool
-	warmEnd *time.Timer
 
 	warmUntil atomic.Int64 // unix nanos: nothing is refused before
 	waiting   atomic.Int64 // commands waiting for a permit
@@ -204,7 +194,6 @@ func New(s Settings) *Limiter {
 		maxWait: s.MaxWait,
 		s:       s,
 		initial: min(initialLimit, maxLimit),
-		gate:    gate{free: maxLimit},
 	}
 	l.lim = adaptivelimiter.NewBuilder[any]().
 		WithLimits(minLimit, uint(maxLimit), uint(min(initialLimit, maxLimit))).
@@ -222,24 +211,16 @@ func New(s Settings) *Limiter {
 	l.quietTick.Stop()
 	l.watch = time.AfterFunc(time.Hour, l.look)
 	l.watch.Stop()
-	l.warmEnd = time.AfterFunc(time.Hour, func() { l.warming.Store(false) })
 	l.Restart()
 	return l
 }
 
 // Restart forgets what the limiter learned (a new client, or Redis back
 // after an outage: the latencies before say nothing of now) and warms up
-// again: for the warm-up (Settings.Warmup) nothing is refused for the
-// queue's growth.
+// again: for the warm-up (Settings.Warmup) nothing is refused.
 func (l *Limiter) Restart() {
 	l.lim.Reset()
-	l.warming.Store(true)
 	l.warmUntil.Store(time.Now().Add(l.s.Warmup).UnixNano())
-	l.mu.Lock()
-	if !l.closed {
-		l.warmEnd.Reset(l.s.Warmup + time.Millisecond)
-	}
-	l.mu.Unlock()
 }
 
 // Close stops the limiter's timers. Commands still admit and release.
@@ -249,7 +230,6 @@ func (l *Limiter) Close() {
 	l.mu.Unlock()
 	l.watch.Stop()
 	l.quietTick.Stop()
-	l.warmEnd.Stop()
 }
 
 // Permit is an admitted command's: [Limiter.Release] it exactly once. The
@@ -258,7 +238,6 @@ func (l *Limiter) Close() {
 type Permit struct {
 	p     adaptivelimiter.Permit // nil beyond the limit
 	start int64                  // unix nanos; 0 for the zero Permit
-	gated bool                   // holds a token of the warm-up's gate
 }
 
 // Held reports whether p holds one of the limit's permits.
@@ -275,7 +254,7 @@ func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 	// process' CPU time read once per cpuWindow at most), so that a burst's
 	// first queue is judged on a window that began before it.
 	l.cpu.read(now)
-	return Permit{p: p, start: now}
+	return Permit{p, now}
 }
 
 // Acquire admits a command, or refuses it with [Shed]; it returns ctx's
@@ -283,12 +262,6 @@ func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 // free, reports whether the command must not be refused: it then runs
 // without a permit.
 func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool) (Permit, error) {
-	if l.warming.Load() {
-		if now := time.Now().UnixNano(); now < l.warmUntil.Load() {
-			l.cpu.read(now)
-			return l.warmAcquire(ctx, exempt, now)
-		}
-	}
 	if p, ok := l.lim.TryAcquirePermit(); ok {
 		return l.admit(p), nil
 	}
@@ -297,8 +270,12 @@ func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool
 	}
 	now := time.Now().UnixNano()
 	l.cpu.read(now)
-	if l.stalled.Load() || l.silentFor(now, false) {
+	warm := now < l.warmUntil.Load()
+	if l.stalled.Load() || l.silentFor(now, warm) {
 		return Permit{}, l.refuse(ctx)
+	}
+	if warm {
+		return l.admit(nil), nil
 	}
 	return l.wait(ctx)
 }
@@ -437,9 +414,6 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 	}
 	now := time.Now().UnixNano()
 	l.busy.Add(-1)
-	if p.gated {
-		l.gate.release()
-	}
 	if answered {
 		l.lastAnswer.Store(now)
 		if l.stalled.Load() {
