@@ -220,6 +220,7 @@ func New(s Settings) *Limiter {
 // again: for the warm-up (Settings.Warmup) nothing is refused.
 func (l *Limiter) Restart() {
 	l.lim.Reset()
+	l.stalled.Store(false) // Redis answered (the circuit's probe), or a new client
 	l.warmUntil.Store(time.Now().Add(l.s.Warmup).UnixNano())
 }
 

@@ -284,3 +284,38 @@ func TestWarmupHang(t *testing.T) {
 	}
 	l.Release(p, true, true)
 }
+
+// A stall ends when the limiter restarts (the circuit's probe got an
+// answer, or a new client): what was told of the old connections says
+// nothing of now. (Before, a command beyond the limit after the circuit
+// closed was refused at once until an admitted one was answered: a review
+// saw 290 of a herd of 300 refused on a healthy Redis.)
+func TestRestartEndsAStall(t *testing.T) {
+	l := admit.New(admit.Settings{MaxLimit: 2, Warmup: time.Nanosecond, MaxWait: time.Second, LongWait: 5 * time.Second})
+	t.Cleanup(l.Close)
+	time.Sleep(time.Millisecond)
+	a, b := acquire(t, l), acquire(t, l)
+	time.Sleep(200 * time.Millisecond) // no answer for 2 × 2 × minStall and more
+	if _, err := l.Acquire(t.Context(), nil); !errors.Is(err, admit.ErrOverloaded) {
+		t.Fatalf("beyond the limit after 200 ms without an answer: %v; want it shed", err)
+	}
+	l.Release(a, false, false)
+	l.Release(b, false, false)
+	l.Restart()
+	time.Sleep(10 * time.Millisecond) // past the warm-up
+	a, b = acquire(t, l), acquire(t, l)
+	done := make(chan error, 1)
+	go func() {
+		p, err := l.Acquire(t.Context(), nil)
+		if err == nil {
+			l.Release(p, true, true)
+		}
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	l.Release(a, true, true)
+	l.Release(b, true, true)
+	if err := <-done; err != nil {
+		t.Fatalf("beyond the limit after a restart: %v; want it to wait its turn", err)
+	}
+}
