@@ -654,7 +654,7 @@ func recovery(b *testing.B, srv *benchRedis, name string, outage time.Duration) 
 // Reported: detect-ms, from SIGSTOP to the circuit open (bound: 2 ×
 // read_timeout); slowest-ms, the slowest request during the hang;
 // fast-p99-ms, the p99 of requests once the circuit is open. A loop whose
-// request was refused at once waits pace before its next.
+// request was refused at once waits detectPace before its next.
 func BenchmarkDetect(b *testing.B) {
 	srv := startBenchRedis(b)
 	if srv.pause == nil {
@@ -677,10 +677,10 @@ func BenchmarkDetect(b *testing.B) {
 	}
 }
 
-// pace is how long a request loop of BenchmarkDetect waits after a
+// detectPace is how long a request loop of BenchmarkDetect waits after a
 // request refused in under a millisecond: 1 000 loops then offer at most
 // 100 000 requests a second.
-const pace = 10 * time.Millisecond
+const detectPace = 10 * time.Millisecond
 
 func detectOnce(b *testing.B, srv *benchRedis, callers int) (detect, slowest time.Duration, fast []time.Duration) {
 	c, err := connector.New(connector.Config{URL: "redis://" + srv.Addr, Logger: discard})
@@ -730,7 +730,7 @@ func detectOnce(b *testing.B, srv *benchRedis, callers int) (detect, slowest tim
 					// two cores busy and this benchmark's own goroutines
 					// (the watch on the circuit, the loops' clocks) from
 					// running for seconds, and it would measure that.
-					time.Sleep(pace)
+					time.Sleep(detectPace)
 				}
 				if open {
 					fastMine = append(fastMine, took)

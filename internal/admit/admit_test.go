@@ -304,18 +304,15 @@ func TestRestartEndsAStall(t *testing.T) {
 	l.Restart()
 	time.Sleep(10 * time.Millisecond) // past the warm-up
 	a, b = acquire(t, l), acquire(t, l)
-	done := make(chan error, 1)
-	go func() {
-		p, err := l.Acquire(t.Context(), nil)
-		if err == nil {
-			l.Release(p, true, true)
-		}
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	l.Release(a, true, true)
-	l.Release(b, true, true)
-	if err := <-done; err != nil {
-		t.Fatalf("beyond the limit after a restart: %v; want it to wait its turn", err)
+	defer l.Release(a, true, true)
+	defer l.Release(b, true, true)
+	// Both permits are held when the next command comes: it waits for
+	// one (here until its caller gives up, 10 ms, before the watch's two
+	// ticks of 20 ms could tell a new stall), rather than being refused
+	// at once by the stall told before the restart.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := l.Acquire(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("beyond the limit after a restart: %v; want it to wait its turn (until its caller gives up)", err)
 	}
 }
