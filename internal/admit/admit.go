@@ -39,10 +39,12 @@
 //     requests before their handlers run meanwhile: Shedding); a slow
 //     script that holds Redis for its usual time is not a stall;
 //   - a warm-up after each (re)start — a new client, a circuit closed
-//     again —, during which nothing waits for a permit: the limiter has
-//     no baseline yet, and a herd at start must be served as before, so a
-//     command beyond the limit runs at once, unless Redis has answered
-//     nothing in flight for warmStall (a hang at start);
+//     again —, during which nothing is refused for the queue's growth:
+//     the limiter has no baseline yet, and a herd at start must be served
+//     as before, so up to MaxLimit (the pool's size) run at once, beyond
+//     the limit without a permit, and the others wait their turn in order
+//     (warm.go), unless Redis has answered nothing in flight for
+//     warmStall (a hang at start);
 //   - the service's own lag (lag.go, cpu.go): while its CPUs are busy
 //     (a burst of HTTP requests, a thousand clients in a closed loop) or
 //     its goroutines wait to run long enough, the late replies are not
@@ -83,7 +85,8 @@ var Shed error = &breaker.UnavailableError{RetryAfter: time.Second, Err: ErrOver
 // Defaults.
 const (
 	DefaultMaxWait = 40 * time.Millisecond
-	// Warmup is how long after a (re)start nothing is refused.
+	// Warmup is how long after a (re)start nothing is refused for the
+	// queue's growth, at least (warm.go).
 	Warmup = time.Second
 	// quiet is how long without a refusal ends a shedding episode.
 	quiet = time.Second
@@ -111,7 +114,8 @@ type Settings struct {
 	// MaxLimit is the highest limit: the client's pool size, or more for a
 	// cluster (whose pools are per node). At least minLimit.
 	MaxLimit int
-	// Warmup is how long after a (re)start nothing is refused. Zero means
+	// Warmup is how long after a (re)start nothing is refused for the
+	// queue's growth, at least (warm.go). Zero means
 	// the constant Warmup.
 	Warmup time.Duration
 	// Started is called when a shedding episode starts, with the limit and
@@ -129,6 +133,18 @@ type Limiter struct {
 	maxWait time.Duration
 	s       Settings
 	initial int // the limit at a (re)start
+	// gate bounds what the warm-up runs at once to MaxLimit (warm.go);
+	// warming is set from a (re)start until the warm-up ends (endWarm,
+	// on the warmEnd timer), and warmOver is closed then: Acquire's fast
+	// path reads no clock. warmCap (unix nanos) is the latest the
+	// warm-up ends, gateSeen the gate's counts at endWarm's last look;
+	// mu guards warmOver, warmCap and gateSeen.
+	gate     gate
+	warming  atomic.Bool
+	warmEnd  *time.Timer
+	warmOver chan struct{}
+	warmCap  int64
+	gateSeen gateCounts
 
 	warmUntil atomic.Int64 // unix nanos: nothing is refused before
 	waiting   atomic.Int64 // commands waiting for a permit
@@ -194,6 +210,7 @@ func New(s Settings) *Limiter {
 		maxWait: s.MaxWait,
 		s:       s,
 		initial: min(initialLimit, maxLimit),
+		gate:    gate{free: maxLimit},
 	}
 	l.lim = adaptivelimiter.NewBuilder[any]().
 		WithLimits(minLimit, uint(maxLimit), uint(min(initialLimit, maxLimit))).
@@ -211,26 +228,48 @@ func New(s Settings) *Limiter {
 	l.quietTick.Stop()
 	l.watch = time.AfterFunc(time.Hour, l.look)
 	l.watch.Stop()
+	l.warmEnd = time.AfterFunc(time.Hour, l.endWarm)
+	l.warmEnd.Stop()
 	l.Restart()
 	return l
 }
 
 // Restart forgets what the limiter learned (a new client, or Redis back
 // after an outage: the latencies before say nothing of now) and warms up
-// again: for the warm-up (Settings.Warmup) nothing is refused.
+// again: for the warm-up (Settings.Warmup) nothing is refused for the
+// queue's growth.
 func (l *Limiter) Restart() {
 	l.lim.Reset()
 	l.stalled.Store(false) // Redis answered (the circuit's probe), or a new client
-	l.warmUntil.Store(time.Now().Add(l.s.Warmup).UnixNano())
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.warmUntil.Store(now.Add(l.s.Warmup).UnixNano())
+	l.warmCap = now.Add(l.s.Warmup + l.s.LongWait).UnixNano()
+	l.gateSeen = l.gate.counts()
+	l.gateSeen.shed = l.shed.Load()
+	if l.closed {
+		return // no timer would end the warm-up
+	}
+	if !l.warming.Load() { // a warm-up under way keeps its waiters
+		l.warmOver = make(chan struct{})
+		l.warming.Store(true)
+	}
+	l.warmEnd.Reset(min(warmLook, l.s.Warmup))
 }
 
 // Close stops the limiter's timers. Commands still admit and release.
 func (l *Limiter) Close() {
 	l.mu.Lock()
 	l.closed = true
+	if l.warming.Load() { // the gate's waiters go on
+		l.warming.Store(false)
+		close(l.warmOver)
+	}
 	l.mu.Unlock()
 	l.watch.Stop()
 	l.quietTick.Stop()
+	l.warmEnd.Stop()
 }
 
 // Permit is an admitted command's: [Limiter.Release] it exactly once. The
@@ -239,6 +278,7 @@ func (l *Limiter) Close() {
 type Permit struct {
 	p     adaptivelimiter.Permit // nil beyond the limit
 	start int64                  // unix nanos; 0 for the zero Permit
+	gated bool                   // holds a token of the warm-up's gate
 }
 
 // Held reports whether p holds one of the limit's permits.
@@ -255,7 +295,7 @@ func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 	// process' CPU time read once per cpuWindow at most), so that a burst's
 	// first queue is judged on a window that began before it.
 	l.cpu.read(now)
-	return Permit{p, now}
+	return Permit{p: p, start: now}
 }
 
 // Acquire admits a command, or refuses it with [Shed]; it returns ctx's
@@ -263,6 +303,17 @@ func (l *Limiter) admit(p adaptivelimiter.Permit) Permit {
 // free, reports whether the command must not be refused: it then runs
 // without a permit.
 func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool) (Permit, error) {
+	return l.acquire(ctx, exempt, 0)
+}
+
+// acquire is Acquire for a command that has waited already (at the
+// warm-up's gate): its wait counts toward LongWait.
+func (l *Limiter) acquire(ctx context.Context, exempt func(context.Context) bool, waited time.Duration) (Permit, error) {
+	if l.warming.Load() {
+		now := time.Now().UnixNano()
+		l.cpu.read(now)
+		return l.warmAcquire(ctx, exempt, now, waited)
+	}
 	if p, ok := l.lim.TryAcquirePermit(); ok {
 		return l.admit(p), nil
 	}
@@ -271,23 +322,20 @@ func (l *Limiter) Acquire(ctx context.Context, exempt func(context.Context) bool
 	}
 	now := time.Now().UnixNano()
 	l.cpu.read(now)
-	warm := now < l.warmUntil.Load()
-	if l.stalled.Load() || l.silentFor(now, warm) {
+	if l.stalled.Load() || l.silentFor(now, false) {
 		return Permit{}, l.refuse(ctx)
 	}
-	if warm {
-		return l.admit(nil), nil
-	}
-	return l.wait(ctx)
+	return l.wait(ctx, waited)
 }
 
 // wait queues for a permit, up to MaxWait, and MaxWait more each time it
 // is over while no waiter found the queue growing since it was last empty
-// (see grows), at most LongWait in all; a stall ends every wait at once.
+// (see grows), at most LongWait in all (waited, at the warm-up's gate,
+// included); a stall ends every wait at once.
 // The caller's goroutine waits in the limiter's queue itself (a permit
 // released wakes it directly: one hand-off, as in go-redis' pool); a timer
 // ticks every half MaxWait and ends the wait when it is over.
-func (l *Limiter) wait(ctx context.Context) (Permit, error) {
+func (l *Limiter) wait(ctx context.Context, waited time.Duration) (Permit, error) {
 	if l.waiting.Add(1) == 1 {
 		l.startWatch()
 	}
@@ -314,7 +362,7 @@ func (l *Limiter) wait(ctx context.Context) (Permit, error) {
 	// excess all the same.
 	until := l.overloadedUntil.Load()
 	excess := start.UnixNano() < until+int64(l.maxWait)
-	longest := l.s.LongWait
+	longest := l.s.LongWait - waited
 	if start.UnixNano() < until+3*int64(l.maxWait) {
 		longest = 3 * l.maxWait
 	}
@@ -415,6 +463,9 @@ func (l *Limiter) Release(p Permit, answered, measured bool) {
 	}
 	now := time.Now().UnixNano()
 	l.busy.Add(-1)
+	if p.gated {
+		l.gate.release()
+	}
 	if answered {
 		l.lastAnswer.Store(now)
 		if l.stalled.Load() {

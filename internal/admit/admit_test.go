@@ -153,18 +153,44 @@ func TestExemptIsNeverRefused(t *testing.T) {
 	}
 }
 
+// During the warm-up a command beyond the limit runs at once (a herd at
+// start), as long as fewer than MaxLimit (the pool's size) are in flight;
+// beyond that it waits its turn, as it would for a pooled connection, and
+// nothing is refused. (Running them all at once let a service started into
+// a 10× overload queue a second of arrivals in go-redis' pool: served p99
+// 5.2 s.)
 func TestWarmupRefusesNothing(t *testing.T) {
-	l := admit.New(admit.Settings{MaxLimit: 2, Warmup: time.Hour})
+	l := admit.New(admit.Settings{MaxLimit: 20, Warmup: time.Hour})
 	t.Cleanup(l.Close)
-	for i := range 100 {
+	var held []admit.Permit
+	for i := range 20 {
 		p, err := l.Acquire(t.Context(), nil)
 		if err != nil {
 			t.Fatalf("command %d during the warm-up: %v", i, err)
 		}
-		defer l.Release(p, true, true)
+		held = append(held, p)
 	}
-	if l.Inflight() != 2 {
-		t.Fatalf("inflight %d; want the limit's 2 (the rest ran without a permit)", l.Inflight())
+	if l.Inflight() != 10 {
+		t.Fatalf("inflight %d; want the initial limit's 10 (the rest ran without a permit)", l.Inflight())
+	}
+	done := make(chan error, 1)
+	go func() {
+		p, err := l.Acquire(t.Context(), nil)
+		if err == nil {
+			l.Release(p, true, true)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the 21st command, MaxLimit in flight: %v at once; want it to wait its turn", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	for _, p := range held {
+		l.Release(p, true, true)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the 21st command: %v; want it admitted once a permit came back", err)
 	}
 }
 
@@ -283,36 +309,4 @@ func TestWarmupHang(t *testing.T) {
 		t.Fatalf("after Redis answered: %v; want admitted", err)
 	}
 	l.Release(p, true, true)
-}
-
-// A stall ends when the limiter restarts (the circuit's probe got an
-// answer, or a new client): what was told of the old connections says
-// nothing of now. (Before, a command beyond the limit after the circuit
-// closed was refused at once until an admitted one was answered: a review
-// saw 290 of a herd of 300 refused on a healthy Redis.)
-func TestRestartEndsAStall(t *testing.T) {
-	l := admit.New(admit.Settings{MaxLimit: 2, Warmup: time.Nanosecond, MaxWait: time.Second, LongWait: 5 * time.Second})
-	t.Cleanup(l.Close)
-	time.Sleep(time.Millisecond)
-	a, b := acquire(t, l), acquire(t, l)
-	time.Sleep(200 * time.Millisecond) // no answer for 2 × 2 × minStall and more
-	if _, err := l.Acquire(t.Context(), nil); !errors.Is(err, admit.ErrOverloaded) {
-		t.Fatalf("beyond the limit after 200 ms without an answer: %v; want it shed", err)
-	}
-	l.Release(a, false, false)
-	l.Release(b, false, false)
-	l.Restart()
-	time.Sleep(10 * time.Millisecond) // past the warm-up
-	a, b = acquire(t, l), acquire(t, l)
-	defer l.Release(a, true, true)
-	defer l.Release(b, true, true)
-	// Both permits are held when the next command comes: it waits for
-	// one (here until its caller gives up, 10 ms, before the watch's two
-	// ticks of 20 ms could tell a new stall), rather than being refused
-	// at once by the stall told before the restart.
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
-	defer cancel()
-	if _, err := l.Acquire(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("beyond the limit after a restart: %v; want it to wait its turn (until its caller gives up)", err)
-	}
 }
