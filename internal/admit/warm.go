@@ -41,11 +41,10 @@ func (l *Limiter) endWarm() {
 		return
 	}
 	now := time.Now().UnixNano()
-	c := l.gate.counts()
-	c.shed = l.shed.Load() // refused at the door or by a stall: they came too
-	came := c.arrived - l.gateSeen.arrived + c.shed - l.gateSeen.shed
+	c, shed := l.gate.counts(), l.shed.Load()
+	came := c.arrived - l.gateSeen.arrived + shed - l.shedSeen // refused at the door or by a stall: they came too
 	draining := c.queued > 0 && c.granted-l.gateSeen.granted > came && now < l.warmCap
-	l.gateSeen = c
+	l.gateSeen, l.shedSeen = c, shed
 	switch left := time.Duration(l.warmUntil.Load() - now); {
 	case left > 0:
 		l.warmEnd.Reset(min(warmLook, left))
@@ -126,11 +125,10 @@ type gate struct {
 }
 
 // gateCounts are a gate's commands: those that came (took a token at
-// once or queued), those given a token, and those waiting now; and the
-// limiter's refusals (endWarm's).
+// once or queued), those given a token, and those waiting now.
 type gateCounts struct {
-	arrived, granted, shed uint64
-	queued                 int
+	arrived, granted uint64
+	queued           int
 }
 
 // counts returns g's counts.
